@@ -1,0 +1,35 @@
+# Two commands: `make run` (set up, prepare data, execute every notebook) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := moe-experiments
+PROFILE ?= full
+
+.PHONY: setup data run test lab bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
+	touch $(STAMP)
+
+data: setup
+	$(PY) -m moe_utils.data
+
+run: data
+	$(PY) -m moe_utils.pipeline --profile $(PROFILE)
+
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	$(PY) benchmarks/bench_train.py
+
+clean-venv:
+	rm -rf $(VENV)

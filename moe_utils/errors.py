@@ -1,0 +1,34 @@
+"""The project's exception type and argument checks that produce one-line messages."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class MoeError(ValueError):
+    """A user-facing error whose message is one line naming the problem."""
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``allowed``, else raise a one-line MoeError."""
+    allowed = list(allowed)
+    if value not in allowed:
+        shown = ", ".join(repr(a) for a in allowed)
+        raise MoeError(f"{name}={value!r} is not allowed; choose one of {shown}")
+    return value
+
+
+def check_positive(name: str, value: Any, *, integer: bool = True) -> Any:
+    """Return ``value`` if it is a positive number (an int when ``integer``), else raise."""
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        what = "a positive integer" if integer else "a positive number"
+        raise MoeError(f"{name}={value!r} is not allowed; it must be {what}")
+    return value
+
+
+def check_range(name: str, value: Any, low: float, high: float) -> Any:
+    """Return ``value`` if ``low <= value <= high``, else raise a one-line MoeError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise MoeError(f"{name}={value!r} is not allowed; it must be a number in [{low}, {high}]")
+    return value

@@ -1,0 +1,108 @@
+"""Run the notebooks in order with papermill: ``python -m moe_utils.pipeline [--profile] [--only] [--output-dir]``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .atomic import atomic_path
+from .errors import MoeError, check_choice
+from .runtime import PROFILES
+
+KERNEL_NAME = "moe-experiments"
+
+
+def list_notebooks() -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``), in order."""
+    return sorted(p for p in paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(only: str | None) -> list[Path]:
+    """Notebooks whose two-digit prefix is in the comma-separated ``only`` (all when None)."""
+    notebooks = list_notebooks()
+    if not only:
+        return notebooks
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    known = [p.name[:2] for p in notebooks]
+    for w in wanted:
+        check_choice("--only", w, known)
+    return [p for p in notebooks if p.name[:2] in wanted]
+
+
+def kernel_name() -> str:
+    """The project's registered kernel if present, else the current interpreter's ``python3``."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def run_notebook(notebook: Path, output: Path, profile: str, parameters: dict | None = None) -> float:
+    """Execute one notebook with papermill into ``output`` (written atomically); return seconds taken."""
+    import papermill as pm
+
+    started = time.perf_counter()
+    with atomic_path(output) as tmp:
+        pm.execute_notebook(
+            str(notebook),
+            str(tmp),
+            parameters={"PROFILE": profile, **(parameters or {})},
+            kernel_name=kernel_name(),
+            cwd=str(notebook.parent),
+            progress_bar=False,
+        )
+    return time.perf_counter() - started
+
+
+def run_pipeline(profile: str = "full", only: str | None = None, output_dir: Path | None = None, parameters: dict | None = None) -> dict[str, float]:
+    """Run the selected notebooks in order; stop at the first failure, naming notebook and cell."""
+    from papermill.exceptions import PapermillExecutionError
+
+    check_choice("--profile", profile, PROFILES)
+    notebooks = select_notebooks(only)
+    previous_figures = os.environ.get(paths.FIGURES_ENV)
+    if output_dir is not None:  # the kernels inherit this: figures go beside the executed notebooks
+        output_dir = Path(output_dir).resolve()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[paths.FIGURES_ENV] = str(output_dir / "figures")
+    timings = {}
+    try:
+        for notebook in notebooks:
+            target = (output_dir / notebook.name) if output_dir else notebook
+            print(f"running {notebook.name} (profile {profile}) -> {target}", flush=True)
+            try:
+                timings[notebook.name] = run_notebook(notebook, target, profile, parameters)
+            except PapermillExecutionError as exc:
+                raise MoeError(
+                    f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                    f"{exc.ename}: {' '.join(str(exc.evalue).split())}"
+                ) from None
+            print(f"  done in {timings[notebook.name]:.1f} s", flush=True)
+    finally:
+        if previous_figures is None:
+            os.environ.pop(paths.FIGURES_ENV, None)
+        else:
+            os.environ[paths.FIGURES_ENV] = previous_figures
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description="Execute the numbered notebooks in order with papermill.")
+    parser.add_argument("--profile", default="full", help="full | quick")
+    parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,02")
+    parser.add_argument("--output-dir", default=None, type=Path, help="write executed notebooks (and figures) here instead of in place")
+    args = parser.parse_args(argv)
+    try:
+        timings = run_pipeline(args.profile, args.only, args.output_dir)
+    except MoeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("total {:.1f} s".format(sum(timings.values())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

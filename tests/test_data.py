@@ -1,0 +1,87 @@
+"""The data pipeline on tiny archives built by the tests."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from moe_utils import data as data_module
+from moe_utils import paths
+from moe_utils.data import CIFAR_ARCHIVE, MNIST_ARCHIVE, load_mnist_cifar
+from moe_utils.errors import MoeError
+from moe_utils.image_archives import read_image_folder_archive, to_gray_square
+
+
+def test_tiny_mirror_builds_combined_dataset(tiny_mirror):
+    data = load_mnist_cifar("mirror", verbose=False)
+    assert data.train.images.shape == (10 * 3 + 10 * 2, 32, 32)
+    assert data.test.images.shape == (10 * 2 + 10 * 1, 32, 32)
+    assert data.train.images.dtype == torch.uint8
+    assert data.train.labels.tolist() == sorted(data.train.labels.tolist())  # MNIST block then CIFAR block
+    assert set(data.train.labels[data.train.is_mnist].tolist()) == set(range(10))
+    assert set(data.train.labels[~data.train.is_mnist].tolist()) == set(range(10, 20))
+    assert data.info["built"] and data.cache_path.exists()
+
+
+def test_cache_is_reused_and_keyed_by_archive_content(tiny_mirror):
+    first = load_mnist_cifar("mirror", verbose=False)
+    second = load_mnist_cifar("mirror", verbose=False)
+    assert not second.info["built"] and second.cache_path == first.cache_path
+    assert torch.equal(first.train.images, second.train.images)
+    (tiny_mirror / CIFAR_ARCHIVE).write_bytes((tiny_mirror / CIFAR_ARCHIVE).read_bytes() + b"")  # same bytes -> same key
+    assert load_mnist_cifar("mirror", verbose=False).cache_path == first.cache_path
+
+
+def test_cifar_is_converted_with_itu_601_luma():
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    gray = to_gray_square(Image.fromarray(rgb, "RGB"), 32)
+    assert gray.shape == (32, 32)
+    assert abs(int(gray[0, 0]) - round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)) <= 1
+
+
+def test_mnist_is_resized_to_32(tiny_mirror):
+    splits, classes = read_image_folder_archive(tiny_mirror / MNIST_ARCHIVE, 32)
+    assert classes == [str(d) for d in range(10)]
+    assert splits["train"].images.shape[1:] == (32, 32)
+    names = splits["train"].names[:3]
+    assert names == sorted(names, key=int)  # numeric order inside a class
+
+
+def test_corrupt_archive_gives_one_line_error_and_no_cache(tiny_mirror):
+    archive = tiny_mirror / CIFAR_ARCHIVE
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(MoeError) as err:
+        load_mnist_cifar("mirror", verbose=False)
+    assert "corrupt" in str(err.value) and CIFAR_ARCHIVE in str(err.value) and "\n" not in str(err.value)
+    assert not list(paths.PROCESSED_DIR.glob("*")) if paths.PROCESSED_DIR.exists() else True
+
+
+def test_mirror_without_archives_names_what_is_missing(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv(paths.MIRROR_ENV, str(empty))
+    with pytest.raises(MoeError, match=f"MOE_DATA_MIRROR=.*lacks {MNIST_ARCHIVE}, {CIFAR_ARCHIVE}"):
+        load_mnist_cifar("auto", verbose=False)
+
+
+def test_unknown_source_is_rejected():
+    with pytest.raises(MoeError, match="DATA_SOURCE='web' is not allowed; choose one of 'auto', 'mirror', 'download'"):
+        load_mnist_cifar("web", verbose=False)
+
+
+def test_no_data_and_no_network_names_both_ways(tmp_path, monkeypatch):
+    monkeypatch.delenv(paths.MIRROR_ENV, raising=False)
+    monkeypatch.setattr(paths, "PROCESSED_DIR", tmp_path / "processed")
+    monkeypatch.setattr(paths, "RAW_DIR", tmp_path / "raw")
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error Name or service not known>")
+
+    monkeypatch.setattr("torchvision.datasets.MNIST", offline)
+    with pytest.raises(MoeError) as err:
+        load_mnist_cifar("auto", verbose=False)
+    message = str(err.value)
+    assert "MOE_DATA_MIRROR" in message and "download" in message and "\n" not in message
+    assert not (tmp_path / "processed").exists() or not list((tmp_path / "processed").iterdir())

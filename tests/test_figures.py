@@ -1,0 +1,40 @@
+"""save_fig writes the picture and its numbers together, atomically."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from moe_utils.figures import save_fig, save_table
+
+
+def test_save_fig_writes_png_and_csv(figures_tmp):
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    save_fig(fig, "99_line", pd.DataFrame({"x": [1, 2], "y": [3, 4]}))
+    assert (figures_tmp / "99_line.png").read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(figures_tmp / "99_line.csv")["y"].tolist() == [3, 4]
+    save_table({"a": 1}, "99_meta")
+    assert (figures_tmp / "99_meta.json").exists()
+
+
+def test_save_fig_refuses_a_figure_without_numbers(figures_tmp):
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="needs the numbers"):
+        save_fig(fig, "99_empty", pd.DataFrame())
+    assert not list(figures_tmp.glob("99_empty*")) if figures_tmp.exists() else True
+
+
+def test_failed_write_leaves_nothing_behind(figures_tmp, monkeypatch):
+    fig, _ = plt.subplots()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", broken)
+    with pytest.raises(RuntimeError):
+        save_fig(fig, "99_broken", pd.DataFrame({"x": [1]}))
+    assert not list(figures_tmp.glob("99_broken.png")) and not list(figures_tmp.glob(".*"))
