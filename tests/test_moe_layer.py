@@ -1,0 +1,123 @@
+"""MoE layer: sort-based dispatch equals the per-token reference (values and gradients), Mixtral weight layouts."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from moe_utils.errors import MoeError
+from moe_utils.moe_layer import DenseFeedForward, MoEFeedForward, moe_reference_forward
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+CASES = {
+    "plain": dict(n_experts=4, top_k=2, shape=(2, 5)),
+    "top_k_equals_n_experts": dict(n_experts=3, top_k=3, shape=(2, 3)),
+    "one_token": dict(n_experts=4, top_k=2, shape=(1, 1)),
+    "shared_sigmoid_unnormalised": dict(
+        n_experts=4, top_k=2, shape=(2, 4), scoring="sigmoid", normalize_topk=False, n_shared_experts=2
+    ),
+    "idle_expert": dict(n_experts=5, top_k=2, shape=(2, 6), balancing="aux_free"),
+}
+
+
+def grads(layer: MoEFeedForward, x: torch.Tensor, out: torch.Tensor, probe: torch.Tensor) -> list[torch.Tensor]:
+    params = [x] + list(layer.parameters())
+    got = torch.autograd.grad((out * probe).sum(), params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, got)]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fast_layer_matches_reference(case):
+    opts = dict(CASES[case])
+    batch, seq = opts.pop("shape")
+    layer = MoEFeedForward(6, 8, generator=gen(0), **opts)
+    if case == "idle_expert":
+        layer.router.expert_bias[4] = -100.0  # expert 4 never selected
+    x = torch.randn(batch, seq, 6, generator=gen(1)).requires_grad_()
+    probe = torch.randn(batch, seq, 6, generator=gen(2))
+    fast = layer(x)
+    if case == "idle_expert":
+        assert layer.last_routing.load[4] == 0
+    ref = moe_reference_forward(layer, x)
+    torch.testing.assert_close(fast, ref)
+    for g_fast, g_ref in zip(grads(layer, x, fast, probe), grads(layer, x, ref, probe)):
+        torch.testing.assert_close(g_fast, g_ref)
+
+
+def test_stores_router_input_and_routing():
+    layer = MoEFeedForward(6, 8, 4, 2, generator=gen(0))
+    x = torch.randn(2, 3, 6, generator=gen(1))
+    layer(x)
+    assert layer.last_router_input is x
+    again = layer.router(layer.last_router_input)
+    assert torch.equal(again.topk_idx, layer.last_routing.topk_idx)
+    assert layer.last_routing.scores.shape == (2, 3, 4)
+    assert layer.last_routing.topk_weight.shape == (2, 3, 2)
+
+
+def mixtral_legacy_forward(state: dict, x: torch.Tensor, n_experts: int, top_k: int) -> torch.Tensor:
+    """Hugging Face MixtralSparseMoeBlock's computation, written against its state-dict keys."""
+    flat = x.reshape(-1, x.shape[-1])
+    probs = F.linear(flat, state["gate.weight"]).softmax(-1)
+    weights, chosen = probs.topk(top_k, dim=-1)
+    weights = weights / weights.sum(-1, keepdim=True)
+    out = torch.zeros_like(flat)
+    for e in range(n_experts):
+        token, slot = torch.where(chosen == e)
+        h = flat[token]
+        y = F.linear(F.silu(F.linear(h, state[f"experts.{e}.w1.weight"])) * F.linear(h, state[f"experts.{e}.w3.weight"]), state[f"experts.{e}.w2.weight"])
+        out.index_add_(0, token, y * weights[token, slot, None])
+    return out.view_as(x)
+
+
+def test_mixtral_weight_layouts():
+    layer = MoEFeedForward(6, 8, 4, 2, generator=gen(0))
+    x = torch.randn(2, 5, 6, generator=gen(1))
+    with torch.no_grad():
+        expected = layer(x)
+        legacy = layer.to_mixtral_state_dict("legacy")
+        assert legacy["experts.0.w1.weight"].shape == (8, 6)  # nn.Linear [out, in]
+        torch.testing.assert_close(mixtral_legacy_forward(legacy, x, 4, 2), expected)
+        stacked = layer.to_mixtral_state_dict("stacked")
+        assert stacked["experts.gate_up_proj"].shape == (4, 16, 6)
+        assert stacked["experts.down_proj"].shape == (4, 6, 8)
+        for state in (legacy, stacked):
+            copy = MoEFeedForward(6, 8, 4, 2, generator=gen(9))
+            copy.load_mixtral_state_dict(state)
+            assert torch.equal(copy(x), expected)
+    with pytest.raises(MoeError, match="layout"):
+        layer.to_mixtral_state_dict("fused")
+
+
+def test_dense_feed_forward_is_swiglu():
+    ffn = DenseFeedForward(6, 10, generator=gen(0))
+    x = torch.randn(3, 6, generator=gen(1))
+    manual = (F.silu(x @ ffn.w1.weight.T) * (x @ ffn.w3.weight.T)) @ ffn.w2.weight.T
+    torch.testing.assert_close(ffn(x), manual)
+
+
+def test_same_generator_same_weights():
+    a, b = MoEFeedForward(6, 8, 4, 2, generator=gen(3)), MoEFeedForward(6, 8, 4, 2, generator=gen(3))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"d_expert": 0}, "d_expert"),
+        ({"n_experts": 0}, "n_experts"),
+        ({"top_k": 9}, "top_k"),
+        ({"n_shared_experts": -1}, "n_shared_experts"),
+        ({"balancing": "switch"}, "balancing"),
+    ],
+)
+def test_invalid_arguments_name_the_parameter(kwargs, name):
+    args = {"d_model": 4, "d_expert": 4, "n_experts": 4, "top_k": 2} | kwargs
+    with pytest.raises(MoeError, match=name):
+        MoEFeedForward(**args)
+    with pytest.raises(MoeError, match="d_hidden"):
+        DenseFeedForward(4, 0)
