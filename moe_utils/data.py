@@ -149,12 +149,23 @@ def resolve_source(source: str) -> str:
     return source
 
 
+def existing_cache() -> Path | None:
+    """The newest processed cache file, if any (lets ``"auto"`` work offline after a first build)."""
+    caches = sorted(paths.PROCESSED_DIR.glob("mnist_cifar_*.pt"), key=lambda p: p.stat().st_mtime)
+    return caches[-1] if caches else None
+
+
 def load_mnist_cifar(source: str = "auto", *, rebuild: bool = False, verbose: bool = True) -> MnistCifar:
     """Load the combined dataset from its cache, building the cache (atomically) on first use.
 
     ``source``: ``"mirror"`` reads the archives in ``$MOE_DATA_MIRROR``; ``"download"`` uses torchvision
-    downloads in ``data/raw``; ``"auto"`` picks the mirror when the variable is set.
+    downloads in ``data/raw``; ``"auto"`` picks the mirror when the variable is set, else an existing cache,
+    else a download.
     """
+    if source == "auto" and paths.mirror_dir() is None and not rebuild and (cache := existing_cache()) is not None:
+        started = time.perf_counter()
+        payload = torch.load(cache, weights_only=True)
+        return _from_payload(payload, json.loads(payload["info"])["source"], cache, time.perf_counter() - started, False, verbose)
     source = resolve_source(source)
     if source == "mirror":
         mirror = paths.mirror_dir()
@@ -180,12 +191,13 @@ def load_mnist_cifar(source: str = "auto", *, rebuild: bool = False, verbose: bo
         with atomic_path(cache) as tmp:
             torch.save(payload, tmp)
         built = True
-    seconds = time.perf_counter() - started
+    return _from_payload(payload, source, cache, time.perf_counter() - started, built, verbose)
+
+
+def _from_payload(payload: dict, source: str, cache: Path, seconds: float, built: bool, verbose: bool) -> MnistCifar:
     if verbose:
         print(f"{'built' if built else 'loaded'} {cache.name} in {seconds:.2f} s (source: {source})")
-    info = json.loads(payload["info"])
-    info["seconds"] = seconds
-    info["built"] = built
+    info = {**json.loads(payload["info"]), "seconds": seconds, "built": built}
     return MnistCifar(
         train=Split(**payload["train"]), test=Split(**payload["test"]), source=source, cache_path=cache, info=info
     )

@@ -36,14 +36,14 @@ def sample_grid(images: torch.Tensor, labels: torch.Tensor, class_names: list[st
 
 def accuracy_curves(history: pd.DataFrame, title: str = "Accuracy per epoch"):
     """The seed's Figure 1: one line per model and split (solid train, dashed test)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for (model, split), frame in history.groupby(["model", "split"], sort=False):
         ax.plot(frame["epoch"], frame["accuracy"], SPLIT_STYLES[split], color=MODEL_COLORS.get(model), label=f"{model} ({split})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     return fig
 

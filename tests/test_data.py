@@ -85,3 +85,10 @@ def test_no_data_and_no_network_names_both_ways(tmp_path, monkeypatch):
     message = str(err.value)
     assert "MOE_DATA_MIRROR" in message and "download" in message and "\n" not in message
     assert not (tmp_path / "processed").exists() or not list((tmp_path / "processed").iterdir())
+
+
+def test_auto_uses_an_existing_cache_when_offline(tiny_mirror, monkeypatch):
+    built = load_mnist_cifar("mirror", verbose=False)
+    monkeypatch.delenv(paths.MIRROR_ENV)
+    again = load_mnist_cifar("auto", verbose=False)
+    assert again.cache_path == built.cache_path and again.source == "mirror" and not again.info["built"]
