@@ -19,7 +19,8 @@ def test_environment_yml_matches_pyproject():
     assert tuple(map(int, python.groups())) >= tuple(map(int, minimum.groups()))
     assert re.search(r"^\s*-\s*-e \.\[dev\]\s*$", env, re.M), "environment.yml must end in pip: [-e .[dev]]"
     assert "dev" in pyproject["project"]["optional-dependencies"]
-    conda_pkgs = re.findall(r"^  - ([A-Za-z0-9_.-]+)", env, re.M)
+    dependencies = env.split("\ndependencies:", 1)[1]  # the channels list above it names no packages
+    conda_pkgs = re.findall(r"^  - ([A-Za-z0-9_.-]+)", dependencies, re.M)
     declared = {re.split(r"[<>=\[ ]", d)[0].lower() for d in pyproject["project"]["dependencies"]}
     assert set(conda_pkgs) - {"python", "pip"} <= declared, "conda packages must also be pyproject dependencies"
 
