@@ -169,3 +169,49 @@ def build_four_models(init: str = "tf", *, seed: int) -> dict[str, nn.Module]:
 def nll_loss(log_y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean −log Y[label]. log_y: [batch, classes], labels: [batch]."""
     return F.nll_loss(log_y, labels)
+
+
+EXPERT_KINDS = ("linear", "mlp")
+
+
+class MLPExperts(nn.Module):
+    """``n_experts`` one-hidden-layer experts E_i(X) = softmax(U_i relu(W_i X + b_i) + c_i), stacked like LinearExperts."""
+
+    def __init__(self, n_experts: int = 1, n_inputs: int = N_PIXELS, n_classes: int = N_CLASSES, hidden: int = 64, init: str = "tf"):
+        super().__init__()
+        check_choice("INIT", init, INITS)
+        self.n_experts, self.n_classes = check_positive("N_EXPERTS", n_experts), n_classes
+        self.hidden = check_positive("HIDDEN", hidden)
+        self.weight1 = nn.Parameter(torch.empty(n_experts * hidden, n_inputs))  # [experts*hidden, pixels]
+        self.bias1 = nn.Parameter(torch.zeros(n_experts * hidden))  # [experts*hidden]
+        self.weight2 = nn.Parameter(torch.empty(n_experts, n_classes, hidden))  # [experts, classes, hidden]
+        self.bias2 = nn.Parameter(torch.zeros(n_experts, n_classes))  # [experts, classes]
+        layers = ((self.weight1.view(n_experts, hidden, n_inputs), self.bias1.view(n_experts, hidden), n_inputs, hidden),
+                  (self.weight2, self.bias2, hidden, n_classes))
+        for weights, biases, fan_in, fan_out in layers:
+            for w, b in zip(weights, biases):
+                if init == "tf":
+                    glorot_uniform_(w, fan_in, fan_out)
+                else:  # what nn.Linear(fan_in, fan_out) would draw
+                    nn.init.kaiming_uniform_(w, a=5**0.5)
+                    with torch.no_grad():
+                        b.uniform_(-(fan_in**-0.5), fan_in**-0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of every expert. x: [batch, pixels] -> [batch, experts, classes]."""
+        h = F.relu(F.linear(x, self.weight1, self.bias1)).view(len(x), self.n_experts, self.hidden)  # [batch, experts, hidden]
+        scores = torch.einsum("beh,ech->bec", h, self.weight2) + self.bias2  # [batch, experts, classes]
+        return F.log_softmax(scores, dim=-1)
+
+
+def build_experts(kind: str, n_experts: int = 2, init: str = "tf") -> nn.Module:
+    """Stacked experts by name: ``"linear"`` (softmax(W X)) | ``"mlp"`` (one hidden layer of 64)."""
+    check_choice("EXPERTS", kind, EXPERT_KINDS)
+    return LinearExperts(n_experts, init=init) if kind == "linear" else MLPExperts(n_experts, init=init)
+
+
+def build_mixture_of(gate: str, n_experts: int = 2, experts: str = "linear", init: str = "tf", *, seed: int) -> MixtureOfExperts:
+    """A mixture of ``n_experts`` experts of kind ``experts`` with the named gate, initialised from ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MixtureOfExperts(build_experts(experts, n_experts, init), build_gate(gate, n_experts, init))
