@@ -1,0 +1,82 @@
+"""Plots for notebook 04: Jaccard vs σ, selection grids (the seed's picture), routing fluctuation, stability trade-off."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+DATASET_STYLES = {"mnist": "-", "cifar": "--"}
+GRID_PANELS = (("E_orig", "$E_{orig}$"), ("E_pert", "$E_{pert}$"), ("intersection", r"$E_{orig} \cap E_{pert}$"), ("union", r"$E_{orig} \cup E_{pert}$"))
+
+
+def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
+    """Mean Jaccard (left) and share of tokens whose set changed (right) vs σ; colour = run, line = dataset, panel row = layer."""
+    layers = sorted(curves.layer.unique())
+    fig, axes = plt.subplots(len(layers), 2, figsize=(11, 3.6 * len(layers)), squeeze=False)
+    colors = dict(zip(runs, plt.cm.viridis(np.linspace(0, 0.9, len(runs)))))
+    for row, layer in enumerate(layers):
+        for col, metric in enumerate(("jaccard", "changed")):
+            ax = axes[row, col]
+            for run in runs:
+                for dataset, style in DATASET_STYLES.items():
+                    f = curves[(curves.run == run) & (curves.layer == layer) & (curves.dataset == dataset)]
+                    ax.plot(f.sigma, f[metric], style, marker=".", color=colors[run], label=f"{run} · {dataset}")
+            ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
+            ax.set_xlabel("σ (relative to the token's router-input RMS)")
+            ax.set_ylabel("mean Jaccard J(E_orig, E_pert)" if metric == "jaccard" else "share of tokens with a changed set")
+            ax.set_title(f"MoE layer {layer}")
+            ax.grid(alpha=0.3)
+    axes[0, 1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def selection_grids(grid: pd.DataFrame, title: str):
+    """The seed's picture: E_orig, E_pert, intersection and union as black/white token × expert grids."""
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    n_tokens, n_experts = grid.token.max() + 1, grid.expert.max() + 1
+    for ax, (column, label) in zip(axes, GRID_PANELS):
+        cells = grid.pivot(index="token", columns="expert", values=column).to_numpy()  # [tokens, experts]
+        ax.imshow(cells, cmap="Greys", vmin=0, vmax=1, aspect="equal")
+        ax.set_xticks(range(n_experts)), ax.set_yticks(range(n_tokens))
+        ax.set_xticks(np.arange(-0.5, n_experts), minor=True), ax.set_yticks(np.arange(-0.5, n_tokens), minor=True)
+        ax.grid(which="minor", color="grey", lw=0.5)
+        ax.tick_params(which="minor", length=0)
+        ax.set_xlabel("expert"), ax.set_title(label)
+    axes[0].set_ylabel("token")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fluctuation(fluct: pd.DataFrame, runs: list[str]):
+    """Share of probe tokens whose top-k set changed since the previous checkpoint, per layer, vs training step."""
+    layers = sorted(fluct.layer.unique())
+    fig, axes = plt.subplots(1, len(layers), figsize=(5.5 * len(layers), 3.6), squeeze=False)
+    colors = dict(zip(runs, plt.cm.viridis(np.linspace(0, 0.9, len(runs)))))
+    for ax, layer in zip(axes[0], layers):
+        for run in runs:
+            f = fluct[(fluct.run == run) & (fluct.layer == layer)]
+            ax.plot(f.step, f.changed, color=colors[run], label=run, lw=1)
+        ax.set_xlabel("training step"), ax.set_ylabel("share of probe tokens whose set changed")
+        ax.set_title(f"MoE layer {layer}: routing fluctuation"), ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff(table: pd.DataFrame, eval_sigma: float):
+    """Test accuracy vs mean hard Jaccard at the evaluation σ, one labelled point per run."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    markers = {"consistency": "o", "noisy_topk": "s", "baseline": "*", "consistency + balance": "P", "baseline + balance": "X"}
+    for kind in table.kind.unique():
+        f, marker = table[table.kind == kind], markers.get(kind, "o")
+        ax.scatter(f.jaccard, f.acc, marker=marker, s=60, label=kind)
+        for _, r in f.iterrows():
+            ax.annotate(r.run, (r.jaccard, r.acc), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel(f"mean Jaccard at σ = {eval_sigma} (both layers, all probe tokens)")
+    ax.set_ylabel("test accuracy (20 classes)")
+    ax.set_title("Routing stability vs accuracy")
+    ax.grid(alpha=0.3), ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
