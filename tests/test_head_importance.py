@@ -1,0 +1,138 @@
+"""Head importance (probe gradient × activation, head-mask gradients), task generators and checkpoints."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from moe_utils.cognitive_tasks import (
+    ANSWERS, TASKS, VOCAB_SIZE, balanced_batch, generate_family, is_balanced, make_task_data, make_world,
+)
+from moe_utils.errors import MoeError
+from moe_utils.head_importance import (
+    head_mask_gradients, importance_shares, last_head_outputs, mask_gradient_importance, probe_importance,
+    residual_updates, task_similarity, train_probe,
+)
+from moe_utils.transformer import TransformerConfig, TransformerModel
+from moe_utils.transformer_training import load_checkpoint, save_checkpoint, train_steps
+from moe_utils.cognitive_tasks import answer_loss
+
+TINY = dict(d_model=16, n_heads=4, n_layers=2, ffn="dense", d_ff=32, causal=True, max_len=20)
+
+
+def tiny_model(seed: int = 0) -> TransformerModel:
+    return TransformerModel(TransformerConfig(**TINY), input="tokens", vocab_size=VOCAB_SIZE, head="lm", seed=seed)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_task_data(seed=3, n_train=40, n_held_out=16)
+
+
+def test_generators_are_deterministic_with_disjoint_held_out_split():
+    world = make_world(1)
+    for task in range(len(TASKS)):
+        a = generate_family(task, 1, 30, 10, world)
+        assert a == generate_family(task, 1, 30, 10, make_world(1)), TASKS[task]
+        assert a != generate_family(task, 2, 30, 10), TASKS[task]
+        train, held = {p for p, _ in a["train"]}, {p for p, _ in a["held_out"]}
+        assert len(train) == 30 and len(held) == 10 and not train & held, TASKS[task]
+        assert all(len(answer) == 1 and answer in ANSWERS[task] for _, answer in a["train"] + a["held_out"])
+    with pytest.raises(MoeError, match="task"):
+        generate_family(8, 0, 1, 1)
+
+
+def test_generated_answers_are_correct():
+    world = make_world(0)
+    family = generate_family(5, 0, 50, 10, world)  # brackets
+    assert all((answer == "Y") == is_balanced(prompt[:-1]) for prompt, answer in family["train"])
+    for prompt, answer in generate_family(7, 0, 50, 10, world)["train"]:  # arithmetic, left to right == Python's
+        assert str(eval(prompt[:-1])) == answer
+    for prompt, answer in generate_family(1, 0, 50, 10, world)["train"]:  # retrieval
+        context, key = prompt[:-1].split(":")
+        assert dict(zip(context[::2], context[1::2]))[key] == answer
+
+
+def test_splits_encode_left_padded_and_batches_are_balanced(data):
+    train, held, info = data
+    assert train.tokens.shape[1] == 20 and (train.tokens[:, -1] != 0).all()  # last position = end of prompt
+    assert set(train.prompts).isdisjoint(held.prompts)
+    tokens, answers = balanced_batch(train, 64, torch.Generator().manual_seed(0))
+    assert tokens.shape == (64, 20) and answers.shape == (64,)
+    assert len(info) == len(TASKS)
+
+
+def test_probe_importance_of_a_zeroed_head_is_zero(data):
+    train, held, _ = data
+    model = tiny_model()
+    mask = torch.ones(2, 4)
+    mask[1, 2] = 0.0
+    features = last_head_outputs(model, train.tokens, head_mask=mask)  # [N, L, H, d_head]
+    assert features.shape == (len(train), 2, 4, 4) and features[:, 1, 2].abs().sum() == 0
+    probe = train_probe(features, train.task, len(TASKS), steps=20)
+    importance = probe_importance(probe, features, train.task, len(TASKS))  # [C, L, H]
+    assert importance.shape == (len(TASKS), 2, 4)
+    assert (importance[:, 1, 2] == 0).all() and (importance[:, 0] != 0).any()
+
+
+def test_probe_importance_is_gradient_times_activation_of_a_linear_probe(data):
+    train, _, _ = data
+    features = last_head_outputs(tiny_model(), train.tokens)
+    probe = train_probe(features, train.task, len(TASKS), steps=5)
+    importance = probe_importance(probe, features, train.task, len(TASKS))
+    w = probe.weight.detach().view(len(TASKS), 2, 4, 4)  # [C, L, H, d_head]
+    c = 3
+    expected = (w[c] * features[train.task == c]).mean(-1).mean(0)
+    torch.testing.assert_close(importance[c], expected)
+
+
+def test_head_mask_gradient_matches_finite_difference(data):
+    _, held, _ = data
+    model = tiny_model(seed=1).double()
+    tokens, answers = held.tokens[:3], held.answers[:3]
+    grads = head_mask_gradients(model, tokens, answers)  # [B, L, H]
+
+    def loss(mask, b):
+        return F.cross_entropy(model(tokens[b:b + 1], head_mask=mask)[:, -1], answers[b:b + 1], reduction="sum")
+
+    eps = 1e-5
+    for b in range(3):
+        for layer, head in [(0, 0), (1, 3), (0, 2)]:
+            up, down = torch.ones(2, 4, dtype=torch.double), torch.ones(2, 4, dtype=torch.double)
+            up[layer, head] += eps
+            down[layer, head] -= eps
+            numeric = (loss(up, b) - loss(down, b)) / (2 * eps)
+            torch.testing.assert_close(grads[b, layer, head], numeric.detach(), rtol=1e-5, atol=1e-8)
+
+
+def test_importance_shares_sum_to_one_and_similarity_is_cosine(data):
+    _, held, _ = data
+    model = tiny_model()
+    importance = mask_gradient_importance(model, held, batch_size=7)  # [C, L, H], batches of odd size
+    shares = importance_shares(importance)
+    torch.testing.assert_close(shares.sum((1, 2)), torch.ones(len(TASKS)))
+    assert (shares >= 0).all()
+    sim = task_similarity(shares)
+    torch.testing.assert_close(sim.diagonal(), torch.ones(len(TASKS)))
+    with pytest.raises(MoeError, match="zero"):
+        importance_shares(torch.zeros(1, 2, 4))
+    assert residual_updates(model, held.tokens).shape == (2,)
+
+
+def test_checkpoints_from_training_reload_bit_exactly(data, tmp_path):
+    train, held, _ = data
+    model = tiny_model()
+    generator = torch.Generator().manual_seed(0)
+    saved = []
+
+    def on_step(step, row):
+        if step in (1, 3):
+            save_checkpoint(model, tmp_path / f"step{step + 1}.pt", extra={"step": step + 1})
+            saved.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    train_steps(model, lambda s: balanced_batch(train, 8, generator), answer_loss, 4, progress=False, on_step=on_step)
+    for path, state in zip(["step2.pt", "step4.pt"], saved):
+        loaded = load_checkpoint(tmp_path / path)
+        assert all(torch.equal(state[k], v) for k, v in loaded.state_dict().items())
+    assert torch.equal(loaded(held.tokens), model.eval()(held.tokens))
+    assert torch.equal(head_mask_gradients(loaded, held.tokens, held.answers), head_mask_gradients(model, held.tokens, held.answers))
