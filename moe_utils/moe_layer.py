@@ -9,6 +9,8 @@ from .errors import MoeError, check_choice, check_positive
 from .router import Router, Routing, check_nonnegative
 
 MIXTRAL_LAYOUTS = ("legacy", "stacked")
+# How MoEFeedForward runs its experts; "auto": torch._grouped_mm where supported, else the per-expert loop.
+DISPATCHES = ("auto", "loop", "grouped_mm")
 
 
 def uniform_fan_in_(weight: torch.Tensor, fan_in: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -20,6 +22,24 @@ def uniform_fan_in_(weight: torch.Tensor, fan_in: int, generator: torch.Generato
 def swiglu(x: torch.Tensor, w1: torch.Tensor, w3: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
     """Mixtral expert w2(silu(w1 x) * w3 x) with weights stored [in, out]. x: [n, d] -> [n, d]."""
     return (F.silu(x @ w1) * (x @ w3)) @ w2
+
+
+def grouped_mm_supported(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether torch._grouped_mm can compute x[rows of e] @ weight[e] here, else the caller loops over experts.
+
+    Both: row strides of x and weight multiples of 16 bytes. CPU: float32/bfloat16, torch >= 2.9 (no CPU kernel
+    before), 16-byte aligned data (required up to 2.10). CUDA: bfloat16 on compute capability >= 8.0.
+    """
+    if not hasattr(torch, "_grouped_mm") or x.dtype != weight.dtype or x.device != weight.device:
+        return False
+    if any(size * x.element_size() % 16 for size in (x.shape[-1], *weight.shape[1:])):
+        return False
+    if x.device.type == "cpu":
+        aligned = x.data_ptr() % 16 == 0 and weight.data_ptr() % 16 == 0
+        return x.dtype in (torch.float32, torch.bfloat16) and torch.__version__ >= "2.9" and aligned
+    if x.device.type == "cuda":
+        return x.dtype == torch.bfloat16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
+    return False
 
 
 class DenseFeedForward(nn.Module):
@@ -58,6 +78,7 @@ class MoEFeedForward(nn.Module):
         bias_update_rate: float = 1e-3,
         n_shared_experts: int = 0,
         generator: torch.Generator | None = None,
+        dispatch: str = "auto",
     ):
         super().__init__()
         check_positive("d_expert", d_expert)
@@ -77,6 +98,7 @@ class MoEFeedForward(nn.Module):
         # n shared SwiGLU experts summed == one SwiGLU with n * d_expert hidden units.
         self.shared = DenseFeedForward(d_model, n_shared_experts * d_expert, generator) if n_shared_experts else None
         self.n_shared_experts = n_shared_experts
+        self.dispatch = check_choice("dispatch", dispatch, DISPATCHES)
         self.last_routing: Routing | None = None
         self.last_router_input: torch.Tensor | None = None
 
@@ -91,18 +113,43 @@ class MoEFeedForward(nn.Module):
         expert_of = routing.topk_idx.reshape(-1)  # [tokens*k]
         order = expert_of.argsort(stable=True)  # [tokens*k] assignments grouped by expert
         token_of = order // self.top_k  # [tokens*k] source token of each sorted assignment
-        counts = torch.bincount(expert_of, minlength=self.n_experts).tolist()  # one host sync
-        x_sorted = x_flat[token_of]  # [tokens*k, d]
-        outputs, start = [], 0
-        for e, n in enumerate(counts):
-            if n:
-                outputs.append(swiglu(x_sorted[start : start + n], self.w1[e], self.w3[e], self.w2[e]))
-            start += n
-        y_sorted = torch.cat(outputs) if outputs else x_sorted.new_zeros(0, self.d_model)  # [tokens*k, d]
+        counts = torch.bincount(expert_of, minlength=self.n_experts)  # [experts] assignments per expert
+        x_sorted = x_flat.index_select(0, token_of)  # [tokens*k, d]; backward is index_add_, not index_put_
+        if self.use_grouped_mm(x_sorted):
+            y_sorted = self.grouped_experts(x_sorted, counts)
+        else:
+            y_sorted = self.looped_experts(x_sorted, counts.tolist())  # one host sync
         gate = routing.topk_weight.reshape(-1)[order].unsqueeze(-1)  # [tokens*k, 1]
         y_sorted = (y_sorted * gate.to(y_sorted.dtype)).to(x.dtype)
         out = x_flat.new_zeros(n_tokens, self.d_model).index_add_(0, token_of, y_sorted)  # [tokens, d]
         return out.view_as(x)
+
+    def use_grouped_mm(self, x_sorted: torch.Tensor) -> bool:
+        """Whether experts_forward runs torch._grouped_mm (per ``self.dispatch``) instead of the per-expert loop."""
+        if self.dispatch == "loop":
+            return False
+        supported = all(grouped_mm_supported(x_sorted, w) for w in (self.w1, self.w3, self.w2))
+        if self.dispatch == "grouped_mm" and not supported:
+            raise MoeError(f"dispatch='grouped_mm' is not available for {x_sorted.dtype} on {x_sorted.device}; use 'auto' or 'loop'")
+        return supported
+
+    def looped_experts(self, x_sorted: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """SwiGLU of each expert on its slice of the expert-sorted rows. x_sorted: [tokens*k, d] -> [tokens*k, d]."""
+        # unbind once: indexing self.w1[e] per expert makes each slice's backward build a full [E, ...] zero gradient.
+        w1, w3, w2 = self.w1.unbind(0), self.w3.unbind(0), self.w2.unbind(0)
+        outputs, start = [], 0
+        for e, n in enumerate(counts):
+            if n:
+                outputs.append(swiglu(x_sorted[start : start + n], w1[e], w3[e], w2[e]))
+            start += n
+        return torch.cat(outputs) if outputs else x_sorted.new_zeros(0, self.d_model)
+
+    def grouped_experts(self, x_sorted: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """The same SwiGLUs as looped_experts as three torch._grouped_mm calls, with no host sync."""
+        offs = counts.cumsum(0).to(torch.int32)  # [experts] end row of each expert's slice
+        gate = torch._grouped_mm(x_sorted, self.w1, offs=offs)  # [tokens*k, d_expert]
+        up = torch._grouped_mm(x_sorted, self.w3, offs=offs)  # [tokens*k, d_expert]
+        return torch._grouped_mm(F.silu(gate) * up, self.w2, offs=offs)  # [tokens*k, d]
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x: [batch, seq, d_model] -> [batch, seq, d_model]; stores last_router_input and last_routing."""

@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from moe_utils.errors import MoeError
-from moe_utils.moe_layer import DenseFeedForward, MoEFeedForward, moe_reference_forward
+from moe_utils.moe_layer import DenseFeedForward, MoEFeedForward, grouped_mm_supported, moe_reference_forward
 
 
 def gen(seed: int) -> torch.Generator:
@@ -30,15 +30,22 @@ def grads(layer: MoEFeedForward, x: torch.Tensor, out: torch.Tensor, probe: torc
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, got)]
 
 
+GROUPED_MM_ON_CPU = grouped_mm_supported(torch.zeros(1, 8), torch.zeros(2, 8, 8))
+
+
+@pytest.mark.parametrize("dispatch", ["loop", "grouped_mm"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_fast_layer_matches_reference(case):
+def test_fast_layer_matches_reference(case, dispatch):
+    if dispatch == "grouped_mm" and not GROUPED_MM_ON_CPU:
+        pytest.skip("torch._grouped_mm has no usable CPU kernel in this torch")
     opts = dict(CASES[case])
     batch, seq = opts.pop("shape")
-    layer = MoEFeedForward(6, 8, generator=gen(0), **opts)
+    d = 8 if dispatch == "grouped_mm" else 6  # grouped_mm needs 16-byte rows; the loop must handle any width
+    layer = MoEFeedForward(d, 8, generator=gen(0), dispatch=dispatch, **opts)
     if case == "idle_expert":
         layer.router.expert_bias[4] = -100.0  # expert 4 never selected
-    x = torch.randn(batch, seq, 6, generator=gen(1)).requires_grad_()
-    probe = torch.randn(batch, seq, 6, generator=gen(2))
+    x = torch.randn(batch, seq, d, generator=gen(1)).requires_grad_()
+    probe = torch.randn(batch, seq, d, generator=gen(2))
     fast = layer(x)
     if case == "idle_expert":
         assert layer.last_routing.load[4] == 0
@@ -113,6 +120,7 @@ def test_same_generator_same_weights():
         ({"top_k": 9}, "top_k"),
         ({"n_shared_experts": -1}, "n_shared_experts"),
         ({"balancing": "switch"}, "balancing"),
+        ({"dispatch": "triton"}, "dispatch"),
     ],
 )
 def test_invalid_arguments_name_the_parameter(kwargs, name):
@@ -121,3 +129,11 @@ def test_invalid_arguments_name_the_parameter(kwargs, name):
         MoEFeedForward(**args)
     with pytest.raises(MoeError, match="d_hidden"):
         DenseFeedForward(4, 0)
+
+
+def test_grouped_mm_dispatch_needs_16_byte_rows():
+    x = torch.randn(1, 3, 6, generator=gen(1))  # 24-byte float32 rows: auto falls back to the loop
+    auto = MoEFeedForward(6, 8, 4, 2, generator=gen(0))
+    torch.testing.assert_close(auto(x), moe_reference_forward(auto, x))
+    with pytest.raises(MoeError, match="dispatch='grouped_mm'"):
+        MoEFeedForward(6, 8, 4, 2, generator=gen(0), dispatch="grouped_mm")(x)
