@@ -29,6 +29,19 @@ def glorot_uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> torch.Te
         return weight.uniform_(-bound, bound)
 
 
+def init_expert_slice_(weight: torch.Tensor, bias: torch.Tensor, fan_in: int, fan_out: int, init: str) -> None:
+    """Initialise one expert's dense slice in place as nn.Linear(fan_in, fan_out) would be under ``init``.
+
+    ``"tf"``: Glorot-uniform weight, zero bias (TF1 tf.layers.dense); ``"torch"``: PyTorch's nn.Linear defaults.
+    """
+    if init == "tf":
+        glorot_uniform_(weight, fan_in, fan_out)
+    else:
+        nn.init.kaiming_uniform_(weight, a=5**0.5)
+        with torch.no_grad():
+            bias.uniform_(-(fan_in**-0.5), fan_in**-0.5)
+
+
 class LinearExperts(nn.Module):
     """``n_experts`` linear softmax experts E_i(X) = softmax(W_i X + b_i), stored as one stacked weight.
 
@@ -42,12 +55,7 @@ class LinearExperts(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_experts * n_classes, n_inputs))  # [experts*classes, pixels]
         self.bias = nn.Parameter(torch.zeros(n_experts * n_classes))  # [experts*classes]
         for w, b in zip(self.weight.view(n_experts, n_classes, n_inputs), self.bias.view(n_experts, n_classes)):
-            if init == "tf":
-                glorot_uniform_(w, n_inputs, n_classes)
-            else:  # what nn.Linear(n_inputs, n_classes) would draw
-                nn.init.kaiming_uniform_(w, a=5**0.5)
-                with torch.no_grad():
-                    b.uniform_(-(n_inputs**-0.5), n_inputs**-0.5)
+            init_expert_slice_(w, b, n_inputs, n_classes, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of every expert. x: [batch, pixels] -> [batch, experts, classes]."""
@@ -190,12 +198,7 @@ class MLPExperts(nn.Module):
                   (self.weight2, self.bias2, hidden, n_classes))
         for weights, biases, fan_in, fan_out in layers:
             for w, b in zip(weights, biases):
-                if init == "tf":
-                    glorot_uniform_(w, fan_in, fan_out)
-                else:  # what nn.Linear(fan_in, fan_out) would draw
-                    nn.init.kaiming_uniform_(w, a=5**0.5)
-                    with torch.no_grad():
-                        b.uniform_(-(fan_in**-0.5), fan_in**-0.5)
+                init_expert_slice_(w, b, fan_in, fan_out, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of every expert. x: [batch, pixels] -> [batch, experts, classes]."""

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plots import MODEL_COLORS, SPLIT_STYLES
+from .plots import MODEL_COLORS, SPLIT_STYLES, style_accuracy_axes
 
 DATASET_COLORS = {"MNIST": "tab:purple", "CIFAR": "tab:orange"}
 
@@ -113,12 +113,7 @@ def accuracy_bands(summary: pd.DataFrame, title: str = "Accuracy per epoch, mean
         color = MODEL_COLORS.get(model)
         ax.plot(frame["epoch"], frame["mean"], SPLIT_STYLES[split], color=color, label=f"{model} ({split})")
         ax.fill_between(frame["epoch"], frame["mean"] - frame["std"], frame["mean"] + frame["std"], color=color, alpha=0.2, linewidth=0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    style_accuracy_axes(ax, title)
     return fig
 
 

@@ -39,13 +39,18 @@ def accuracy_curves(history: pd.DataFrame, title: str = "Accuracy per epoch"):
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for (model, split), frame in history.groupby(["model", "split"], sort=False):
         ax.plot(frame["epoch"], frame["accuracy"], SPLIT_STYLES[split], color=MODEL_COLORS.get(model), label=f"{model} ({split})")
+    style_accuracy_axes(ax, title)
+    return fig
+
+
+def style_accuracy_axes(ax, title: str) -> None:
+    """Labels, grid, integer epochs and a legend outside the axes, shared by every accuracy-per-epoch plot."""
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    return fig
 
 
 def pixel_histogram(images: torch.Tensor, is_mnist: torch.Tensor):
