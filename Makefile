@@ -29,7 +29,9 @@ lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 bench: setup
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_moe_layer.py --preset cpu
 
 clean-venv:
 	rm -rf $(VENV)
