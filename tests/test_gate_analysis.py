@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from moe_utils.data import CLASS_NAMES, Split
+from moe_utils.data import CLASS_NAMES
 from moe_utils.errors import MoeError
 from moe_utils.experts import MLPExperts, MixtureOfExperts, PreDesignedGate, build_experts, build_mixture, build_mixture_of
 from moe_utils.expert_sweep import build_sweep, routing_summary
@@ -19,16 +19,7 @@ from moe_utils.routing_probe import RoutingProbe
 from moe_utils.seed_study import claims_across_seeds, final_accuracy_per_seed, run_seeds
 from moe_utils.training import TrainConfig, train_models
 
-
-def toy_split(n, seed):
-    """Bright 'MNIST' images (labels 0-9) and dark 'CIFAR' ones (10-19), the label written as a pixel block (as in test_training)."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 20, (n,), generator=g)
-    images = torch.randint(0, 20, (n, 1024), generator=g, dtype=torch.int64)
-    images[labels < 10] += 100
-    for k in range(8):
-        images[torch.arange(n), 100 + labels * 40 + k] = 255
-    return Split(images.to(torch.uint8), labels, labels < 10)
+from toy_data import toy_split  # tests/toy_data.py
 
 
 # --- balancing losses -------------------------------------------------------------------------------------------

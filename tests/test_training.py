@@ -4,22 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moe_utils.data import Split
 from moe_utils.errors import MoeError
 from moe_utils.experts import build_four_models, build_mixture
 from moe_utils.gating_stats import activation_rates, activation_rates_from_weights
 from moe_utils.training import TrainConfig, accuracy, train_models
 
-
-def toy_split(n, seed):
-    """Two 'datasets': bright images (MNIST-like, labels 0-9) and dark ones (labels 10-19), label in a pixel block."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 20, (n,), generator=g)
-    images = torch.randint(0, 20, (n, 1024), generator=g, dtype=torch.int64)
-    images[labels < 10] += 100
-    for k in range(8):
-        images[torch.arange(n), 100 + labels * 40 + k] = 255
-    return Split(images.to(torch.uint8), labels, labels < 10)
+from toy_data import toy_split  # tests/toy_data.py
 
 
 def test_training_learns_and_records_every_epoch():
