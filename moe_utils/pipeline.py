@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 import time
@@ -88,15 +89,29 @@ def run_pipeline(profile: str = "full", only: str | None = None, output_dir: Pat
     return timings
 
 
+def parse_parameter(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` -> (NAME, VALUE as a Python literal, or the plain string if it is none)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier() or not name.isupper():
+        raise MoeError(f"--param={text!r} is not allowed; write NAME=VALUE with an UPPER_CASE parameter name, e.g. EPOCHS=5")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Execute the numbered notebooks in order with papermill.")
     parser.add_argument("--profile", default="full", help="full | quick")
     parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,02")
     parser.add_argument("--output-dir", default=None, type=Path, help="write executed notebooks (and figures) here instead of in place")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameters-cell value in every selected notebook (repeatable), e.g. --param SEED=1")
     args = parser.parse_args(argv)
     try:
-        timings = run_pipeline(args.profile, args.only, args.output_dir)
+        parameters = dict(parse_parameter(p) for p in args.param)
+        timings = run_pipeline(args.profile, args.only, args.output_dir, parameters)
     except MoeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

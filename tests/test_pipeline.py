@@ -8,7 +8,7 @@ import pytest
 
 from moe_utils import paths
 from moe_utils.errors import MoeError
-from moe_utils.pipeline import list_notebooks, main, run_pipeline, select_notebooks
+from moe_utils.pipeline import list_notebooks, main, parse_parameter, run_pipeline, select_notebooks
 
 
 def digest(path):
@@ -33,6 +33,18 @@ def test_bad_arguments_are_one_line_errors(capsys):
     assert main(["--profile", "fast"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --profile='fast'") and "\n" not in err
+
+
+def test_param_overrides_are_literals_and_bad_ones_are_one_line_errors(capsys):
+    assert parse_parameter("EPOCHS=5") == ("EPOCHS", 5)
+    assert parse_parameter("LR=1e-2") == ("LR", 0.01)
+    assert parse_parameter("OPTIMIZER=sgd") == ("OPTIMIZER", "sgd")
+    assert parse_parameter('LAMBDAS="0, 1"') == ("LAMBDAS", "0, 1")
+    with pytest.raises(MoeError, match="--param='epochs=5' is not allowed"):
+        parse_parameter("epochs=5")
+    assert main(["--param", "EPOCHS"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --param='EPOCHS' is not allowed") and "\n" not in err
 
 
 @pytest.mark.skipif(not data_available(), reason="no MNIST/CIFAR data: set MOE_DATA_MIRROR")
@@ -75,3 +87,19 @@ def test_pipeline_stops_at_first_failure_naming_notebook_and_cell(tmp_path, monk
     assert err == "error: 02_bad.ipynb failed in cell 3 (execution count 4): ValueError: boom", err
     assert (out / "01_ok.ipynb").exists() and not (out / "03_never.ipynb").exists()
     assert not (out / "02_bad.ipynb").exists() and not list(out.glob(".*"))  # nothing half-written
+
+
+def test_param_reaches_the_notebook(tmp_path, monkeypatch):
+    import nbformat
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    params = nbformat.v4.new_code_cell('PROFILE = "full"  # "full" | "quick"\nEPOCHS = 3  # positive int')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell("assert EPOCHS == 7, EPOCHS")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(folder / "01_echo.ipynb"))
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
+    out = tmp_path / "out"
+    assert main(["--profile", "quick", "--output-dir", str(out), "--param", "EPOCHS=3"]) == 2  # the assert fails
+    assert main(["--profile", "quick", "--output-dir", str(out), "--param", "EPOCHS=7"]) == 0
