@@ -32,6 +32,7 @@ bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_moe_layer.py --preset cpu
+	$(PY) benchmarks/dispatch_before_after.py
 
 clean-venv:
 	rm -rf $(VENV)
