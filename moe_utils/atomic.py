@@ -22,10 +22,3 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``target`` atomically and return the path."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(text)
-    return Path(target)

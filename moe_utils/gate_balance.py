@@ -48,13 +48,3 @@ def balance_extra_loss(coefficients: dict[str, tuple[str, float]]) -> Callable[[
         return coefficient * balance_loss(model.gate_log_weights(x, is_mnist).exp(), kind)
 
     return extra_loss
-
-
-def combine_extra_losses(*losses: Callable | None) -> Callable:
-    """One ``extra_loss`` that sums several (None entries are skipped)."""
-    losses = [f for f in losses if f is not None]
-
-    def extra_loss(name: str, model: nn.Module, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
-        return sum((f(name, model, x, is_mnist) for f in losses), x.new_zeros(()))
-
-    return extra_loss
