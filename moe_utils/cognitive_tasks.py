@@ -300,6 +300,7 @@ def accuracy_by_task(model, data: TaskSplit, head_mask: torch.Tensor | None = No
     correct = torch.cat([
         model(data.tokens[i:i + batch_size], head_mask=head_mask)[:, -1].argmax(-1) == data.answers[i:i + batch_size]
         for i in range(0, len(data), batch_size)
-    ]).float()
-    per = torch.zeros(len(TASKS)).index_add_(0, data.task, correct) / torch.bincount(data.task, minlength=len(TASKS)).clamp(min=1)
+    ]).float().cpu()  # [N]
+    task = data.task.cpu()  # [N]
+    per = torch.zeros(len(TASKS)).index_add_(0, task, correct) / torch.bincount(task, minlength=len(TASKS)).clamp(min=1)
     return pd.Series(per.numpy(), index=list(TASKS))

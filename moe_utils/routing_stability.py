@@ -44,7 +44,8 @@ def relative_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) ->
     if generator is None:
         raise MoeError("generator=None is not allowed; relative_noise needs a torch.Generator")
     rms = x.pow(2).mean(-1, keepdim=True).sqrt()  # [..., 1]
-    z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)  # [..., d]
+    # drawn on the generator's device, so a cpu generator also serves cuda inputs (same draws on both)
+    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)  # [..., d]
     return x + sigma * rms * z
 
 

@@ -117,7 +117,7 @@ class MultiHeadSelfAttention(nn.Module):
         heads = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=self.causal)  # [B, H, S, d_head]
         heads = heads.transpose(1, 2)  # [B, S, H, d_head]
         if head_mask is not None:
-            heads = heads * head_mask.to(heads.dtype).view(1, 1, self.n_heads, 1)
+            heads = heads * head_mask.to(heads.device, heads.dtype).view(1, 1, self.n_heads, 1)
         if record:
             if heads.requires_grad:
                 heads.retain_grad()
