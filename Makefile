@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 data: setup
-	$(PY) -m moe_utils.data
+	$(PY) -m moe_utils.datasets
 
 run: data
 	$(PY) -m moe_utils.pipeline --profile $(PROFILE)

@@ -35,9 +35,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from moe_utils import paths
-from moe_utils.atomic import atomic_path
-from moe_utils.moe_layer import DenseFeedForward, MoEFeedForward
+from moe_utils.io import paths
+from moe_utils.io.atomic import atomic_path
+from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward
+from moe_utils.moe.router import RouterConfig
 
 try:
     import transformers
@@ -103,8 +104,9 @@ def peer_layout(block: nn.Module) -> str:
 def build_layers(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -> dict[str, nn.Module]:
     """Ours, the peer (both experts implementations) with our weights copied in, and the dense floor."""
     generator = torch.Generator().manual_seed(seed)
-    ours = MoEFeedForward(shape.d_model, shape.d_expert, shape.n_experts, shape.top_k, generator=generator)
-    loop = MoEFeedForward(shape.d_model, shape.d_expert, shape.n_experts, shape.top_k, dispatch="loop")
+    router = RouterConfig(n_experts=shape.n_experts, top_k=shape.top_k)
+    ours = MoEFeedForward(shape.d_model, shape.d_expert, router, generator=generator)
+    loop = MoEFeedForward(shape.d_model, shape.d_expert, router, dispatch="loop")
     loop.load_state_dict(ours.state_dict())
     layers = {"ours": ours, "ours-loop": loop}
     for name, implementation in (("hf", "grouped_mm"), ("hf-eager", "eager")):

@@ -21,12 +21,12 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 from torchvision import datasets, transforms
 
-from moe_utils import paths
-from moe_utils.atomic import atomic_path
-from moe_utils.data import load_mnist_cifar, mirror_archives
-from moe_utils.experts import build_four_models
+from moe_utils.datasets.mnist_cifar import load_mnist_cifar, mirror_archives
+from moe_utils.exp1.models import build_four_models
+from moe_utils.exp1.training import TrainConfig, build_optimizer, train_epoch, train_step
+from moe_utils.io import paths
+from moe_utils.io.atomic import atomic_path
 from moe_utils.runtime import make_generator, resolve_device
-from moe_utils.training import TrainConfig, build_optimizer, train_epoch, train_step
 
 EXTRACTED = paths.RAW_DIR / "mirror-extracted"
 

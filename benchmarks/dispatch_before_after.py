@@ -14,13 +14,14 @@ import time
 import pandas as pd
 import torch
 
-from moe_utils import paths
-from moe_utils.atomic import atomic_path
-from moe_utils.data import load_mnist_cifar
-from moe_utils.moe_layer import MoEFeedForward
-from moe_utils.routing_stability import RunSpec, evaluate_runs, run_all
+from moe_utils.datasets.mnist_cifar import load_mnist_cifar
+from moe_utils.io import paths
+from moe_utils.io.atomic import atomic_path
+from moe_utils.moe.layer import MoEFeedForward
+from moe_utils.moe.router import RouterConfig
+from moe_utils.moe.transformer import TransformerConfig, image_to_patches
 from moe_utils.runtime import make_generator
-from moe_utils.transformer import TransformerConfig, image_to_patches
+from moe_utils.studies.routing_stability import RunSpec, evaluate_runs, run_all
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     generator = make_generator(0)  # notebook 04's SEED = 0: same test and probe images
     test = data.test.subset(torch.randperm(len(data.test), generator=generator)[:5000])
     probe = data.test.subset(torch.randperm(len(data.test), generator=generator)[:1000])
-    config = TransformerConfig(d_model=48, n_heads=4, n_layers=2, d_expert=48, n_experts=8, top_k=2, max_len=16)
+    config = TransformerConfig(d_model=48, n_heads=4, n_layers=2, d_expert=48, router=RouterConfig(n_experts=8, top_k=2), max_len=16)
     specs = [RunSpec("baseline", 0.0, 0.0, "scaled")]
     grouped = MoEFeedForward.use_grouped_mm
     rows = []
@@ -44,7 +45,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             _, table = evaluate_runs(specs, runs, test, probe, [0.5], 0.5, 8, 0)
             rows.append({"dispatch": dispatch, "test_accuracy": table["acc"].item(), "mean_jaccard_sigma_0.5": table["jaccard"].item(),
-                         "train_seconds": seconds, "grouped_mm_available": grouped(MoEFeedForward(48, 48, 8, 2), torch.zeros(4, 48)),
+                         "train_seconds": seconds, "grouped_mm_available": grouped(MoEFeedForward(48, 48, config.router), torch.zeros(4, 48)),
                          "machine": f"{platform.machine()} cpu, torch {torch.__version__}"})
     finally:
         MoEFeedForward.use_grouped_mm = grouped

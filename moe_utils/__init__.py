@@ -1,1 +1,1 @@
-"""Helpers shared by the moe-experiments notebooks."""
+"""Shared code of the moe-experiments notebooks; see README's Layout for the subpackages."""

@@ -32,3 +32,19 @@ def check_range(name: str, value: Any, low: float, high: float) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise MoeError(f"{name}={value!r} is not allowed; it must be a number in [{low}, {high}]")
     return value
+
+
+def check_nonnegative(name: str, value: Any, *, integer: bool = False) -> Any:
+    """Return ``value`` if it is a number >= 0 (an int when ``integer``), else raise a one-line MoeError."""
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value < 0:
+        what = "a non-negative integer" if integer else "a non-negative number"
+        raise MoeError(f"{name}={value!r} is not allowed; it must be {what}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool, else raise a one-line MoeError."""
+    if not isinstance(value, bool):
+        raise MoeError(f"{name}={value!r} is not allowed; it must be True or False")
+    return value

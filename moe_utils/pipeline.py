@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
-from .atomic import atomic_path
 from .errors import MoeError, check_choice
+from .io import paths
+from .io.atomic import atomic_path
 from .runtime import PROFILES
 
 KERNEL_NAME = "moe-experiments"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import check_choice
+from .errors import MoeError, check_choice
 
 PROFILES = ("full", "quick")
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,3 +27,12 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
+
+
+def profile_sizes(profile: str, quick: dict, **full) -> dict:
+    """The run's sizes: ``full`` as given for PROFILE "full"; for "quick" each capped at the ``quick`` table's value."""
+    check_profile(profile)
+    unknown = sorted(set(quick) - set(full))
+    if unknown:
+        raise MoeError(f"quick sizes {unknown} have no full-profile value")
+    return dict(full) if profile == "full" else {k: min(v, quick[k]) if k in quick else v for k, v in full.items()}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from moe_utils import paths
-from moe_utils.data import CIFAR_ARCHIVE, CIFAR_CLASSES, MNIST_ARCHIVE
+from moe_utils.datasets.mnist_cifar import CIFAR_ARCHIVE, CIFAR_CLASSES, MNIST_ARCHIVE
+from moe_utils.io import paths
 
 MIRROR = paths.mirror_dir()
 

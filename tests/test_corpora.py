@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from moe_utils import corpora, paths
+from moe_utils.datasets import corpora
 from moe_utils.errors import MoeError
+from moe_utils.io import paths
 
 FAKE_VALID = " \n = Alpha = \n \n alpha-one first paragraph . \n \n = = Section = = \n \n alpha-two second paragraph . \n \n"
 FAKE_TEST = " \n = Beta = \n \n beta-one paragraph with <unk> . \n \n = Gamma = \n \n gamma-one paragraph . \n"
@@ -31,7 +32,7 @@ def test_encode_bytes_round_trip():
     tokens = corpora.encode_bytes(text)
     assert tokens.dtype == torch.long and tokens.dim() == 1
     assert len(tokens) == len(text.encode("utf-8")) > len(text)
-    assert int(tokens.min()) >= 0 and int(tokens.max()) < corpora.VOCAB_SIZE
+    assert int(tokens.min()) >= 0 and int(tokens.max()) < corpora.BYTE_VOCAB_SIZE
     assert corpora.decode_bytes(tokens) == text
     assert len(corpora.encode_bytes("")) == 0
 

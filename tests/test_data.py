@@ -6,11 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from moe_utils import data as data_module
-from moe_utils import paths
-from moe_utils.data import CIFAR_ARCHIVE, MNIST_ARCHIVE, load_mnist_cifar
+from moe_utils.datasets.image_archives import read_image_folder_archive, to_gray_square
+from moe_utils.datasets.mnist_cifar import CIFAR_ARCHIVE, MNIST_ARCHIVE, load_mnist_cifar
 from moe_utils.errors import MoeError
-from moe_utils.image_archives import read_image_folder_archive, to_gray_square
+from moe_utils.io import paths
 
 
 def test_tiny_mirror_builds_combined_dataset(tiny_mirror):

@@ -7,18 +7,24 @@ import pytest
 import torch
 
 from moe_utils.errors import MoeError
-from moe_utils.expert_load import (
-    domain_specialisation, global_maxvio, held_out_routing, lm_config, mixed_domain_batch, relative_load,
-    specialisation_table, training_maxvio,
-)
-from moe_utils.router import Router, max_violation
+from moe_utils.moe.router import Router, max_violation
+from moe_utils.moe.transformer import TransformerModel
 from moe_utils.runtime import make_generator
-from moe_utils.transformer import TransformerModel
+from moe_utils.studies.expert_load import (
+    domain_specialisation,
+    global_maxvio,
+    held_out_routing,
+    lm_config,
+    mixed_domain_batch,
+    relative_load,
+    specialisation_table,
+    training_maxvio,
+)
 
 
 def router_from(config, d_model, generator):
     """A Router with exactly the routing settings the notebook's config gives its MoE layers."""
-    return Router(d_model, config.n_experts, config.top_k, generator=generator, **config.router_kwargs())
+    return Router(d_model, config.router, generator=generator)
 
 
 @pytest.mark.parametrize("n_experts,k,shape", [(8, 2, (3, 17)), (5, 1, (40,)), (16, 4, (2, 3, 5))])
@@ -44,12 +50,13 @@ def test_relative_load_by_hand_and_empty():
 
 def test_configs_differ_only_in_balancing():
     a, f = lm_config("aux_loss", alpha=0.02, gamma=0.05), lm_config("aux_free", alpha=0.02, gamma=0.05)
-    assert (a.balancing, a.aux_loss_alpha, a.bias_update_rate) == ("aux_loss", 0.02, 0.0)
-    assert (f.balancing, f.aux_loss_alpha, f.bias_update_rate) == ("aux_free", 0.0, 0.05)
-    assert a.scoring == f.scoring == "sigmoid" and a.causal and a.aux_loss_scope == "sequence"
-    assert {k: v for k, v in vars(a).items() if k not in ("balancing", "aux_loss_alpha", "bias_update_rate")} == {
-        k: v for k, v in vars(f).items() if k not in ("balancing", "aux_loss_alpha", "bias_update_rate")
-    }
+    ra, rf = a.router, f.router
+    assert (ra.balancing, ra.aux_loss_alpha, ra.bias_update_rate) == ("aux_loss", 0.02, 0.0)
+    assert (rf.balancing, rf.aux_loss_alpha, rf.bias_update_rate) == ("aux_free", 0.0, 0.05)
+    assert ra.scoring == rf.scoring == "sigmoid" and a.causal and ra.aux_loss_scope == "sequence"
+    balancing = ("balancing", "aux_loss_alpha", "bias_update_rate")
+    assert {k: v for k, v in vars(ra).items() if k not in balancing} == {k: v for k, v in vars(rf).items() if k not in balancing}
+    assert {k: v for k, v in vars(a).items() if k != "router"} == {k: v for k, v in vars(f).items() if k != "router"}
     with pytest.raises(MoeError, match="method"):
         lm_config("none")
 
@@ -58,13 +65,13 @@ def test_bias_update_moves_skewed_router_toward_balance():
     config = lm_config("aux_free", gamma=0.01)
     router = router_from(config, 4, make_generator(3))
     with torch.no_grad():
-        router.gate.weight[:, 0] = torch.linspace(2.0, -2.0, config.n_experts)  # feature 0 is 1 below: a skew
+        router.gate.weight[:, 0] = torch.linspace(2.0, -2.0, config.router.n_experts)  # feature 0 is 1 below: a skew
     x = torch.randn(4, 64, 4, generator=make_generator(4))
     x[..., 0] = 1.0
-    first = relative_load(router(x).topk_idx, config.n_experts)
+    first = relative_load(router(x).topk_idx, config.router.n_experts)
     for _ in range(200):
         router.update_bias(router(x).load)
-    last = relative_load(router(x).topk_idx, config.n_experts)
+    last = relative_load(router(x).topk_idx, config.router.n_experts)
     assert first.max() > 2.0  # strongly skewed at the start
     assert last.max() < 0.5 * first.max()
     assert (last - 1).abs().max() < (first - 1).abs().max()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from moe_utils.errors import MoeError
-from moe_utils.experts import (
+from moe_utils.exp1.models import (
     LinearExperts,
     LinearGate,
     MixtureOfExperts,
@@ -99,5 +99,5 @@ def test_bad_names_give_one_line_errors():
         build_gate("softmax")
     with pytest.raises(MoeError, match="INIT='he'"):
         LinearExperts(2, init="he")
-    with pytest.raises(ValueError, match="2 outputs"):
+    with pytest.raises(MoeError, match="2 outputs"):
         MixtureOfExperts(LinearExperts(3), PreDesignedGate())

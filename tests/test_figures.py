@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from moe_utils.figures import save_fig, save_table
+from moe_utils.errors import MoeError
+from moe_utils.io.figures import save_fig, save_table
 
 
 def test_save_fig_writes_png_and_csv(figures_tmp):
@@ -23,7 +24,7 @@ def test_save_fig_writes_png_and_csv(figures_tmp):
 
 def test_save_fig_refuses_a_figure_without_numbers(figures_tmp):
     fig, _ = plt.subplots()
-    with pytest.raises(ValueError, match="needs the numbers"):
+    with pytest.raises(MoeError, match="needs the numbers"):
         save_fig(fig, "99_empty", pd.DataFrame())
     assert not list(figures_tmp.glob("99_empty*")) if figures_tmp.exists() else True
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-
-from moe_utils.data import CLASS_NAMES
-from moe_utils.errors import MoeError
-from moe_utils.experts import MLPExperts, MixtureOfExperts, PreDesignedGate, build_experts, build_mixture, build_mixture_of
-from moe_utils.expert_sweep import build_sweep, routing_summary
-from moe_utils.gate_analysis import expert_order, gate_weight_distributions, weight_summary
-from moe_utils.gate_balance import balance_extra_loss, balance_loss, cv_squared_loss, switch_balance_loss
-from moe_utils.gate_strategies import experts_equal, gate_lr_groups, run_gate_strategies
-from moe_utils.gating_stats import align_experts, class_activation_rates, class_activation_rates_from_weights, majority_share
-from moe_utils.hard_split import Variant, classify_split, run_variant
-from moe_utils.input_scaling import ScaledInput
-from moe_utils.routing_probe import RoutingProbe
-from moe_utils.seed_study import claims_across_seeds, final_accuracy_per_seed, run_seeds
-from moe_utils.training import TrainConfig, train_models
-
 from toy_data import toy_split  # tests/toy_data.py
 
+from moe_utils.datasets.mnist_cifar import CLASS_NAMES
+from moe_utils.errors import MoeError
+from moe_utils.exp1.expert_sweep import build_sweep, routing_summary
+from moe_utils.exp1.gate_analysis import expert_order, gate_weight_distributions, weight_summary
+from moe_utils.exp1.gate_balance import balance_extra_loss, balance_loss, cv_squared_loss, switch_balance_loss
+from moe_utils.exp1.gate_strategies import experts_equal, gate_lr_groups, run_gate_strategies
+from moe_utils.exp1.gating_stats import align_experts, class_activation_rates, class_activation_rates_from_weights, majority_share
+from moe_utils.exp1.hard_split import Variant, classify_split, run_variant
+from moe_utils.exp1.input_scaling import ScaledInput
+from moe_utils.exp1.models import MLPExperts, build_experts, build_mixture
+from moe_utils.exp1.routing_probe import RoutingProbe
+from moe_utils.exp1.seed_study import claims_across_seeds, final_accuracy_per_seed, run_seeds
+from moe_utils.exp1.training import TrainConfig, train_models
 
 # --- balancing losses -------------------------------------------------------------------------------------------
 
@@ -128,7 +126,7 @@ def test_per_class_rates_on_hand_made_batch_sum_to_one():
 @pytest.mark.parametrize("gate, n_experts", [("linear", 2), ("mlp", 4), ("pre_designed", 2)])
 def test_per_class_rates_of_models_sum_to_one_over_experts(gate, n_experts):
     split = toy_split(400, 6)
-    models = {"m": build_mixture_of(gate, n_experts, "linear", seed=0)}
+    models = {"m": build_mixture(gate, n_experts, "linear", seed=0)}
     rates = class_activation_rates(models, split, CLASS_NAMES)
     assert len(rates) == 20 * n_experts
     sums = rates.groupby("class")["rate"].sum()
@@ -246,7 +244,7 @@ def test_mlp_experts_are_independent_and_match_a_plain_mlp():
 
 
 def test_mixture_with_mlp_experts_trains_and_rejects_bad_kind():
-    model = build_mixture_of("linear", 4, "mlp", seed=0)
+    model = build_mixture("linear", 4, "mlp", seed=0)
     assert isinstance(model.experts, MLPExperts) and model.gate.n_experts == 4
     x, is_mnist = torch.rand(6, 1024), torch.zeros(6, dtype=torch.bool)
     torch.testing.assert_close(model(x, is_mnist).exp().sum(-1), torch.ones(6))

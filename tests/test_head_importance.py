@@ -5,23 +5,36 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from moe_utils.cognitive_tasks import (
-    ANSWERS, TASKS, VOCAB_SIZE, balanced_batch, generate_family, is_balanced, make_task_data, make_world,
+from moe_utils.datasets.cognitive_tasks import (
+    ANSWERS,
+    ASCII_VOCAB_SIZE,
+    TASKS,
+    answer_loss,
+    balanced_batch,
+    generate_family,
+    is_balanced,
+    make_task_data,
+    make_world,
 )
 from moe_utils.errors import MoeError
-from moe_utils.head_importance import (
-    head_mask_gradients, importance_shares, last_head_outputs, mask_gradient_importance, probe_importance,
-    residual_updates, task_similarity, train_probe,
+from moe_utils.moe.training import load_checkpoint, save_checkpoint, train_steps
+from moe_utils.moe.transformer import TransformerConfig, TransformerModel
+from moe_utils.studies.head_importance import (
+    head_mask_gradients,
+    importance_shares,
+    last_head_outputs,
+    mask_gradient_importance,
+    probe_importance,
+    task_similarity,
+    train_probe,
 )
-from moe_utils.transformer import TransformerConfig, TransformerModel
-from moe_utils.transformer_training import load_checkpoint, save_checkpoint, train_steps
-from moe_utils.cognitive_tasks import answer_loss
+from moe_utils.studies.layer_activation import residual_updates
 
 TINY = dict(d_model=16, n_heads=4, n_layers=2, ffn="dense", d_ff=32, causal=True, max_len=20)
 
 
 def tiny_model(seed: int = 0) -> TransformerModel:
-    return TransformerModel(TransformerConfig(**TINY), input="tokens", vocab_size=VOCAB_SIZE, head="lm", seed=seed)
+    return TransformerModel(TransformerConfig(**TINY), input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
 
 
 @pytest.fixture(scope="module")

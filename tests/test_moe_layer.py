@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from configs import make_moe  # tests/configs.py
 from moe_utils.errors import MoeError
-from moe_utils.moe_layer import DenseFeedForward, MoEFeedForward, grouped_mm_supported, moe_reference_forward
+from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward, grouped_mm_supported, moe_reference_forward
 
 
 def gen(seed: int) -> torch.Generator:
@@ -41,7 +42,7 @@ def test_fast_layer_matches_reference(case, dispatch):
     opts = dict(CASES[case])
     batch, seq = opts.pop("shape")
     d = 8 if dispatch == "grouped_mm" else 6  # grouped_mm needs 16-byte rows; the loop must handle any width
-    layer = MoEFeedForward(d, 8, generator=gen(0), dispatch=dispatch, **opts)
+    layer = make_moe(d, 8, generator=gen(0), dispatch=dispatch, **opts)
     if case == "idle_expert":
         layer.router.expert_bias[4] = -100.0  # expert 4 never selected
     x = torch.randn(batch, seq, d, generator=gen(1)).requires_grad_()
@@ -56,7 +57,7 @@ def test_fast_layer_matches_reference(case, dispatch):
 
 
 def test_stores_router_input_and_routing():
-    layer = MoEFeedForward(6, 8, 4, 2, generator=gen(0))
+    layer = make_moe(6, 8, 4, 2, generator=gen(0))
     x = torch.randn(2, 3, 6, generator=gen(1))
     layer(x)
     assert layer.last_router_input is x
@@ -82,7 +83,7 @@ def mixtral_legacy_forward(state: dict, x: torch.Tensor, n_experts: int, top_k: 
 
 
 def test_mixtral_weight_layouts():
-    layer = MoEFeedForward(6, 8, 4, 2, generator=gen(0))
+    layer = make_moe(6, 8, 4, 2, generator=gen(0))
     x = torch.randn(2, 5, 6, generator=gen(1))
     with torch.no_grad():
         expected = layer(x)
@@ -93,7 +94,7 @@ def test_mixtral_weight_layouts():
         assert stacked["experts.gate_up_proj"].shape == (4, 16, 6)
         assert stacked["experts.down_proj"].shape == (4, 6, 8)
         for state in (legacy, stacked):
-            copy = MoEFeedForward(6, 8, 4, 2, generator=gen(9))
+            copy = make_moe(6, 8, 4, 2, generator=gen(9))
             copy.load_mixtral_state_dict(state)
             assert torch.equal(copy(x), expected)
     with pytest.raises(MoeError, match="layout"):
@@ -108,7 +109,7 @@ def test_dense_feed_forward_is_swiglu():
 
 
 def test_same_generator_same_weights():
-    a, b = MoEFeedForward(6, 8, 4, 2, generator=gen(3)), MoEFeedForward(6, 8, 4, 2, generator=gen(3))
+    a, b = make_moe(6, 8, 4, 2, generator=gen(3)), make_moe(6, 8, 4, 2, generator=gen(3))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
@@ -126,14 +127,14 @@ def test_same_generator_same_weights():
 def test_invalid_arguments_name_the_parameter(kwargs, name):
     args = {"d_model": 4, "d_expert": 4, "n_experts": 4, "top_k": 2} | kwargs
     with pytest.raises(MoeError, match=name):
-        MoEFeedForward(**args)
+        make_moe(**args)
     with pytest.raises(MoeError, match="d_hidden"):
         DenseFeedForward(4, 0)
 
 
 def test_grouped_mm_dispatch_needs_16_byte_rows():
     x = torch.randn(1, 3, 6, generator=gen(1))  # 24-byte float32 rows: auto falls back to the loop
-    auto = MoEFeedForward(6, 8, 4, 2, generator=gen(0))
+    auto = make_moe(6, 8, 4, 2, generator=gen(0))
     torch.testing.assert_close(auto(x), moe_reference_forward(auto, x))
     with pytest.raises(MoeError, match="dispatch='grouped_mm'"):
-        MoEFeedForward(6, 8, 4, 2, generator=gen(0), dispatch="grouped_mm")(x)
+        make_moe(6, 8, 4, 2, generator=gen(0), dispatch="grouped_mm")(x)

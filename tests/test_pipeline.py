@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from moe_utils import paths
 from moe_utils.errors import MoeError
+from moe_utils.io import paths
 from moe_utils.pipeline import list_notebooks, main, parse_parameter, run_pipeline, select_notebooks
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moe_utils import paths
-from moe_utils.data import load_mnist_cifar
+from moe_utils.datasets.mnist_cifar import load_mnist_cifar
+from moe_utils.io import paths
 
 pytestmark = pytest.mark.skipif(paths.mirror_dir() is None, reason="MOE_DATA_MIRROR is not set")
 

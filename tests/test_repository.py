@@ -4,9 +4,10 @@ from __future__ import annotations
 import ast
 import json
 import re
+
 import tomllib
 
-from moe_utils import paths
+from moe_utils.io import paths
 from moe_utils.pipeline import list_notebooks
 
 

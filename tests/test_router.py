@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from configs import make_router  # tests/configs.py
 from moe_utils.errors import MoeError
-from moe_utils.router import Router, max_violation, sequence_aux_loss
+from moe_utils.moe.router import Router, max_violation, sequence_aux_loss
 
 
 def gen(seed: int) -> torch.Generator:
@@ -19,7 +20,7 @@ def random_tokens(shape, seed=0) -> torch.Tensor:
 @pytest.mark.parametrize("scoring", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("normalize_topk", [True, False])
 def test_topk_matches_brute_force(scoring, normalize_topk):
-    router = Router(6, 5, 2, scoring=scoring, normalize_topk=normalize_topk, generator=gen(1))
+    router = make_router(6, 5, 2, scoring=scoring, normalize_topk=normalize_topk, generator=gen(1))
     x = random_tokens((3, 4, 6))
     routing = router(x)
     logits = x @ router.gate.weight.T
@@ -40,8 +41,8 @@ def test_topk_matches_brute_force(scoring, normalize_topk):
 
 @pytest.mark.parametrize("scoring", ["softmax", "sigmoid"])
 def test_expert_bias_changes_selection_not_weights(scoring):
-    plain = Router(6, 4, 2, scoring=scoring, balancing="aux_free", generator=gen(2))
-    biased = Router(6, 4, 2, scoring=scoring, balancing="aux_free", generator=gen(2))
+    plain = make_router(6, 4, 2, scoring=scoring, balancing="aux_free", generator=gen(2))
+    biased = make_router(6, 4, 2, scoring=scoring, balancing="aux_free", generator=gen(2))
     biased.expert_bias[3] = 10.0  # expert 3 always selected
     x = random_tokens((2, 8, 6))
     a, b = plain(x), biased(x)
@@ -53,7 +54,7 @@ def test_expert_bias_changes_selection_not_weights(scoring):
 
 
 def test_update_bias_moves_toward_balance():
-    router = Router(4, 8, 2, scoring="sigmoid", balancing="aux_free", bias_update_rate=0.01, generator=gen(3))
+    router = make_router(4, 8, 2, scoring="sigmoid", balancing="aux_free", bias_update_rate=0.01, generator=gen(3))
     with torch.no_grad():
         router.gate.weight[:, 0] = torch.linspace(2.0, -2.0, 8)  # feature 0 is constant 1 below: a skew
     x = random_tokens((4, 64, 4), seed=4)
@@ -71,7 +72,7 @@ def test_update_bias_moves_toward_balance():
 
 
 def test_update_bias_step_is_sign_rule():
-    router = Router(2, 3, 1, balancing="aux_free", bias_update_rate=0.5)
+    router = make_router(2, 3, 1, balancing="aux_free", bias_update_rate=0.5)
     router.update_bias(torch.tensor([6.0, 2.0, 1.0]))  # mean 3
     assert router.expert_bias.tolist() == [-0.5, 0.5, 0.5]
 
@@ -99,7 +100,7 @@ def test_sequence_aux_loss_by_hand(scope):
 
 @pytest.mark.parametrize("scope", ["sequence", "batch"])
 def test_router_aux_loss_end_to_end(scope):
-    router = Router(2, 2, 1, scoring="sigmoid", balancing="aux_loss", aux_loss_alpha=0.1, aux_loss_scope=scope)
+    router = make_router(2, 2, 1, scoring="sigmoid", balancing="aux_loss", aux_loss_alpha=0.1, aux_loss_scope=scope)
     with torch.no_grad():
         router.gate.weight.copy_(torch.eye(2))
     x = torch.log(HAND_SCORES / (1 - HAND_SCORES)).requires_grad_()  # sigmoid(x) = hand scores
@@ -112,7 +113,7 @@ def test_router_aux_loss_end_to_end(scope):
 
 @pytest.mark.parametrize("scoring", ["softmax", "sigmoid"])
 def test_noisy_gating_uses_only_the_given_generator(scoring):
-    router = Router(6, 8, 2, scoring=scoring, noise="noisy_topk", generator=gen(5))
+    router = make_router(6, 8, 2, scoring=scoring, noise="noisy_topk", generator=gen(5))
     x = random_tokens((2, 16, 6))
     torch.manual_seed(123)
     first = router(x, gen(7))
@@ -150,14 +151,14 @@ def test_noisy_gating_uses_only_the_given_generator(scoring):
 def test_invalid_arguments_name_the_parameter(kwargs, name):
     args = {"d_model": 4, "n_experts": 4, "top_k": 2} | kwargs
     with pytest.raises(MoeError, match=name) as info:
-        Router(**args)
+        make_router(**args)
     assert "\n" not in str(info.value)
 
 
 def test_update_bias_needs_aux_free_and_right_shape():
     with pytest.raises(MoeError, match="balancing"):
-        Router(4, 4, 2).update_bias(torch.ones(4))
+        make_router(4, 4, 2).update_bias(torch.ones(4))
     with pytest.raises(MoeError, match="n_experts"):
-        Router(4, 4, 2, balancing="aux_free").update_bias(torch.ones(3))
+        make_router(4, 4, 2, balancing="aux_free").update_bias(torch.ones(3))
     with pytest.raises(MoeError, match="x.shape"):
-        Router(4, 4, 2)(torch.ones(2, 4))
+        make_router(4, 4, 2)(torch.ones(2, 4))

@@ -4,13 +4,24 @@ from __future__ import annotations
 import pytest
 import torch
 
+from configs import make_config, make_router  # tests/configs.py
 from moe_utils.errors import MoeError
-from moe_utils.router import Router
-from moe_utils.routing_stability import (
-    RoutingFluctuation, RunSpec, consistency_loss, jaccard, relative_noise, selection_grid, selection_sets,
-    soft_jaccard, stability_curves, surrogate_probs, train_run,
+from moe_utils.moe.router import Router
+from moe_utils.moe.transformer import TransformerConfig, image_to_patches
+from moe_utils.studies.routing_stability import (
+    RoutingFluctuation,
+    RunSpec,
+    consistency_loss,
+    jaccard,
+    relative_noise,
+    selection_grid,
+    selection_sets,
+    soft_jaccard,
+    stability_curves,
+    surrogate_probs,
+    train_run,
 )
-from moe_utils.transformer import TransformerConfig, image_to_patches
+
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -21,7 +32,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-TINY = TransformerConfig(d_model=16, n_heads=2, n_layers=2, d_expert=8, n_experts=4, top_k=2, max_len=16)
+TINY = make_config(d_model=16, n_heads=2, n_layers=2, d_expert=8, n_experts=4, top_k=2, max_len=16)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -42,7 +53,7 @@ def test_jaccard_on_hand_made_sets():
 
 
 def test_selection_sets_match_brute_force_top_k():
-    router = Router(6, 5, 2, generator=gen(1))
+    router = make_router(6, 5, 2, generator=gen(1))
     x = torch.randn(3, 4, 6, generator=gen(2))
     chosen = selection_sets(router(x).topk_idx, 5)  # [3, 4, 5]
     scores = (x @ router.gate.weight.T).softmax(-1)
@@ -77,7 +88,7 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
 
 
 def test_soft_jaccard_is_one_for_identical_inputs_and_differentiable():
-    router = Router(8, 6, 2, generator=gen(4))
+    router = make_router(8, 6, 2, generator=gen(4))
     x = torch.randn(2, 5, 8, generator=gen(5), requires_grad=True)
     for kind in ("probs", "scaled"):
         p = surrogate_probs(router, x, kind)
@@ -93,7 +104,7 @@ def test_soft_jaccard_is_one_for_identical_inputs_and_differentiable():
 
 
 def test_consistency_loss_vanishes_without_noise():
-    from moe_utils.transformer import TransformerModel
+    from moe_utils.moe.transformer import TransformerModel
 
     model = TransformerModel(TINY, input="patches", patch_dim=16, n_classes=20)
     model(torch.rand(2, 16, 16, generator=gen(7)))
@@ -116,7 +127,7 @@ def test_noise_uses_an_explicit_generator():
 
 def test_fluctuation_and_run_spec_checks():
     images, labels, _ = tiny_images(16, 11)
-    from moe_utils.transformer import TransformerModel
+    from moe_utils.moe.transformer import TransformerModel
 
     model = TransformerModel(TINY, input="patches", patch_dim=16, n_classes=20)
     fluct = RoutingFluctuation(model, image_to_patches(images[:4], 4), every=1)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from toy_data import toy_split  # tests/toy_data.py
 
 from moe_utils.errors import MoeError
-from moe_utils.experts import build_four_models, build_mixture
-from moe_utils.gating_stats import activation_rates, activation_rates_from_weights
-from moe_utils.training import TrainConfig, accuracy, train_models
-
-from toy_data import toy_split  # tests/toy_data.py
+from moe_utils.exp1.gating_stats import activation_rates, activation_rates_from_weights
+from moe_utils.exp1.models import build_four_models, build_mixture
+from moe_utils.exp1.training import TrainConfig, accuracy, train_models
 
 
 def test_training_learns_and_records_every_epoch():

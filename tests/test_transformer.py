@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from configs import make_config  # tests/configs.py
 from moe_utils.errors import MoeError
-from moe_utils.moe_layer import DenseFeedForward, MoEFeedForward
-from moe_utils.transformer import TransformerConfig, TransformerModel, image_to_patches
-from moe_utils.transformer_training import load_checkpoint, save_checkpoint, train_steps
+from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward
+from moe_utils.moe.training import load_checkpoint, save_checkpoint, train_steps
+from moe_utils.moe.transformer import TransformerConfig, TransformerModel, image_to_patches
 
 SMALL = dict(d_model=16, n_heads=4, n_layers=2, d_ff=32, d_expert=8, n_experts=4, top_k=2, max_len=16)
 
@@ -20,11 +21,11 @@ def gen(seed: int) -> torch.Generator:
 
 
 def lm(**overrides) -> TransformerModel:
-    return TransformerModel(TransformerConfig(**(SMALL | {"causal": True} | overrides)), input="tokens", head="lm")
+    return TransformerModel(make_config(**(SMALL | {"causal": True} | overrides)), input="tokens", head="lm")
 
 
 def classifier(**overrides) -> TransformerModel:
-    config = TransformerConfig(**(SMALL | overrides))
+    config = make_config(**(SMALL | overrides))
     return TransformerModel(config, input="patches", patch_dim=16, head="classifier", n_classes=3)
 
 
@@ -166,11 +167,11 @@ def test_training_mode_randomness_needs_a_generator():
 )
 def test_invalid_config_names_the_parameter(overrides, name):
     with pytest.raises(MoeError, match=name):
-        TransformerConfig(**(SMALL | overrides))
+        make_config(**(SMALL | overrides))
 
 
 def test_invalid_model_arguments():
-    config = TransformerConfig(**SMALL)
+    config = make_config(**SMALL)
     with pytest.raises(MoeError, match="input"):
         TransformerModel(config, input="pixels", n_classes=2)
     with pytest.raises(MoeError, match="n_classes"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from moe_utils.data import Split
+from moe_utils.datasets.mnist_cifar import Split
 
 
 def toy_split(n: int, seed: int) -> Split:

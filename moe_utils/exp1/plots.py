@@ -1,0 +1,217 @@
+"""Experiment 1's plots (notebooks 01–03): samples, pixel histogram, accuracy curves in the seed's colours, gate weights, class routing, expert sweep, gate strategies, seed bands, hard split."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+# Figure 1 of the seed: blue single expert, green pre-designed, red linear gate, cyan 1-hidden-layer gate.
+MODEL_COLORS = {
+    "single expert": "tab:blue",
+    "pre-designed gate": "tab:green",
+    "linear gate": "tab:red",
+    "1-hidden-layer gate": "c",
+}
+SPLIT_STYLES = {"train": "-", "test": "--"}
+
+
+def sample_grid(images: torch.Tensor, labels: torch.Tensor, class_names: list[str], per_class: int = 6):
+    """A figure with ``per_class`` example images of every class, and the (class, row index) of each."""
+    n_classes = len(class_names)
+    fig, axes = plt.subplots(per_class, n_classes, figsize=(n_classes * 0.8, per_class * 0.85))
+    picked = []
+    for c in range(n_classes):
+        rows = torch.nonzero(labels == c).flatten()[:per_class].tolist()
+        for r, index in enumerate(rows):
+            ax = axes[r, c]
+            ax.imshow(images[index].numpy(), cmap="gray", vmin=0, vmax=255)
+            picked.append({"class": c, "class_name": class_names[c], "row": r, "index": index})
+        axes[0, c].set_title(class_names[c].split(":")[1], fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("MNIST (classes 0-9) and CIFAR-10 (classes 10-19), 32×32 grayscale", fontsize=9)
+    return fig, pd.DataFrame(picked)
+
+
+def accuracy_curves(history: pd.DataFrame, title: str = "Accuracy per epoch"):
+    """The seed's Figure 1: one line per model and split (solid train, dashed test)."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for (model, split), frame in history.groupby(["model", "split"], sort=False):
+        ax.plot(frame["epoch"], frame["accuracy"], SPLIT_STYLES[split], color=MODEL_COLORS.get(model), label=f"{model} ({split})")
+    style_accuracy_axes(ax, title)
+    return fig
+
+
+def style_accuracy_axes(ax, title: str) -> None:
+    """Labels, grid, integer epochs and a legend outside the axes, shared by every accuracy-per-epoch plot."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+
+
+def pixel_histogram(images: torch.Tensor, is_mnist: torch.Tensor):
+    """Histogram of pixel intensities for MNIST and CIFAR images, and the counts plotted."""
+    bins = np.arange(0, 257, 8)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    rows = []
+    for name, mask in (("MNIST", is_mnist), ("CIFAR", ~is_mnist)):
+        counts, _ = np.histogram(images[mask].numpy().ravel(), bins=bins)
+        share = counts / counts.sum()
+        ax.stairs(share, bins, label=name)
+        rows += [{"dataset": name, "bin_start": int(b), "share": float(s)} for b, s in zip(bins[:-1], share)]
+    ax.set_yscale("log")
+    ax.set_xlabel("pixel value")
+    ax.set_ylabel("share of pixels")
+    ax.legend()
+    return fig, pd.DataFrame(rows)
+
+DATASET_COLORS = {"MNIST": "tab:purple", "CIFAR": "tab:orange"}
+
+
+def gate_weight_histograms(hist: pd.DataFrame):
+    """One panel per (learned gate, dataset): the share of inputs per bin of G(X)_1, train solid and test dashed."""
+    models, datasets = hist["model"].unique(), ["MNIST", "CIFAR"]
+    fig, axes = plt.subplots(len(models), 2, figsize=(9, 2.4 * len(models)), squeeze=False, sharex=True)
+    for r, model in enumerate(models):
+        for c, dataset in enumerate(datasets):
+            ax = axes[r, c]
+            for split, frame in hist[(hist["model"] == model) & (hist["dataset"] == dataset)].groupby("split", sort=False):
+                edges = np.append(frame["bin_left"].to_numpy(), frame["bin_right"].iloc[-1])
+                ax.stairs(frame["share"].to_numpy(), edges, linestyle=SPLIT_STYLES[split], color=DATASET_COLORS[dataset], label=split)
+            ax.set_yscale("log")
+            ax.set_ylim(1e-4, 1.5)
+            ax.set_title(f"{model} · {dataset}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[r, 0].set_ylabel("share of inputs")
+    for ax in axes[-1]:
+        ax.set_xlabel("G(X)₁ (expert 1 = larger MNIST share)")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def class_routing_heatmap(class_rates: pd.DataFrame):
+    """One heatmap per gated model: activation rate of each expert (columns) for each of the 20 classes (rows)."""
+    models = class_rates["model"].unique()
+    widths = [class_rates.loc[class_rates["model"] == m, "expert"].max() for m in models]
+    fig, axes = plt.subplots(1, len(models), figsize=(1.2 + 0.55 * sum(widths) + 1.3 * len(models), 6.5), gridspec_kw={"width_ratios": widths}, squeeze=False)
+    for ax, model in zip(axes[0], models):
+        table = class_rates[class_rates["model"] == model].pivot_table(index=["class", "class_name"], columns="expert", values="rate")
+        image = ax.imshow(table.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), v in np.ndenumerate(table.to_numpy() if table.shape[1] <= 4 else np.empty((0, 0))):  # numbers only where they fit
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
+        ax.set_xticks(range(table.shape[1]), table.columns)
+        ax.set_yticks(range(len(table)), [n for _, n in table.index] if ax is axes[0, 0] else [])
+        ax.set_xlabel("expert")
+        ax.set_title(model, fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.6, label="ActivationRate(expert | class)")
+    return fig
+
+
+def expert_sweep_plot(final: pd.DataFrame, routing: pd.DataFrame):
+    """Left: final accuracy against the number of experts; right: the majority expert's share of each dataset (test)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    styles = {("linear", "linear"): ("tab:red", "o"), ("linear", "mlp"): ("c", "o"), ("mlp", "linear"): ("tab:red", "s"), ("mlp", "mlp"): ("c", "s")}
+    for (experts, gate), frame in final.groupby(["experts", "gate"], sort=False):
+        color, marker = styles.get((experts, gate), ("k", "x"))
+        label = f"{experts} experts, {gate} gate"
+        for split in ("train", "test"):
+            left.plot(frame["n_experts"], frame[split], SPLIT_STYLES[split], color=color, marker=marker, mfc="white" if experts == "mlp" else color, label=f"{label} ({split})")
+        shares = routing[(routing["experts"] == experts) & (routing["gate"] == gate) & (routing["split"] == "test")]
+        for dataset, part in shares.groupby("dataset", sort=False):
+            right.plot(part["n_experts"], part["majority_share"], "-" if dataset == "MNIST" else ":", color=color, marker=marker, mfc="white" if experts == "mlp" else color, label=f"{label}, {dataset}")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(final["n_experts"].unique()), [str(n) for n in sorted(final["n_experts"].unique())])
+        ax.set_xlabel("number of experts")
+        ax.grid(alpha=0.3)
+    left.set_ylabel("accuracy (final epoch)")
+    right.set_ylabel("majority expert's share (test)")
+    right.set_ylim(0, 1.02)
+    left.legend(fontsize=6, ncol=2)
+    right.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def strategy_plot(table: pd.DataFrame, reference: float | None = None):
+    """Left: test accuracy per gate strategy and gate (dotted: ``reference``); right: activation rate of expert 1 (MNIST-heavy) per dataset (test)."""
+    gates = table["gate"].unique()
+    strategies = table["strategy"].unique()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    height = 0.8 / len(gates)
+    y = np.arange(len(strategies))
+    for g, gate in enumerate(gates):
+        part = table[table["gate"] == gate].set_index("strategy").reindex(strategies)
+        color = MODEL_COLORS.get(gate, "k")
+        left.barh(y + g * height, part["test"], height, color=color, label=gate)
+        for d, (dataset, col) in enumerate((("MNIST", "mnist_e1_test"), ("CIFAR", "cifar_e1_test"))):
+            right.barh(y + g * height + (d - 0.5) * height / 2, part[col], height / 2, color=color, alpha=1.0 if dataset == "MNIST" else 0.45,
+                       label=f"{gate}, {dataset}")
+    left.set_yticks(y + height * (len(gates) - 1) / 2, strategies)
+    left.invert_yaxis()
+    if reference is not None:
+        left.axvline(reference, color=MODEL_COLORS["pre-designed gate"], linestyle=":", label="pre-designed gate")
+    values = table["test"].tolist() + ([reference] if reference is not None else [])
+    left.set_xlim(max(0, min(values) - 0.03), max(values) + 0.01)
+    left.set_xlabel("test accuracy (final epoch)")
+    right.set_xlabel("ActivationRate(expert 1 | dataset), test")
+    right.set_xlim(0, 1)
+    for ax in (left, right):
+        ax.grid(alpha=0.3, axis="x")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_bands(summary: pd.DataFrame, title: str = "Accuracy per epoch, mean ± std over seeds"):
+    """The seed's Figure 1 over seeds: mean line and a ±1 std band per model and split."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for (model, split), frame in summary.groupby(["model", "split"], sort=False):
+        color = MODEL_COLORS.get(model)
+        ax.plot(frame["epoch"], frame["mean"], SPLIT_STYLES[split], color=color, label=f"{model} ({split})")
+        ax.fill_between(frame["epoch"], frame["mean"] - frame["std"], frame["mean"] + frame["std"], color=color, alpha=0.2, linewidth=0)
+    style_accuracy_axes(ax, title)
+    return fig
+
+
+def hard_split_plot(majority: pd.DataFrame, by_epoch: pd.DataFrame, seed_shares: dict[str, float]):
+    """Left: CIFAR/MNIST majority share (test) per variant, one dot per seed; right: CIFAR majority share per epoch (mean over seeds)."""
+    variants = majority["variant"].unique()
+    gates = majority["model"].unique()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.9 + 0.45 * len(variants) * len(gates) / 2 + 2), gridspec_kw={"width_ratios": [1.2, 1]})
+    y = np.arange(len(variants))
+    offsets = np.linspace(-0.2, 0.2, len(gates))
+    test = majority[majority["split"] == "test"]
+    for gate, off in zip(gates, offsets):
+        color = MODEL_COLORS.get(gate, "k")
+        for dataset, marker in (("CIFAR", "o"), ("MNIST", "x")):
+            part = test[(test["model"] == gate) & (test["dataset"] == dataset)]
+            rows = part["variant"].map({v: i for i, v in enumerate(variants)})
+            left.scatter(part["majority_share"], rows + off, color=color, marker=marker, s=22, alpha=0.8, label=f"{gate}, {dataset}")
+        if gate in seed_shares:
+            left.axvline(seed_shares[gate], color=color, linestyle=":", linewidth=1)
+    left.set_yticks(y, variants)
+    left.invert_yaxis()
+    left.set_xlim(0.45, 1.02)
+    left.set_xlabel("majority expert's share of the dataset (test; dotted: seed's CIFAR share)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7, loc="lower left")
+    cifar = by_epoch[by_epoch["dataset"] == "CIFAR"].groupby(["variant", "model", "epoch"], sort=False)["majority_share"].mean().reset_index()
+    cmap = plt.get_cmap("tab10")
+    for i, variant in enumerate(variants):
+        for gate, style in zip(gates, ("-", "--")):
+            part = cifar[(cifar["variant"] == variant) & (cifar["model"] == gate)]
+            right.plot(part["epoch"], part["majority_share"], style, color=cmap(i % 10), label=f"{variant} ({gate})" if gate == gates[0] else None)
+    right.set_xlabel("epoch (solid: linear gate, dashed: 1-hidden-layer gate)")
+    right.set_ylabel("CIFAR majority share, training batches")
+    right.set_ylim(0.45, 1.02)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=7)
+    right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig

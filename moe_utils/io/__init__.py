@@ -1,0 +1,1 @@
+"""Files: every project location (paths), atomic writes, figures saved beside their numbers."""

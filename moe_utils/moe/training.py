@@ -1,0 +1,107 @@
+"""A small AdamW training loop for TransformerModel (aux loss + aux-free bias updates) and atomic checkpoints."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import MoeError, check_nonnegative, check_positive
+from ..io.atomic import atomic_path
+from ..runtime import make_generator
+from .router import max_violation
+from .transformer import TransformerConfig, TransformerModel
+
+CHECKPOINT_FORMAT = "moe_utils.TransformerModel/2"  # 2: the config nests a RouterConfig
+
+LossFn = Callable[[TransformerModel, Any, torch.Generator], "torch.Tensor | tuple[torch.Tensor, dict]"]
+
+
+def routing_stats(model: TransformerModel) -> dict[str, float]:
+    """MaxVio of every MoE layer's last forward, keyed ``maxvio_<layer>``."""
+    return {
+        f"maxvio_{i}": max_violation(layer.last_routing.load)
+        for i, layer in enumerate(model.moe_layers)
+        if layer.last_routing is not None
+    }
+
+
+def train_steps(
+    model: TransformerModel,
+    next_batch: Callable[[int], Any],
+    loss_fn: LossFn,
+    steps: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[int, dict], None] | None = None,
+    progress: bool = True,
+    max_grad_norm: float | None = None,
+) -> pd.DataFrame:
+    """Run ``steps`` AdamW steps on loss_fn(model, next_batch(step), generator) + model.aux_loss(); one row per step.
+
+    ``loss_fn`` returns the task loss, or (loss, {name: float}) to log extra columns. The generator (from ``seed``
+    unless given) must drive the model's noise/dropout: pass it on as ``model(x, generator=generator)``.
+    After each optimizer step aux-free routers update their bias from that step's load.
+    Columns: step, loss (task), aux_loss, total, maxvio_<i> per MoE layer, and any extras.
+    """
+    check_positive("steps", steps)
+    check_positive("lr", lr, integer=False)
+    check_nonnegative("weight_decay", weight_decay)
+    if generator is None:
+        device = next(model.parameters()).device
+        generator = make_generator(seed, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    model.train()
+    history = []
+    bar = tqdm(range(steps), disable=not progress, desc="train", leave=False)
+    for step in bar:
+        out = loss_fn(model, next_batch(step), generator)
+        loss, extras = out if isinstance(out, tuple) else (out, {})
+        aux = model.aux_loss()
+        total = loss + aux
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        model.update_router_biases()
+        row = {"step": step, "loss": loss.item(), "aux_loss": aux.item(), "total": total.item()}
+        row.update(routing_stats(model))
+        row.update({k: float(v) for k, v in extras.items()})
+        history.append(row)
+        if on_step is not None:
+            on_step(step, row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}")
+    return pd.DataFrame(history)
+
+
+def save_checkpoint(model: TransformerModel, path: str | os.PathLike, extra: dict | None = None) -> None:
+    """Write the model's constructor arguments and state dict to ``path`` atomically (``extra``: plain data to keep)."""
+    if not isinstance(model, TransformerModel):
+        raise MoeError(f"model={type(model).__name__} is not allowed; it must be a TransformerModel")
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "init_kwargs": model.init_kwargs,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> TransformerModel:
+    """Rebuild a TransformerModel saved by save_checkpoint, bit-exactly, in eval mode (``model.checkpoint_extra`` set)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise MoeError(f"path={str(path)!r} is not allowed; it is not a {CHECKPOINT_FORMAT} checkpoint")
+    kwargs = dict(payload["init_kwargs"])
+    kwargs["config"] = TransformerConfig(**kwargs["config"])
+    model = TransformerModel(**kwargs)
+    model.load_state_dict(payload["state_dict"])
+    model.checkpoint_extra = payload["extra"]
+    return model.to(device).eval()

@@ -1,0 +1,53 @@
+"""Plots for notebook 05: relative-load heatmaps in the paper's layout and MaxVio during training / on held-out text."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .expert_load import DOMAIN_LABELS, METHOD_LABELS
+
+
+def load_heatmaps(load: pd.DataFrame, vmax: float | None = None) -> plt.Figure:
+    """Paper layout: one row of panels per layer, one column per method; rows = domains, columns = experts; shared scale."""
+    methods = list(dict.fromkeys(load["method"]))
+    layers = sorted(load["layer"].unique())
+    domains = list(dict.fromkeys(load["domain"]))
+    vmax = vmax if vmax is not None else float(load["relative_load"].max())
+    fig, axes = plt.subplots(len(layers), len(methods), figsize=(4.2 * len(methods), 1.25 * len(layers) + 0.8),
+                             squeeze=False, constrained_layout=True)
+    image = None
+    for r, layer in enumerate(layers):
+        for c, method in enumerate(methods):
+            part = load[(load["method"] == method) & (load["layer"] == layer)]
+            grid = part.pivot(index="domain", columns="expert", values="relative_load").loc[domains]  # [domains, experts]
+            ax = axes[r, c]
+            image = ax.imshow(grid.to_numpy(), cmap="YlOrRd", vmin=0.0, vmax=vmax, aspect="auto")
+            ax.set_title(f"{METHOD_LABELS.get(method, method)} Layer {layer + 1}", fontsize=9)
+            ax.set_yticks(range(len(domains)), [DOMAIN_LABELS.get(d, d) for d in domains], fontsize=8)
+            ax.set_xticks(range(grid.shape[1]), [str(e + 1) for e in grid.columns], fontsize=7)
+            for i in range(grid.shape[0]):
+                for j in range(grid.shape[1]):
+                    ax.text(j, i, f"{grid.iat[i, j]:.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=axes, label="Relative Expert Load", shrink=0.6)
+    return fig
+
+
+def maxvio_figure(train_mv: pd.DataFrame, held_mv: pd.DataFrame, window: int = 25) -> plt.Figure:
+    """Left: per-batch MaxVio during training (mean over layers, rolling mean); right: held-out global MaxVio per layer."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    methods = list(dict.fromkeys(train_mv["method"]))
+    for method in methods:
+        per_step = train_mv[train_mv["method"] == method].groupby("step")["maxvio"].mean()
+        left.plot(per_step.index, per_step.rolling(window, min_periods=1).mean(), label=METHOD_LABELS.get(method, method))
+    left.set(xlabel="training step", ylabel=f"MaxVio_batch (layer mean, rolling {window})", yscale="log")
+    left.legend()
+    layers = sorted(held_mv["layer"].unique())
+    width = 0.8 / len(methods)
+    for m, method in enumerate(methods):
+        values = held_mv[held_mv["method"] == method].set_index("layer").loc[layers, "maxvio"]
+        right.bar(np.arange(len(layers)) + m * width, values, width, label=METHOD_LABELS.get(method, method))
+    right.set_xticks(np.arange(len(layers)) + width * (len(methods) - 1) / 2, [f"layer {l + 1}" for l in layers])
+    right.set(ylabel="MaxVio_global on held-out text")
+    right.legend()
+    return fig

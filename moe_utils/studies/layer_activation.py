@@ -1,0 +1,66 @@
+"""Per-layer activation across training (seed 002): checkpoints during training, per-layer measures at each."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
+from ..moe.training import load_checkpoint, save_checkpoint
+from ..moe.transformer import TransformerModel
+from .head_importance import importance_shares, mask_gradient_importance
+
+QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 30}  # the quick profile caps these (notebook 07's tests)
+
+
+def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean |block output − block input| over positions and dims for each layer, [L], from an eval forward."""
+    model.eval()
+    stats = []
+    hooks = [block.register_forward_hook(lambda mod, args, out: stats.append((out - args[0]).abs().mean().item()))
+             for block in model.blocks]
+    try:
+        with torch.no_grad():
+            model(tokens)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.tensor(stats)
+
+
+def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: list[tuple[int, Path]]):
+    """An ``on_step`` hook for ``train_steps`` that saves ``model`` after every ``every``-th step into ``folder``.
+
+    Each checkpoint's (step, path) is appended to ``saved``; the step's training loss is kept in the checkpoint.
+    """
+
+    def keep(step: int, row: dict) -> None:
+        if (step + 1) % every == 0:
+            path = folder / f"step{step + 1:06d}.pt"
+            save_checkpoint(model, path, extra={"step": step + 1, "loss": row["loss"]})
+            saved.append((step + 1, path))
+
+    return keep
+
+
+def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per checkpoint: held-out accuracy (``progress``) and per-layer importance / residual-update measures (``per_layer``)."""
+    rows, per_layer = [], []
+    for step, path in tqdm(saved, desc="checkpoints"):
+        ckpt = load_checkpoint(path)
+        n_layers, n_heads = ckpt.config.n_layers, ckpt.config.n_heads
+        by_task = mask_gradient_importance(ckpt, probe_set)  # [C, L, H]
+        head_share = importance_shares(by_task.mean(0))  # [L, H], sums to 1 over all heads
+        update = residual_updates(ckpt, probe_set.tokens)  # [L]
+        update_share = update / update.sum() / n_heads  # per-head scale: sums to 1 over L x H cells
+        acc = accuracy_by_task(ckpt, probe_set)
+        rows.append({"step": step, "loss (train, last step)": ckpt.checkpoint_extra["loss"],
+                     f"held-out accuracy (mean of {len(TASKS)}, evaluation prompts)": acc.mean(),
+                     **{f"acc {t}": a for t, a in acc.items()}})
+        for layer in range(n_layers):
+            per_layer.append({"step": step, "layer": layer + 1, "importance share per head": float(head_share[layer].mean()),
+                              "residual update share per head": float(update_share[layer]),
+                              "raw mean |residual update|": float(update[layer])})
+    return pd.DataFrame(rows), pd.DataFrame(per_layer)

@@ -1,0 +1,22 @@
+"""Plots for notebook 07: layer × training-step heatmaps."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def layer_step_heatmaps(panels: dict[str, pd.DataFrame], vmax: float | None = None):
+    """Layer (x, 1-based) × training step (y) heatmaps of per-head-normalised values, one panel each, shared scale."""
+    vmax = max(float(p.values.max()) for p in panels.values()) if vmax is None else vmax
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, (title, frame) in zip(axes, panels.items()):  # frame: index steps, columns layers 1..L
+        image = ax.imshow(frame.values, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=vmax)
+        ax.set_xticks(range(frame.shape[1]), frame.columns)
+        ax.set_yticks(range(frame.shape[0]), [f"{s:,}" for s in frame.index])
+        ax.set_xlabel("Layer")
+        ax.set_title(title, fontsize=10)
+    axes[0].set_ylabel("Steps")
+    fig.colorbar(image, ax=axes, shrink=0.9, label="share per head (1/(L·H) = uniform)")
+    return fig

@@ -1,0 +1,314 @@
+"""Routing stability under input noise: top-k selection sets, Jaccard, relative Gaussian noise, consistency loss."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..errors import MoeError, check_choice, check_nonnegative, check_positive
+from ..moe.router import NOISES, Router
+from ..moe.training import train_steps
+from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patches
+from ..runtime import make_generator
+
+SURROGATES = ("probs", "scaled")
+QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3}  # caps of the quick profile (tests)
+
+
+def selection_sets(topk_idx: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """Binary expert-selection sets. topk_idx: [..., k] -> bool [..., experts]."""
+    check_positive("n_experts", n_experts)
+    if topk_idx.numel() and (int(topk_idx.min()) < 0 or int(topk_idx.max()) >= n_experts):
+        raise MoeError(f"topk_idx has entries outside 0..{n_experts - 1}; they must index the {n_experts} experts")
+    sets = torch.zeros(*topk_idx.shape[:-1], n_experts, dtype=torch.bool, device=topk_idx.device)
+    return sets.scatter_(-1, topk_idx, True)
+
+
+def jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-row Jaccard |a∩b| / |a∪b| of bool sets [..., experts] -> float [...]; 1 where both sets are empty."""
+    if a.shape != b.shape:
+        raise MoeError(f"set shapes {tuple(a.shape)} and {tuple(b.shape)} differ; they must match")
+    a, b = a.bool(), b.bool()
+    inter = (a & b).sum(-1).float()  # [...]
+    union = (a | b).sum(-1).float()  # [...]
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+def relative_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """x + ε with ε ~ N(0, (σ·rms(x_t))² I) per token; rms over the last dim. x: [..., d] -> [..., d]."""
+    check_nonnegative("sigma", sigma)
+    if generator is None:
+        raise MoeError("generator=None is not allowed; relative_noise needs a torch.Generator")
+    rms = x.pow(2).mean(-1, keepdim=True).sqrt()  # [..., 1]
+    # drawn on the generator's device, so a cpu generator also serves cuda inputs (same draws on both)
+    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)  # [..., d]
+    return x + sigma * rms * z
+
+
+def soft_jaccard(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Differentiable Jaccard Σ min(p,q) / Σ max(p,q) over the last dim -> [...]; 1 when p == q."""
+    return torch.minimum(p, q).sum(-1) / torch.maximum(p, q).sum(-1).clamp_min(eps)
+
+
+def surrogate_probs(router: Router, x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Router probabilities for the consistency term: "probs" = router scores, "scaled" = softmax of standardised logits."""
+    check_choice("surrogate", kind, SURROGATES)
+    if kind == "probs":
+        return router(x, generator).scores  # [B, S, E]
+    logits = router.logits(x, generator).float()  # [B, S, E]
+    z = (logits - logits.mean(-1, keepdim=True)) / logits.std(-1, keepdim=True).clamp_min(1e-6)
+    return z.softmax(-1)  # temperature fixed: shrinking the gate weights cannot flatten it
+
+
+def consistency_loss(model: TransformerModel, sigma: float, generator: torch.Generator, kind: str = "probs") -> torch.Tensor:
+    """Mean over MoE layers and tokens of 1 - soft_jaccard(p(x), p(x')) on each layer's last router input."""
+    terms = []
+    for layer in model.moe_layers:
+        x = layer.last_router_input  # [B, S, d]
+        if x is None:
+            raise MoeError("the model has no recorded router input; run a forward pass before consistency_loss")
+        p = layer.last_routing.scores if kind == "probs" else surrogate_probs(layer.router, x, kind, generator)
+        q = surrogate_probs(layer.router, relative_noise(x, sigma, generator), kind, generator)
+        terms.append((1 - soft_jaccard(p, q)).mean())
+    return torch.stack(terms).mean()
+
+
+def patch_batches(images: torch.Tensor, patch: int, batch_size: int):
+    """Yield (start, patches [b, S, patch²]) over uint8 images [N, H, W] in order."""
+    for start in range(0, len(images), batch_size):
+        yield start, image_to_patches(images[start : start + batch_size], patch)
+
+
+@torch.no_grad()
+def routing_sets(model: TransformerModel, patches: torch.Tensor) -> list[torch.Tensor]:
+    """Per MoE layer, bool selection sets [B, S, E] of the clean input patches [B, S, P] (eval mode)."""
+    model.eval()
+    model(patches)
+    return [selection_sets(layer.router(layer.last_router_input).topk_idx, layer.n_experts) for layer in model.moe_layers]
+
+
+@torch.no_grad()
+def stability_curves(
+    model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, sigmas: list[float],
+    patch: int, seed: int, batch_size: int = 250,
+) -> pd.DataFrame:
+    """Mean Jaccard and changed-set fraction per (layer, dataset, σ), perturbing each layer's router input alone."""
+    model.eval()
+    generator = make_generator(seed)
+    sums: dict[tuple, list[float]] = {}
+    for start, x in patch_batches(images, patch, batch_size):
+        mnist = is_mnist[start : start + len(x)]  # [b]
+        model(x)
+        for li, layer in enumerate(model.moe_layers):
+            h = layer.last_router_input  # [b, S, d]
+            orig = selection_sets(layer.router(h).topk_idx, layer.n_experts)  # [b, S, E]
+            for sigma in sigmas:
+                pert = selection_sets(layer.router(relative_noise(h, sigma, generator)).topk_idx, layer.n_experts)
+                j = jaccard(orig, pert)  # [b, S]
+                for name, rows in (("mnist", mnist), ("cifar", ~mnist)):
+                    jj = j[rows]
+                    acc = sums.setdefault((li, name, sigma), [0.0, 0.0, 0])
+                    acc[0] += float(jj.sum())
+                    acc[1] += float((jj < 1).sum())
+                    acc[2] += jj.numel()
+    rows = [
+        {"layer": li, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n}
+        for (li, name, sigma), (s, c, n) in sums.items()
+    ]
+    return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
+
+
+@torch.no_grad()
+def selection_grid(
+    model: TransformerModel, image: torch.Tensor, sigma: float, patch: int, seed: int, layer: int = 0, tokens: int = 8,
+) -> pd.DataFrame:
+    """E_orig, E_pert, E_orig∩E_pert, E_orig∪E_pert of the first ``tokens`` tokens of one image [H, W] (long table)."""
+    check_positive("tokens", tokens)
+    model.eval()
+    model(image_to_patches(image[None], patch))
+    moe = model.moe_layers[layer]
+    h = moe.last_router_input  # [1, S, d]
+    orig = selection_sets(moe.router(h).topk_idx, moe.n_experts)[0, :tokens]  # [tokens, E]
+    pert = selection_sets(moe.router(relative_noise(h, sigma, make_generator(seed))).topk_idx, moe.n_experts)[0, :tokens]
+    grids = {"E_orig": orig, "E_pert": pert, "intersection": orig & pert, "union": orig | pert}
+    rows = []
+    for t in range(orig.shape[0]):
+        for e in range(moe.n_experts):
+            rows.append({"token": t, "expert": e, **{k: int(v[t, e]) for k, v in grids.items()}})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def accuracy_by_dataset(model: TransformerModel, images: torch.Tensor, labels: torch.Tensor, is_mnist: torch.Tensor, patch: int, batch_size: int = 500) -> dict[str, float]:
+    """Test accuracy overall, on MNIST and on CIFAR images."""
+    model.eval()
+    correct = torch.cat([model(x).argmax(-1) == labels[s : s + len(x)] for s, x in patch_batches(images, patch, batch_size)])
+    return {"acc": float(correct.float().mean()), "acc_mnist": float(correct[is_mnist].float().mean()), "acc_cifar": float(correct[~is_mnist].float().mean())}
+
+
+@torch.no_grad()
+def router_sharpness(model: TransformerModel, images: torch.Tensor, patch: int, batch_size: int = 250) -> dict[str, float]:
+    """Mean top-1 router probability, mean logit std (flat routers: small) and effective number of experts used per layer."""
+    model.eval()
+    top, spread, n = 0.0, 0.0, 0
+    loads = [torch.zeros(layer.n_experts) for layer in model.moe_layers]
+    for _, x in patch_batches(images, patch, batch_size):
+        model(x)
+        for li, layer in enumerate(model.moe_layers):
+            logits = layer.router.logits(layer.last_router_input)  # [b, S, E]
+            top += float(logits.softmax(-1).max(-1).values.sum())
+            spread += float(logits.std(-1).sum())
+            n += logits[..., 0].numel()
+            loads[li] += layer.router(layer.last_router_input).load
+    usage = {f"experts_used_layer{li}": float(torch.special.entr(load / load.sum()).sum().exp()) for li, load in enumerate(loads)}
+    return {"router_top1_prob": top / n, "router_logit_std": spread / n, **usage}
+
+
+class RoutingFluctuation:
+    """on_step callback: every ``every`` steps, the share of probe tokens whose top-k set changed since the last check."""
+
+    def __init__(self, model: TransformerModel, probe: torch.Tensor, every: int):
+        check_positive("every", every)
+        self.model, self.probe, self.every = model, probe, every  # probe: [B, S, P] patches
+        self.previous: list[torch.Tensor] | None = None
+        self.rows: list[dict] = []
+
+    def __call__(self, step: int, row: dict) -> None:
+        if (step + 1) % self.every:
+            return
+        sets = routing_sets(self.model, self.probe)
+        self.model.train()
+        if self.previous is not None:
+            for li, (now, before) in enumerate(zip(sets, self.previous)):
+                self.rows.append({"step": step + 1, "layer": li, "changed": float((now != before).any(-1).float().mean())})
+        self.previous = sets
+
+    def frame(self) -> pd.DataFrame:
+        """The recorded fluctuation: step, layer, changed."""
+        return pd.DataFrame(self.rows, columns=["step", "layer", "changed"])
+
+
+@dataclass
+class RunSpec:
+    """One training run: consistency weight λ, training σ, surrogate, router noise and balance-loss weight."""
+
+    name: str
+    lam: float = 0.0
+    sigma: float = 0.0
+    surrogate: str = "probs"
+    noise: str = "none"
+    balance_alpha: float = 0.0  # > 0: DeepSeek-V3 sequence-wise aux balance loss with this alpha
+
+    def __post_init__(self):
+        check_nonnegative("lam", self.lam)
+        check_nonnegative("sigma", self.sigma)
+        check_choice("surrogate", self.surrogate, SURROGATES)
+        check_choice("noise", self.noise, NOISES)
+        check_nonnegative("balance_alpha", self.balance_alpha)
+        if self.lam > 0 and self.sigma == 0:
+            raise MoeError(f"sigma=0 is not allowed with lam={self.lam}; the consistency term needs noise")
+
+
+def build_run_specs(
+    lambdas: list[float], train_sigma: float, surrogate: str, *, sigma_sweep: list[float] = (), lambda_for_sigma_sweep: float = 1.0,
+    extra_surrogate_lambda: float = 0.0, balanced_lambda: float = 0.0, balance_alpha: float = 0.1,
+) -> list[RunSpec]:
+    """Notebook 04's runs: λ sweep at ``train_sigma`` (λ = 0 is the baseline), other training σ, the other surrogate,
+    noisy top-k gating, and (``balanced_lambda`` > 0) the baseline and one λ with the aux balance loss."""
+    if 0.0 not in lambdas:
+        raise MoeError(f"LAMBDAS={', '.join(f'{v:g}' for v in lambdas)!r} is not allowed; it must include 0 (the baseline)")
+    other = "scaled" if surrogate == "probs" else "probs"
+    specs = [RunSpec(f"λ={lam:g}" if lam else "baseline", lam, train_sigma if lam else 0.0, surrogate) for lam in lambdas]
+    specs += [RunSpec(f"λ={lambda_for_sigma_sweep:g}, σ_train={s:g}", lambda_for_sigma_sweep, s, surrogate)
+              for s in sigma_sweep if s != train_sigma]
+    if extra_surrogate_lambda:
+        specs.append(RunSpec(f"λ={extra_surrogate_lambda:g} ({other})", extra_surrogate_lambda, train_sigma, other))
+    specs.append(RunSpec("noisy top-k", surrogate=surrogate, noise="noisy_topk"))
+    if balanced_lambda:
+        specs.append(RunSpec("baseline + balance", surrogate=surrogate, balance_alpha=balance_alpha))
+        specs.append(RunSpec(f"λ={balanced_lambda:g} + balance", balanced_lambda, train_sigma, surrogate, balance_alpha=balance_alpha))
+    return specs
+
+
+def make_loss_fn(spec: RunSpec):
+    """Cross-entropy + λ·consistency loss for train_steps; logs ce and consistency (1 - soft Jaccard)."""
+
+    def loss_fn(model: TransformerModel, batch, generator: torch.Generator):
+        x, y = batch
+        ce = F.cross_entropy(model(x, generator=generator), y)
+        if spec.lam > 0:
+            cons = consistency_loss(model, spec.sigma, generator, spec.surrogate)
+            return ce + spec.lam * cons, {"ce": ce.item(), "consistency": cons.item()}
+        return ce, {"ce": ce.item()}
+
+    return loss_fn
+
+
+def train_run(
+    spec: RunSpec, config: TransformerConfig, images: torch.Tensor, labels: torch.Tensor, probe: torch.Tensor,
+    steps: int, batch_size: int, lr: float, patch: int, seed: int, fluct_every: int,
+) -> tuple[TransformerModel, pd.DataFrame, pd.DataFrame, float]:
+    """Train one model on random batches of uint8 images [N, H, W]; return model, history, fluctuation, seconds."""
+    balance = {"balancing": "aux_loss", "aux_loss_alpha": spec.balance_alpha} if spec.balance_alpha else {}
+    cfg = replace(config, router=replace(config.router, noise=spec.noise, **balance))
+    model = TransformerModel(cfg, input="patches", patch_dim=patch * patch, n_classes=20, seed=seed)
+    data_gen = make_generator(seed + 1)  # same batch order for every run
+    order = torch.randint(len(images), (steps, batch_size), generator=data_gen)  # [steps, batch]
+
+    def next_batch(step: int):
+        idx = order[step]
+        return image_to_patches(images[idx], patch), labels[idx]
+
+    fluct = RoutingFluctuation(model, probe, fluct_every)
+    started = time.perf_counter()
+    history = train_steps(model, next_batch, make_loss_fn(spec), steps, lr=lr, seed=seed, on_step=fluct, progress=False)
+    return model, history, fluct.frame(), time.perf_counter() - started
+
+
+def run_all(specs: list[RunSpec], **kwargs) -> dict[str, tuple]:
+    """train_run for every spec, with a tqdm bar; {name: (model, history, fluctuation, seconds)}."""
+    return {spec.name: train_run(spec, **kwargs) for spec in tqdm(specs, desc="runs")}
+
+
+def parse_floats(name: str, text: str) -> list[float]:
+    """Comma-separated non-negative numbers, e.g. "0, 0.5, 1" -> [0.0, 0.5, 1.0]; a one-line MoeError otherwise."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise MoeError(f"{name}={text!r} is not allowed; it must be comma-separated non-negative numbers") from None
+    if not values or any(v < 0 for v in values):
+        raise MoeError(f"{name}={text!r} is not allowed; it must be comma-separated non-negative numbers")
+    return values
+
+
+def run_kind(spec: RunSpec) -> str:
+    """"baseline", "consistency" or "noisy_topk", with " + balance" when the aux balance loss is on."""
+    kind = "noisy_topk" if spec.noise == "noisy_topk" else ("consistency" if spec.lam > 0 else "baseline")
+    return kind + (" + balance" if spec.balance_alpha else "")
+
+
+def evaluate_runs(
+    specs: list[RunSpec], runs: dict[str, tuple], test, probe, sigmas: list[float], eval_sigma: float, patch: int, seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per run: accuracy on ``test`` and Jaccard curves on ``probe`` (Splits); -> (curves, trade-off table)."""
+    curves, table = [], []
+    for spec in tqdm(specs, desc="evaluate"):
+        model, history, _, seconds = runs[spec.name]
+        acc = accuracy_by_dataset(model, test.images, test.labels, test.is_mnist, patch)
+        c = stability_curves(model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed)
+        curves.append(c.assign(run=spec.name))
+        at = c[c.sigma == eval_sigma]
+        weights = at.tokens / at.tokens.sum()
+        table.append({
+            "run": spec.name, "kind": run_kind(spec), "lam": spec.lam, "train_sigma": spec.sigma, "surrogate": spec.surrogate,
+            "noise": spec.noise, "balance_alpha": spec.balance_alpha, **acc, **router_sharpness(model, probe.images, patch), "eval_sigma": eval_sigma,
+            "jaccard": float((at.jaccard * weights).sum()), "changed": float((at.changed * weights).sum()),
+            **{f"jaccard_layer{l}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for l, g in at.groupby("layer")},
+            **{f"jaccard_{d}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for d, g in at.groupby("dataset")},
+            "final_ce": float(history["ce"].tail(50).mean()), "train_seconds": seconds,
+        })
+    return pd.concat(curves, ignore_index=True), pd.DataFrame(table)

@@ -1,0 +1,85 @@
+"""The package layout: subpackages by concern, imports only downward, a docstring on every module and public function."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import moe_utils
+
+PACKAGE = Path(moe_utils.__file__).parent
+TOP_LEVEL = {"errors", "runtime", "pipeline"}
+SUBPACKAGES = {"io", "datasets", "exp1", "moe", "studies"}
+BASE = {"errors", "runtime", "io"}
+# What each group may import from moe_utils (besides itself): lower layers never import upper ones; exp1 and moe are independent.
+ALLOWED = {
+    "errors": set(),
+    "runtime": {"errors"},
+    "io": {"errors"},
+    "datasets": BASE,
+    "exp1": BASE | {"datasets"},
+    "moe": BASE,
+    "studies": BASE | {"datasets", "moe"},
+    "pipeline": BASE,
+}
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name (without ``moe_utils.``) -> file, for every module of the package."""
+    return {".".join(p.relative_to(PACKAGE).with_suffix("").parts): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_groups(name: str, path: Path) -> set[str]:
+    """The top-level groups of moe_utils that module ``name`` imports."""
+    here = name.split(".")[:-1] if not path.name == "__init__.py" else name.split(".")[:-1]
+    groups = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                target = base + (node.module.split(".") if node.module else [])
+                if not target:  # "from . import x" at the top level
+                    target = [node.names[0].name]
+            elif node.module and node.module.startswith("moe_utils"):
+                target = node.module.split(".")[1:] or [node.names[0].name]
+            else:
+                continue
+            groups.add(target[0])
+        elif isinstance(node, ast.Import):
+            groups |= {a.name.split(".")[1] for a in node.names if a.name.startswith("moe_utils.")}
+    return groups
+
+
+def test_top_level_is_small_and_the_rest_lives_in_subpackages():
+    top = {n for n in modules() if "." not in n and n != "__init__"}
+    assert top == TOP_LEVEL
+    assert {n.split(".")[0] for n in modules() if "." in n} == SUBPACKAGES
+
+
+def test_imports_only_go_downward():
+    for name, path in modules().items():
+        group = name.split(".")[0]
+        if group == "__init__":
+            continue
+        wrong = imported_groups(name, path) - ALLOWED[group] - {group}
+        assert not wrong, f"moe_utils.{name} imports {sorted(wrong)}"
+
+
+def public_definitions(tree: ast.Module):
+    """Top-level functions and classes, and the methods of those classes (not nested helpers)."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            yield node
+            if isinstance(node, ast.ClassDef):
+                yield from (m for m in node.body if isinstance(m, ast.FunctionDef))
+
+
+def test_every_module_and_public_function_has_a_docstring():
+    missing = []
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text())
+        if not ast.get_docstring(tree):
+            missing.append(f"module {name}")
+        for node in public_definitions(tree):
+            if not node.name.startswith("_") and not ast.get_docstring(node):
+                missing.append(f"{name}.{node.name} (line {node.lineno})")
+    assert not missing, missing
