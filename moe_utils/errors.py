@@ -48,3 +48,37 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise MoeError(f"{name}={value!r} is not allowed; it must be True or False")
     return value
+
+
+def check_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is an integer (any sign, not a bool), else raise a one-line MoeError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MoeError(f"{name}={value!r} is not allowed; it must be an integer")
+    return value
+
+
+def check_at_most(name: str, value: Any, limit_name: str, limit: int) -> Any:
+    """Return ``value`` if it is a positive integer not above ``limit`` (named ``limit_name``), else raise."""
+    check_positive(name, value)
+    if value > limit:
+        raise MoeError(f"{name}={value!r} is not allowed; it must be at most {limit_name}={limit}")
+    return value
+
+
+def check_divides(name: str, value: Any, total_name: str, total: int) -> Any:
+    """Return ``value`` if it is a positive integer dividing ``total`` (named ``total_name``), else raise."""
+    check_positive(name, value)
+    if total % value:
+        raise MoeError(f"{name}={value!r} is not allowed; it must divide {total_name}={total}")
+    return value
+
+
+def parse_positive_ints(name: str, text: Any) -> list[int]:
+    """Comma-separated positive integers, e.g. ``"1,2,4"`` -> [1, 2, 4]; a one-line MoeError otherwise."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise MoeError(f"{name}={text!r} is not allowed; it must be comma-separated positive integers, e.g. '1,2,4'")
+    return values

@@ -1,17 +1,24 @@
-"""Run the notebooks in order with papermill: ``python -m moe_utils.pipeline [--profile] [--only] [--output-dir]``."""
+"""Run the notebooks in order with papermill: ``python -m moe_utils.pipeline [--profile] [--only] [--output-dir] [--param]``.
+
+Each notebook runs in a staging folder (its figures too); only when it succeeds do the executed notebook and its
+figures move into place, so a failing or interrupted run leaves the committed files untouched.
+"""
 from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from .errors import MoeError, check_choice
 from .io import paths
-from .io.atomic import atomic_path
-from .runtime import PROFILES
+from .io.atomic import remove_stale_temporaries, temporary_prefix
+from .runtime import PROFILES, PROGRESS_ENV
 
 KERNEL_NAME = "moe-experiments"
 
@@ -33,6 +40,34 @@ def select_notebooks(only: str | None) -> list[Path]:
     return [p for p in notebooks if p.name[:2] in wanted]
 
 
+def notebook_parameters(notebook: Path) -> list[str]:
+    """Names of the parameters in a notebook's ``parameters``-tagged cell (papermill's own parser)."""
+    import papermill as pm
+
+    return list(pm.inspect_notebook(str(notebook)))
+
+
+def check_parameter_names(notebooks: list[Path], parameters: dict) -> None:
+    """One-line MoeError for the first ``--param`` name that a selected notebook does not have, with the closest names."""
+    for notebook in notebooks:
+        known = notebook_parameters(notebook)
+        for name in parameters:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+                hint = f"closest: {', '.join(close)}" if close else f"its parameters: {', '.join(known)}"
+                raise MoeError(
+                    f"--param {name}: {notebook.name} has no parameter {name!r} ({hint}); "
+                    "use --only to run the notebooks that have it"
+                )
+
+
+def check_output_folder(flag: str, folder: Path) -> None:
+    """One-line MoeError when ``folder`` (or the figures folder inside it) exists but is not a folder."""
+    for path in (folder, folder / "figures") if flag == "--output-dir" else (folder,):
+        if path.exists() and not path.is_dir():
+            raise MoeError(f"{flag}={str(folder)!r} is not allowed; {path} is an existing file, not a folder")
+
+
 def kernel_name() -> str:
     """The project's registered kernel if present, else the current interpreter's ``python3``."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -40,20 +75,36 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def run_notebook(notebook: Path, output: Path, profile: str, parameters: dict | None = None) -> float:
-    """Execute one notebook with papermill into ``output`` (written atomically); return seconds taken."""
+def run_notebook(notebook: Path, output: Path, figures: Path, profile: str, parameters: dict | None = None) -> float:
+    """Execute one notebook into ``output`` and its figures into ``figures``, both only if it succeeds; return seconds."""
     import papermill as pm
 
     started = time.perf_counter()
-    with atomic_path(output) as tmp:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=temporary_prefix(notebook.stem), suffix=".staging", dir=output.parent))
+    settings = {paths.FIGURES_ENV: str(stage / "figures"), PROGRESS_ENV: "log"}  # the kernel inherits them
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
         pm.execute_notebook(
             str(notebook),
-            str(tmp),
+            str(stage / notebook.name),
             parameters={"PROFILE": profile, **(parameters or {})},
             kernel_name=kernel_name(),
             cwd=str(notebook.parent),
             progress_bar=False,
         )
+        figures.mkdir(parents=True, exist_ok=True)
+        for produced in sorted((stage / "figures").glob("*")):
+            os.replace(produced, figures / produced.name)
+        os.replace(stage / notebook.name, output)
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(stage, ignore_errors=True)
     return time.perf_counter() - started
 
 
@@ -63,29 +114,29 @@ def run_pipeline(profile: str = "full", only: str | None = None, output_dir: Pat
 
     check_choice("--profile", profile, PROFILES)
     notebooks = select_notebooks(only)
-    previous_figures = os.environ.get(paths.FIGURES_ENV)
-    if output_dir is not None:  # the kernels inherit this: figures go beside the executed notebooks
+    check_parameter_names(notebooks, parameters or {})
+    if output_dir is not None:
         output_dir = Path(output_dir).resolve()
-        output_dir.mkdir(parents=True, exist_ok=True)
-        os.environ[paths.FIGURES_ENV] = str(output_dir / "figures")
+        check_output_folder("--output-dir", output_dir)
+        figures = output_dir / "figures"
+    else:
+        figures = paths.figures_dir()
+        check_output_folder(f"${paths.FIGURES_ENV}" if os.environ.get(paths.FIGURES_ENV) else "figures", figures)
+    for folder in {output_dir or paths.NOTEBOOKS_DIR, figures, paths.PROCESSED_DIR}:
+        remove_stale_temporaries(folder)
     timings = {}
-    try:
-        for notebook in notebooks:
-            target = (output_dir / notebook.name) if output_dir else notebook
-            print(f"running {notebook.name} (profile {profile}) -> {target}", flush=True)
-            try:
-                timings[notebook.name] = run_notebook(notebook, target, profile, parameters)
-            except PapermillExecutionError as exc:
-                raise MoeError(
-                    f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-                    f"{exc.ename}: {' '.join(str(exc.evalue).split())}"
-                ) from None
-            print(f"  done in {timings[notebook.name]:.1f} s", flush=True)
-    finally:
-        if previous_figures is None:
-            os.environ.pop(paths.FIGURES_ENV, None)
-        else:
-            os.environ[paths.FIGURES_ENV] = previous_figures
+    for notebook in notebooks:
+        target = (output_dir / notebook.name) if output_dir else notebook
+        shown = target.relative_to(paths.REPO_ROOT) if target.is_relative_to(paths.REPO_ROOT) else target
+        print(f"running {notebook.name} (profile {profile}) -> {shown}", flush=True)
+        try:
+            timings[notebook.name] = run_notebook(notebook, target, figures, profile, parameters)
+        except PapermillExecutionError as exc:
+            raise MoeError(
+                f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                f"{exc.ename}: {' '.join(str(exc.evalue).split())}"
+            ) from None
+        print(f"  done in {timings[notebook.name]:.1f} s", flush=True)
     return timings
 
 
@@ -115,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except MoeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the notebook that was running and its figures were left as they were", file=sys.stderr)
+        return 130
     print("total {:.1f} s".format(sum(timings.values())))
     return 0
 

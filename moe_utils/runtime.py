@@ -12,6 +12,8 @@ DEVICES = ("auto", "cpu", "cuda")
 def resolve_device(device: str) -> torch.device:
     """Map ``"auto"`` to cuda when available, else cpu; validate explicit names."""
     check_choice("DEVICE", device, DEVICES)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MoeError("DEVICE='cuda' is not allowed; this machine has no CUDA device (torch.cuda.is_available() is False); use 'auto' or 'cpu'")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
@@ -36,3 +38,41 @@ def profile_sizes(profile: str, quick: dict, **full) -> dict:
     if unknown:
         raise MoeError(f"quick sizes {unknown} have no full-profile value")
     return dict(full) if profile == "full" else {k: min(v, quick[k]) if k in quick else v for k, v in full.items()}
+
+
+PROGRESS_ENV = "MOE_PROGRESS"  # "log": one closing line per loop instead of a live bar (set by the pipeline)
+
+
+class ClosingLine:
+    """A tqdm stand-in for saved notebooks: iterates silently, then prints one line with the count, time and postfix."""
+
+    def __init__(self, iterable, desc: str = "", total: int | None = None, leave: bool = True):
+        import time
+
+        self.iterable, self.desc, self.leave, self.postfix = iterable, desc, leave, {}
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.clock, self.started = time.perf_counter, time.perf_counter()
+
+    def __iter__(self):
+        n = 0
+        for n, item in enumerate(self.iterable, 1):
+            yield item
+        if self.leave:
+            extra = ", ".join(f"{k} {v}" for k, v in self.postfix.items())
+            print(f"{self.desc}: {n}/{self.total if self.total is not None else n} done in "
+                  f"{self.clock() - self.started:.1f} s" + (f" ({extra})" if extra else ""), flush=True)
+
+    def set_postfix(self, values: dict | None = None, **kwargs) -> None:
+        """Remember the latest postfix values; they appear in the closing line."""
+        self.postfix = {**(values or {}), **kwargs}
+
+
+def progress(iterable, desc: str = "", total: int | None = None, disable: bool = False, leave: bool = True):
+    """A progress bar: tqdm's notebook-aware bar, or a closing line when ``$MOE_PROGRESS`` is "log" (saved runs)."""
+    import os
+
+    from tqdm.auto import tqdm
+
+    if not disable and os.environ.get(PROGRESS_ENV) == "log":
+        return ClosingLine(iterable, desc, total, leave)
+    return tqdm(iterable, desc=desc, total=total, disable=disable, leave=leave)

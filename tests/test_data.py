@@ -1,13 +1,19 @@
 """The data pipeline on tiny archives built by the tests."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
+from conftest import write_tiny_archive  # tests/conftest.py
 from PIL import Image
 
+from moe_utils.datasets import mnist_cifar as data_module
 from moe_utils.datasets.image_archives import read_image_folder_archive, to_gray_square
-from moe_utils.datasets.mnist_cifar import CIFAR_ARCHIVE, MNIST_ARCHIVE, load_mnist_cifar
+from moe_utils.datasets.mnist_cifar import CIFAR_ARCHIVE, CIFAR_CLASSES, CLASS_NAMES, MNIST_ARCHIVE, load_mnist_cifar
 from moe_utils.errors import MoeError
 from moe_utils.io import paths
 
@@ -91,3 +97,54 @@ def test_auto_uses_an_existing_cache_when_offline(tiny_mirror, monkeypatch):
     monkeypatch.delenv(paths.MIRROR_ENV)
     again = load_mnist_cifar("auto", verbose=False)
     assert again.cache_path == built.cache_path and again.source == "mirror" and not again.info["built"]
+
+
+def test_swapped_archive_names_its_classes_and_is_not_the_seed_data(tiny_mirror):
+    fashion = ["0_tshirt", "1_trouser", "2_pullover", "3_dress", "4_coat", "5_sandal", "6_shirt", "7_sneaker", "8_bag", "9_boot"]
+    write_tiny_archive(tiny_mirror / MNIST_ARCHIVE, fashion, 28, "L", "PNG", {"train": 2, "test": 1}, seed=5)
+    data = load_mnist_cifar("mirror", verbose=False)
+    assert data.class_names[:2] == ["mnist:tshirt", "mnist:trouser"] and data.class_names[10] == "cifar:airplane"
+    assert not data.is_seed_data and "NOT the known" in data.describe() and MNIST_ARCHIVE in data.describe()
+    named = load_mnist_cifar("mirror", verbose=False, dataset_names="Fashion-MNIST, CIFAR")
+    assert named.dataset_names == ("Fashion-MNIST", "CIFAR") and named.class_names[0] == "fashion-mnist:tshirt"
+    assert named.cache_path == data.cache_path  # names are display only: the same cache
+    with pytest.raises(MoeError, match="DATASET_NAMES='Fashion' is not allowed"):
+        load_mnist_cifar("mirror", verbose=False, dataset_names="Fashion")
+
+
+def test_the_seed_archives_are_recognised_by_checksum(tiny_mirror, monkeypatch):
+    data = load_mnist_cifar("mirror", verbose=False)
+    assert data.class_names == CLASS_NAMES and data.dataset_names == ("MNIST", "CIFAR")
+    assert not data.is_seed_data  # tiny random archives under the real file names are not the seed's data
+    digests = {k: a["sha256"] for k, a in data.info["archives"].items()}
+    monkeypatch.setattr(data_module, "KNOWN_ARCHIVES", digests)
+    assert data.is_seed_data and "the seed's MNIST + CIFAR-10" in data.describe()
+
+
+def test_without_a_mirror_the_cache_is_chosen_by_identity_not_recency(tiny_mirror, tmp_path, monkeypatch):
+    first = load_mnist_cifar("mirror", verbose=False)
+    other = tmp_path / "other_mirror"
+    other.mkdir()
+    write_tiny_archive(other / MNIST_ARCHIVE, [str(d) for d in range(10)], 28, "L", "PNG", {"train": 2, "test": 1}, seed=9)
+    write_tiny_archive(other / CIFAR_ARCHIVE, CIFAR_CLASSES, 32, "RGB", "JPEG", {"train": 2, "test": 1}, seed=8)
+    monkeypatch.setenv(paths.MIRROR_ENV, str(other))
+    second = load_mnist_cifar("mirror", verbose=False)  # the newer cache
+    monkeypatch.delenv(paths.MIRROR_ENV)
+    with pytest.raises(MoeError, match="2 data caches qualify") as err:
+        load_mnist_cifar("auto", verbose=False)
+    assert "\n" not in str(err.value)
+    (other / MNIST_ARCHIVE).unlink()  # the newer cache's archives are gone: only the first still matches its data
+    again = load_mnist_cifar("auto", verbose=False)
+    assert again.cache_path == first.cache_path != second.cache_path
+
+
+def test_a_temporary_left_by_a_killed_write_is_removed_at_the_next_load(tiny_mirror):
+    processed = paths.PROCESSED_DIR
+    processed.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = processed / f".mnist_cifar_mirror_x.pid{dead}.abcd1234.tmp.pt"
+    stale.write_bytes(b"half a cache")
+    live = processed / f".mnist_cifar_mirror_y.pid{os.getpid()}.abcd1234.tmp.pt"  # this process's own: kept
+    live.write_bytes(b"in progress")
+    load_mnist_cifar("mirror", verbose=False)
+    assert not stale.exists() and live.exists()

@@ -20,23 +20,23 @@ def gate_weights(model: nn.Module, split: Split) -> torch.Tensor:
     return torch.cat(out)
 
 
-def activation_rates_from_weights(weights: torch.Tensor, is_mnist: torch.Tensor) -> pd.DataFrame:
-    """ActivationRate(i|D) = mean of G(X)_i over X in D, for D in {MNIST, CIFAR}. weights: [n, experts]."""
+def activation_rates_from_weights(weights: torch.Tensor, is_mnist: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")) -> pd.DataFrame:
+    """ActivationRate(i|D) = mean of G(X)_i over X in D, for the two datasets ``names``. weights: [n, experts]."""
     rows = []
-    for dataset, mask in (("MNIST", is_mnist), ("CIFAR", ~is_mnist)):
+    for dataset, mask in ((names[0], is_mnist), (names[1], ~is_mnist)):
         means = weights[mask].mean(0)  # [experts]
         rows += [{"dataset": dataset, "expert": i + 1, "rate": m.item()} for i, m in enumerate(means)]
     return pd.DataFrame(rows)
 
 
-def activation_rates(models: dict[str, nn.Module], splits: dict[str, Split]) -> pd.DataFrame:
+def activation_rates(models: dict[str, nn.Module], splits: dict[str, Split], names: tuple[str, str] = ("MNIST", "CIFAR")) -> pd.DataFrame:
     """Activation rates of every gated model on every split (long format: model, split, dataset, expert, rate)."""
     frames = []
     for name, model in models.items():
         if not hasattr(model, "gate_log_weights"):
             continue
         for split_name, split in splits.items():
-            frame = activation_rates_from_weights(gate_weights(model, split).cpu(), split.is_mnist.cpu())
+            frame = activation_rates_from_weights(gate_weights(model, split).cpu(), split.is_mnist.cpu(), names)
             frames.append(frame.assign(model=name, split=split_name))
     return pd.concat(frames, ignore_index=True)[["model", "split", "dataset", "expert", "rate"]]
 

@@ -53,12 +53,12 @@ def style_accuracy_axes(ax, title: str) -> None:
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 
 
-def pixel_histogram(images: torch.Tensor, is_mnist: torch.Tensor):
-    """Histogram of pixel intensities for MNIST and CIFAR images, and the counts plotted."""
+def pixel_histogram(images: torch.Tensor, is_mnist: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")):
+    """Histogram of pixel intensities of the two datasets (``names``: first = ``is_mnist``), and the counts plotted."""
     bins = np.arange(0, 257, 8)
     fig, ax = plt.subplots(figsize=(6, 3))
     rows = []
-    for name, mask in (("MNIST", is_mnist), ("CIFAR", ~is_mnist)):
+    for name, mask in ((names[0], is_mnist), (names[1], ~is_mnist)):
         counts, _ = np.histogram(images[mask].numpy().ravel(), bins=bins)
         share = counts / counts.sum()
         ax.stairs(share, bins, label=name)

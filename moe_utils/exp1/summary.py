@@ -28,10 +28,14 @@ def final_accuracy(history: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(history["model"].unique()).reset_index()
 
 
-def rates_beside_seed(rates: pd.DataFrame) -> pd.DataFrame:
-    """Our activation rates next to the seed's published ones (columns ours, seed, difference)."""
+def rates_beside_seed(rates: pd.DataFrame, seed_data: bool = True) -> pd.DataFrame:
+    """Our activation rates next to the seed's published ones (columns ours, seed, difference).
+
+    ``seed_data=False`` (the images are not the seed's MNIST + CIFAR-10) leaves the seed's columns empty.
+    """
     keys = ["model", "split", "dataset", "expert"]
-    merged = rates.merge(seed_activation_rates(), on=keys, how="left", suffixes=("_ours", "_seed"))
+    published = seed_activation_rates() if seed_data else seed_activation_rates().iloc[:0]
+    merged = rates.merge(published, on=keys, how="left", suffixes=("_ours", "_seed"))
     merged = merged.rename(columns={"rate_ours": "ours", "rate_seed": "seed"})
     merged["difference"] = merged["ours"] - merged["seed"]
     return merged

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..datasets.mnist_cifar import Split
 from ..errors import check_choice, check_positive
-from ..runtime import make_generator
+from ..runtime import make_generator, progress as progress_bar
 from .models import nll_loss
 
 OPTIMIZERS = ("adam", "sgd")
@@ -61,7 +60,13 @@ def predict_log_probs(model: nn.Module, split: Split) -> torch.Tensor:
 
 def accuracy(model: nn.Module, split: Split) -> float:
     """Fraction of rows whose arg-max class equals the label."""
-    return (predict_log_probs(model, split).argmax(-1) == split.labels).float().mean().item()
+    return evaluate(model, split)[0]
+
+
+def evaluate(model: nn.Module, split: Split) -> tuple[float, float]:
+    """(accuracy, mean −log Y[label]) of a model on a whole flat split, from one forward pass."""
+    log_y = predict_log_probs(model, split)  # [n, classes]
+    return (log_y.argmax(-1) == split.labels).float().mean().item(), nll_loss(log_y, split.labels).item()
 
 
 def default_param_groups(model: nn.Module) -> list[dict]:
@@ -140,7 +145,8 @@ def train_models(
     sees the same batches (one permutation per epoch from a generator seeded with ``config.seed``).
     ``param_groups`` overrides a model's parameter groups (e.g. a separate gate learning rate; frozen
     parameters are simply left out); ``extra_loss`` adds a term (e.g. a load-balancing loss) given
-    (name, model, x, is_mnist). Accuracy is measured on the whole of both splits after every epoch.
+    (name, model, x, is_mnist). Accuracy and ``loss`` (mean NLL) are measured on the whole of both splits after
+    every epoch; ``running_train_loss`` is the mean training-batch loss during the epoch (extra terms included).
     """
     device = train.images.device
     for model in models.values():
@@ -148,11 +154,13 @@ def train_models(
     optimizer = build_optimizer(models, config, param_groups)
     generator = make_generator(config.seed, device)
     rows = []
-    bar = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress)
+    bar = progress_bar(range(1, config.epochs + 1), desc="epochs", disable=not progress)
     for epoch in bar:
         losses = train_epoch(models, optimizer, train, config.batch_size, generator, extra_loss).tolist()
         for (name, model), loss in zip(models.items(), losses):
             for split_name, split in (("train", train), ("test", test)):
-                rows.append({"model": name, "epoch": epoch, "split": split_name, "accuracy": accuracy(model, split), "loss": loss})
+                acc, nll = evaluate(model, split)
+                rows.append({"model": name, "epoch": epoch, "split": split_name, "accuracy": acc, "loss": nll,
+                             "running_train_loss": loss})
         bar.set_postfix({r["model"][:12]: f"{r['accuracy']:.3f}" for r in rows[-2 * len(models) + 1 :: 2]})
     return pd.DataFrame(rows)

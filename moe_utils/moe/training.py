@@ -7,11 +7,10 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import MoeError, check_nonnegative, check_positive
 from ..io.atomic import atomic_path
-from ..runtime import make_generator
+from ..runtime import make_generator, progress as progress_bar
 from .router import max_violation
 from .transformer import TransformerConfig, TransformerModel
 
@@ -58,7 +57,7 @@ def train_steps(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
     history = []
-    bar = tqdm(range(steps), disable=not progress, desc="train", leave=False)
+    bar = progress_bar(range(steps), desc="train", disable=not progress, leave=False)
     for step in bar:
         out = loss_fn(model, next_batch(step), generator)
         loss, extras = out if isinstance(out, tuple) else (out, {})

@@ -5,14 +5,13 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ..datasets.corpora import BYTE_VOCAB_SIZE, sample_lm_batch
 from ..errors import MoeError, check_choice, check_positive
 from ..moe.router import RouterConfig, expert_counts, max_violation
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel
-from ..runtime import make_generator
+from ..runtime import make_generator, progress as progress_bar
 
 METHODS = ("aux_loss", "aux_free")
 QUICK_SIZES = {"tokens_per_domain": 20000, "held_out_tokens_per_domain": 4000, "steps": 30}  # caps of the quick profile
@@ -128,7 +127,7 @@ def held_out_routing(model: TransformerModel, held_out: dict[str, torch.Tensor],
         y_all = tokens[1:].view(n_win, seq)
         topk = [[] for _ in model.moe_layers]
         nll, count = 0.0, 0
-        for start in tqdm(range(0, n_win, batch_size), disable=not progress, desc=f"held-out {name}", leave=False):
+        for start in progress_bar(range(0, n_win, batch_size), desc=f"held-out {name}", disable=not progress, leave=False):
             x, y = x_all[start : start + batch_size].to(device), y_all[start : start + batch_size].to(device)
             logits = model(x)  # [b, S, vocab]
             nll += F.cross_entropy(logits.reshape(-1, BYTE_VOCAB_SIZE), y.reshape(-1), reduction="sum").item()

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ..moe.training import load_checkpoint, save_checkpoint
 from ..moe.transformer import TransformerModel
+from ..runtime import progress
 from .head_importance import importance_shares, mask_gradient_importance
 
 QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 30}  # the quick profile caps these (notebook 07's tests)
@@ -48,7 +48,7 @@ def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: l
 def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per checkpoint: held-out accuracy (``progress``) and per-layer importance / residual-update measures (``per_layer``)."""
     rows, per_layer = [], []
-    for step, path in tqdm(saved, desc="checkpoints"):
+    for step, path in progress(saved, desc="checkpoints"):
         ckpt = load_checkpoint(path)
         n_layers, n_heads = ckpt.config.n_layers, ckpt.config.n_heads
         by_task = mask_gradient_importance(ckpt, probe_set)  # [C, L, H]

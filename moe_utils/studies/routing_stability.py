@@ -7,13 +7,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ..errors import MoeError, check_choice, check_nonnegative, check_positive
 from ..moe.router import NOISES, Router
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patches
-from ..runtime import make_generator
+from ..runtime import make_generator, progress
 
 SURROGATES = ("probs", "scaled")
 QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3}  # caps of the quick profile (tests)
@@ -271,7 +270,7 @@ def train_run(
 
 def run_all(specs: list[RunSpec], **kwargs) -> dict[str, tuple]:
     """train_run for every spec, with a tqdm bar; {name: (model, history, fluctuation, seconds)}."""
-    return {spec.name: train_run(spec, **kwargs) for spec in tqdm(specs, desc="runs")}
+    return {spec.name: train_run(spec, **kwargs) for spec in progress(specs, desc="runs")}
 
 
 def parse_floats(name: str, text: str) -> list[float]:
@@ -296,7 +295,7 @@ def evaluate_runs(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per run: accuracy on ``test`` and Jaccard curves on ``probe`` (Splits); -> (curves, trade-off table)."""
     curves, table = [], []
-    for spec in tqdm(specs, desc="evaluate"):
+    for spec in progress(specs, desc="evaluate"):
         model, history, _, seconds = runs[spec.name]
         acc = accuracy_by_dataset(model, test.images, test.labels, test.is_mnist, patch)
         c = stability_curves(model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed)
