@@ -12,6 +12,7 @@ benchmarks/results/bench_train.csv.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tarfile
 import time
@@ -130,6 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     config = TrainConfig(epochs=1, batch_size=args.batch_size)
+    load_before = os.getloadavg()
     fast = time_fast_epoch(config, device)
     floor = time_model_only_epoch(config, device, 110_000)
     baseline, seen = time_baseline_epoch(config, device, args.workers, args.baseline_batches)
@@ -144,9 +146,13 @@ def main() -> None:
     table["batch_size"] = args.batch_size
     table["device"] = str(device) if device.type == "cpu" else torch.cuda.get_device_name()
     table["machine"] = f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip()
+    load_after = os.getloadavg()
+    table["load_average_1min_before"], table["load_average_1min_after"] = load_before[0], load_after[0]
     with atomic_path(paths.BENCHMARK_RESULTS_DIR / "bench_train.csv") as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False))
+    print(f"load average (1 / 5 / 15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}, after: "
+          f"{' / '.join(f'{v:.2f}' for v in load_after)} on {os.cpu_count()} cores (a quiet machine sits near 0 before)")
     print(f"ratio (baseline / tensor batches): {baseline / fast:.1f}x; "
           f"data handling is {1 - floor / fast:.0%} of the tensor-batch epoch; ceiling for any pipeline: {baseline / floor:.1f}x")
 

@@ -68,6 +68,21 @@ def check_output_folder(flag: str, folder: Path) -> None:
             raise MoeError(f"{flag}={str(folder)!r} is not allowed; {path} is an existing file, not a folder")
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it, else as given."""
+    path = Path(path).resolve()
+    return str(path.relative_to(paths.REPO_ROOT)) if path.is_relative_to(paths.REPO_ROOT) else str(path)
+
+
+def record_paths(executed: Path, notebook: Path, output: Path) -> None:
+    """Replace papermill's absolute input/output paths (the output a staging file) with the notebook's and its target's."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nb.metadata.setdefault("papermill", {}).update(input_path=shown_path(notebook), output_path=shown_path(output))
+    nbformat.write(nb, str(executed))
+
+
 def kernel_name() -> str:
     """The project's registered kernel if present, else the current interpreter's ``python3``."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -94,6 +109,7 @@ def run_notebook(notebook: Path, output: Path, figures: Path, profile: str, para
             cwd=str(notebook.parent),
             progress_bar=False,
         )
+        record_paths(stage / notebook.name, notebook, output)
         figures.mkdir(parents=True, exist_ok=True)
         for produced in sorted((stage / "figures").glob("*")):
             os.replace(produced, figures / produced.name)
@@ -127,8 +143,7 @@ def run_pipeline(profile: str = "full", only: str | None = None, output_dir: Pat
     timings = {}
     for notebook in notebooks:
         target = (output_dir / notebook.name) if output_dir else notebook
-        shown = target.relative_to(paths.REPO_ROOT) if target.is_relative_to(paths.REPO_ROOT) else target
-        print(f"running {notebook.name} (profile {profile}) -> {shown}", flush=True)
+        print(f"running {notebook.name} (profile {profile}) -> {shown_path(target)}", flush=True)
         try:
             timings[notebook.name] = run_notebook(notebook, target, figures, profile, parameters)
         except PapermillExecutionError as exc:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from configs import make_moe  # tests/configs.py
 from torch.nn import functional as F
 
-from configs import make_moe  # tests/configs.py
 from moe_utils.errors import MoeError
 from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward, grouped_mm_supported, moe_reference_forward
 

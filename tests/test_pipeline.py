@@ -5,10 +5,11 @@ import hashlib
 import json
 
 import pytest
+import torch
 
 from moe_utils.errors import MoeError
 from moe_utils.io import paths
-from moe_utils.pipeline import list_notebooks, main, parse_parameter, run_pipeline, select_notebooks
+from moe_utils.pipeline import list_notebooks, main, notebook_parameters, parse_parameter, run_pipeline, select_notebooks
 
 
 def digest(path):
@@ -103,3 +104,101 @@ def test_param_reaches_the_notebook(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert main(["--profile", "quick", "--output-dir", str(out), "--param", "EPOCHS=3"]) == 2  # the assert fails
     assert main(["--profile", "quick", "--output-dir", str(out), "--param", "EPOCHS=7"]) == 0
+
+
+def tiny_notebooks(folder, bodies: dict[str, str], parameters: str = 'PROFILE = "full"  # "full" | "quick"\nEPOCHS = 3  # positive int'):
+    """Numbered notebooks with a parameters cell and one body cell each, in ``folder``."""
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in bodies.items():
+        params = nbformat.v4.new_code_cell(parameters)
+        params.metadata["tags"] = ["parameters"]
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell(body)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(folder / f"{name}.ipynb"))
+
+
+def test_an_unknown_parameter_name_stops_before_anything_runs(tmp_path, monkeypatch, capsys):
+    tiny_notebooks(tmp_path / "notebooks", {"01_echo": "open('ran', 'w').write('x')"})
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    assert main(["--profile", "quick", "--output-dir", str(tmp_path / "out"), "--param", "EPOCH=5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --param EPOCH: 01_echo.ipynb has no parameter 'EPOCH' (closest: EPOCHS); use --only to run the notebooks that have it", err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "notebooks" / "ran").exists()
+
+
+def test_real_notebook_parameters_are_known(capsys):
+    assert {"SEED", "DEVICE", "PROFILE", "EPOCHS"} <= set(notebook_parameters(paths.NOTEBOOKS_DIR / "02_four_models.ipynb"))
+    assert main(["--only", "02", "--param", "GATE=foo"]) == 2
+    assert "02_four_models.ipynb has no parameter 'GATE'" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(tmp_path, capsys):
+    afile = tmp_path / "results.txt"
+    afile.write_text("not a folder")
+    assert main(["--profile", "quick", "--only", "01", "--output-dir", str(afile)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --output-dir='{afile}' is not allowed; {afile} is an existing file, not a folder", err
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "figures").write_text("oops")
+    assert main(["--profile", "quick", "--only", "01", "--output-dir", str(folder)]) == 2
+    assert "figures is an existing file, not a folder" in capsys.readouterr().err
+
+
+def test_a_failing_run_in_place_leaves_committed_files_untouched(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "notebooks"
+    body = "from moe_utils.io.figures import save_table\nsave_table({'n': 2}, '01_numbers')\nraise ValueError('bad parameter')"
+    tiny_notebooks(folder, {"01_writes_then_fails": body})
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "01_numbers.json").write_text('{"n": 1}')  # the committed table
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
+    monkeypatch.setenv(paths.FIGURES_ENV, str(figures))
+    committed = (folder / "01_writes_then_fails.ipynb").read_bytes()
+    assert main(["--profile", "quick"]) == 2
+    assert "ValueError: bad parameter" in capsys.readouterr().err
+    assert (figures / "01_numbers.json").read_text() == '{"n": 1}'
+    assert (folder / "01_writes_then_fails.ipynb").read_bytes() == committed
+    assert not list(folder.glob(".*")) and not list(figures.glob(".*"))  # no staging folder or temporary left
+
+
+def test_stale_temporaries_of_dead_runs_are_removed(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    tiny_notebooks(tmp_path / "notebooks", {"01_ok": "x = 1"})
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale_file = out / f".01_ok.pid{dead}.abcd.tmp.ipynb"
+    stale_file.write_text("{}")
+    stale_stage = out / f".01_ok.pid{dead}.efgh.staging"
+    stale_stage.mkdir()
+    assert main(["--profile", "quick", "--output-dir", str(out)]) == 0
+    assert not stale_file.exists() and not stale_stage.exists() and (out / "01_ok.ipynb").exists()
+
+
+@pytest.mark.skipif(not data_available(), reason="no MNIST/CIFAR data: set MOE_DATA_MIRROR")
+@pytest.mark.parametrize(
+    "param, expected",
+    [
+        ('EPOCHS="5"', "EPOCHS='5' is not allowed; it must be a positive integer"),
+        ('SEED="x"', "SEED='x' is not allowed; it must be an integer"),
+        ("LR=-1", "LR=-1 is not allowed; it must be a positive number"),
+    ],
+)
+def test_a_wrong_type_is_one_line_naming_the_parameter(param, expected, tmp_path, capsys):
+    assert main(["--profile", "quick", "--only", "02", "--output-dir", str(tmp_path), "--param", param]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 02_four_models.ipynb failed in cell") and err.endswith(f"MoeError: {expected}"), err
+    assert not list(tmp_path.glob("*.ipynb")) and not (tmp_path / "figures").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_one_line_before_any_work(tmp_path, capsys):
+    assert main(["--profile", "quick", "--only", "04", "--output-dir", str(tmp_path), "--param", 'DEVICE="cuda"']) == 2
+    err = capsys.readouterr().err.strip()
+    assert "MoeError: DEVICE='cuda' is not allowed; this machine has no CUDA device" in err and "\n" not in err

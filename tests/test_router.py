@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from configs import make_router  # tests/configs.py
+
 from moe_utils.errors import MoeError
-from moe_utils.moe.router import Router, max_violation, sequence_aux_loss
+from moe_utils.moe.router import max_violation, sequence_aux_loss
 
 
 def gen(seed: int) -> torch.Generator:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from configs import make_config, make_router  # tests/configs.py
+
 from moe_utils.errors import MoeError
-from moe_utils.moe.router import Router
-from moe_utils.moe.transformer import TransformerConfig, image_to_patches
+from moe_utils.moe.transformer import image_to_patches
 from moe_utils.studies.routing_stability import (
     RoutingFluctuation,
     RunSpec,

@@ -5,13 +5,13 @@ import copy
 
 import pytest
 import torch
+from configs import make_config  # tests/configs.py
 from torch.nn import functional as F
 
-from configs import make_config  # tests/configs.py
 from moe_utils.errors import MoeError
 from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward
 from moe_utils.moe.training import load_checkpoint, save_checkpoint, train_steps
-from moe_utils.moe.transformer import TransformerConfig, TransformerModel, image_to_patches
+from moe_utils.moe.transformer import TransformerModel, image_to_patches
 
 SMALL = dict(d_model=16, n_heads=4, n_layers=2, d_ff=32, d_expert=8, n_experts=4, top_k=2, max_len=16)
 

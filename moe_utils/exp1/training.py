@@ -10,7 +10,8 @@ from torch import nn
 
 from ..datasets.mnist_cifar import Split
 from ..errors import check_choice, check_positive
-from ..runtime import make_generator, progress as progress_bar
+from ..runtime import make_generator
+from ..runtime import progress as progress_bar
 from .models import nll_loss
 
 OPTIMIZERS = ("adam", "sgd")

@@ -33,7 +33,8 @@ def describe_figure(fig: plt.Figure, name: str) -> str:
         text = f"{title}: {axis}" if title and axis else title or axis
         if text and text not in parts:
             parts.append(text)
-    shown = "; ".join(parts[:6]) + ("; …" if len(parts) > 6 else "")
+    keep = 2 if getattr(fig, "_suptitle", None) is not None else 4  # a suptitle already says what the panels show
+    shown = "; ".join(parts[:keep]) + ("; …" if len(parts) > keep else "")
     return f"Figure {name}" + (f": {shown}" if shown else "") + f" (numbers in figures/{name}.csv or .json)"
 
 
@@ -45,18 +46,35 @@ def save_fig(fig: plt.Figure, name: str, data: pd.DataFrame | dict | list, *, al
     if data is None or (isinstance(data, pd.DataFrame) and data.empty):
         raise MoeError(f"figure {name!r} needs the numbers it plots; pass them as data (a non-empty DataFrame, dict or list)")
     save_table(data, name)
-    with atomic_path(paths.figures_dir() / f"{name}.png") as tmp:
+    target = paths.figures_dir() / f"{name}.png"
+    with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    show_with_alt(fig, alt or describe_figure(fig, name))
+    show_png(target.read_bytes(), alt or describe_figure(fig, name), scale=100 / dpi)
+    plt.close(fig)
 
 
-def show_with_alt(fig: plt.Figure, alt: str) -> None:
-    """Display ``fig`` once, with ``alt`` as its alternative text, when running in IPython; then close it."""
+def show_png(png: bytes, alt: str, scale: float = 1.0) -> None:
+    """Display PNG bytes in IPython as an ``<img>`` with ``alt`` text (HTML, so every renderer keeps the alt); else nothing.
+
+    ``scale`` sets the displayed width relative to the pixel width (2/3 shows a 150-dpi file at the inline 100 dpi).
+    """
     try:
         from IPython import get_ipython
         from IPython.display import display
     except ImportError:  # plain Python: nothing to show
-        get_ipython = None
-    if get_ipython is not None and get_ipython() is not None and "inline" in plt.get_backend():
-        display(fig, metadata={"image/png": {"alt": alt}})
-    plt.close(fig)
+        return
+    if get_ipython() is None:
+        return
+    import base64
+    import html
+    import io
+
+    from PIL import Image
+
+    width = round(Image.open(io.BytesIO(png)).width * scale)
+    encoded = base64.b64encode(png).decode("ascii")
+    bundle = {
+        "text/html": f'<img src="data:image/png;base64,{encoded}" width="{width}" alt="{html.escape(alt)}"/>',
+        "text/plain": alt,
+    }
+    display(bundle, raw=True)

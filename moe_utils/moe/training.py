@@ -10,7 +10,8 @@ import torch
 
 from ..errors import MoeError, check_nonnegative, check_positive
 from ..io.atomic import atomic_path
-from ..runtime import make_generator, progress as progress_bar
+from ..runtime import make_generator
+from ..runtime import progress as progress_bar
 from .router import max_violation
 from .transformer import TransformerConfig, TransformerModel
 

@@ -11,7 +11,8 @@ from ..errors import MoeError, check_choice, check_positive
 from ..moe.router import RouterConfig, expert_counts, max_violation
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel
-from ..runtime import make_generator, progress as progress_bar
+from ..runtime import make_generator
+from ..runtime import progress as progress_bar
 
 METHODS = ("aux_loss", "aux_free")
 QUICK_SIZES = {"tokens_per_domain": 20000, "held_out_tokens_per_domain": 4000, "steps": 30}  # caps of the quick profile
