@@ -76,3 +76,28 @@ def progress(iterable, desc: str = "", total: int | None = None, disable: bool =
     if not disable and os.environ.get(PROGRESS_ENV) == "log":
         return ClosingLine(iterable, desc, total, leave)
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=leave)
+
+
+def _one_thread() -> None:
+    """Worker initialiser: one torch thread per process (several such processes beat one with many threads here)."""
+    torch.set_num_threads(1)
+
+
+def run_parallel(fn, jobs: list[dict], workers: int = 2) -> list:
+    """``[fn(**job) for job in jobs]`` in ``workers`` fresh processes (spawned, one torch thread each), in job order.
+
+    ``fn`` must be importable (a module-level function); with ``workers=1`` the jobs run here, one after another.
+    Each job must seed its own randomness, so the results do not depend on ``workers``.
+    """
+    from .errors import check_positive
+
+    check_positive("WORKERS", workers)
+    if workers == 1 or len(jobs) <= 1:
+        return [fn(**job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # fork would copy a kernel's threads and locks
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
+        futures = [pool.submit(fn, **job) for job in jobs]
+        return [f.result() for f in futures]

@@ -130,3 +130,21 @@ def test_dm_generation_deterministic_and_cached(tmp_path, monkeypatch):
     other = corpora.generate_dm_mathematics(6, use_cache=False, **kwargs)
     assert other.documents != first.documents
     assert random.getstate() == random_state and np.array_equal(np.random.get_state()[1], numpy_state[1])
+
+
+def test_held_out_documents_are_capped_and_labelled_byte_by_byte(fake_mirror):
+    plain = corpora.build_domain_corpus(("github",), tokens_per_domain=2000, held_out_tokens_per_domain=3000, seed=0)
+    capped = corpora.build_domain_corpus(("github",), tokens_per_domain=2000, held_out_tokens_per_domain=3000, seed=0,
+                                         held_out_doc_bytes=100)
+    assert len(capped.train["github"]) == 2000  # the train budget is unchanged (it starts after more held-out documents)
+    ids, held = capped.held_out_doc_ids["github"], capped.held_out["github"]
+    assert len(ids) == len(held) == 3000 and bool((ids[1:] >= ids[:-1]).all())
+    counts = torch.bincount(ids)
+    assert int(counts.max()) <= 100 and len(counts) >= 30  # 3,000 bytes of at most 100 bytes each: 30 documents or more
+    assert len(plain.held_out_doc_ids["github"]) == 3000 and int(torch.bincount(plain.held_out_doc_ids["github"]).max()) > 100
+    train_text = corpora.decode_bytes(capped.train["github"])
+    for d in range(len(counts) - 1):  # whole held-out documents (the last may be cut) never reappear in train
+        piece = corpora.decode_bytes(held[ids == d])
+        assert len(piece) < 40 or piece not in train_text
+    with pytest.raises(MoeError, match="held_out_doc_bytes=0"):
+        corpora.build_domain_corpus(("github",), tokens_per_domain=10, held_out_tokens_per_domain=10, held_out_doc_bytes=0)

@@ -11,6 +11,7 @@ from moe_utils.datasets.cognitive_tasks import (
     TASKS,
     answer_loss,
     balanced_batch,
+    disjoint_halves,
     generate_family,
     is_balanced,
     make_task_data,
@@ -149,3 +150,26 @@ def test_checkpoints_from_training_reload_bit_exactly(data, tmp_path):
         assert all(torch.equal(state[k], v) for k, v in loaded.state_dict().items())
     assert torch.equal(loaded(held.tokens), model.eval()(held.tokens))
     assert torch.equal(head_mask_gradients(loaded, held.tokens, held.answers), head_mask_gradients(model, held.tokens, held.answers))
+
+
+def test_selection_and_evaluation_halves_share_no_prompt():
+    _, held, _ = make_task_data(0, 40, 20, seq_len=14)
+    select, evaluate = disjoint_halves(held, seed=1)
+    assert not set(select.prompts) & set(evaluate.prompts)
+    assert len(select) + len(evaluate) == len(held)
+    for task in range(len(TASKS)):  # every family in both halves, split evenly
+        n_sel, n_eval = int((select.task == task).sum()), int((evaluate.task == task).sum())
+        assert abs(n_sel - n_eval) <= 1 and n_sel + n_eval == int((held.task == task).sum())
+    again, _ = disjoint_halves(held, seed=1)
+    assert again.prompts == select.prompts
+
+
+def test_raw_layer_importance_is_not_rescaled_and_plateau_is_found():
+    from moe_utils.studies.layer_activation import plateau_step, raw_layer_importance
+
+    by_task = torch.rand(8, 3, 4, generator=torch.Generator().manual_seed(0))
+    raw = raw_layer_importance(by_task)
+    assert torch.allclose(raw_layer_importance(2 * by_task), 2 * raw)  # twice the gradient, twice the value
+    assert torch.allclose(importance_shares((2 * by_task).mean(0)), importance_shares(by_task.mean(0)))  # the share cannot see it
+    assert plateau_step([100, 200, 300, 400, 500, 600], [0.3, 0.45, 0.5, 0.505, 0.50, 0.509]) == 400
+    assert plateau_step([1, 2, 3], [0.1, 0.2, 0.3]) is None

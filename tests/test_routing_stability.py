@@ -11,6 +11,7 @@ from moe_utils.studies.routing_stability import (
     RoutingFluctuation,
     RunSpec,
     consistency_loss,
+    input_noise_curves,
     jaccard,
     relative_noise,
     selection_grid,
@@ -84,6 +85,10 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
     assert (curves[curves.sigma == 3.0].jaccard < 1.0).all()
     grid = selection_grid(model, images[0], 0.0, patch=4, seed=0, tokens=3)
     assert (grid.E_orig == grid.E_pert).all() and (grid.intersection == grid.union).all()
+    at_input = input_noise_curves(model, images, is_mnist, [0.0, 3.0], patch=4, seed=0, batch_size=16)
+    zero = at_input[at_input.sigma == 0]
+    assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all() and zero.tokens.sum() == 2 * 40 * 16
+    assert (at_input[at_input.sigma == 3.0].jaccard < 1.0).all() and set(at_input.noise_at) == {"model input"}
 
 
 def test_soft_jaccard_is_one_for_identical_inputs_and_differentiable():

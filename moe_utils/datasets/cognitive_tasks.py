@@ -238,6 +238,18 @@ class TaskSplit:
         return self.subset(torch.nonzero(self.task == task).flatten())
 
 
+def disjoint_halves(data: TaskSplit, seed: int) -> tuple[TaskSplit, TaskSplit]:
+    """Two disjoint halves of ``data``, each family split in half at random (seeded): one to select, one to evaluate."""
+    generator = torch.Generator().manual_seed(int(seed))
+    first, second = [], []
+    for task in torch.unique(data.task).tolist():
+        index = torch.nonzero(data.task == task).flatten()
+        index = index[torch.randperm(len(index), generator=generator)]
+        first.append(index[: len(index) // 2])
+        second.append(index[len(index) // 2 :])
+    return data.subset(torch.cat(first).sort().values), data.subset(torch.cat(second).sort().values)
+
+
 def encode_prompts(prompts: list[str], seq_len: int) -> torch.Tensor:
     """Left-padded ASCII codes [N, seq_len]; a prompt longer than seq_len raises a one-line MoeError."""
     out = torch.full((len(prompts), seq_len), PAD, dtype=torch.long)

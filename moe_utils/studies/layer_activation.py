@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
+from ..errors import MoeError
 from ..moe.training import load_checkpoint, save_checkpoint
 from ..moe.transformer import TransformerModel
 from ..runtime import progress
@@ -64,3 +65,26 @@ def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit) -> 
                               "residual update share per head": float(update_share[layer]),
                               "raw mean |residual update|": float(update[layer])})
     return pd.DataFrame(rows), pd.DataFrame(per_layer)
+
+
+def raw_layer_importance(by_task: torch.Tensor) -> torch.Tensor:
+    """Mean |∂L/∂m_h| per layer over tasks and heads, *not* rescaled per checkpoint. by_task: [C, L, H] -> [L]."""
+    return by_task.abs().mean(dim=(0, 2))
+
+
+def plateau_step(steps: list[int], values: list[float], patience: int = 3, min_gain: float = 0.01) -> int | None:
+    """The first step from which ``values`` (e.g. held-out accuracy) gain less than ``min_gain`` over the best so far
+    for ``patience`` evaluations in a row; None when they are still rising at the end."""
+    if len(steps) != len(values):
+        raise MoeError(f"steps ({len(steps)}) and values ({len(values)}) must have the same length")
+    best, since, start = float("-inf"), 0, None
+    for step, value in zip(steps, values):
+        if value > best + min_gain:
+            best, since, start = max(best, value), 0, None
+        else:
+            best = max(best, value)
+            since += 1
+            start = step if since == 1 else start
+            if since >= patience:
+                return start
+    return None

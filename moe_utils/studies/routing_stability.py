@@ -122,6 +122,40 @@ def stability_curves(
 
 
 @torch.no_grad()
+def input_noise_curves(
+    model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, sigmas: list[float],
+    patch: int, seed: int, batch_size: int = 250,
+) -> pd.DataFrame:
+    """The seed's variant: x' = x + ε on the model's input (pixel patches, σ relative to each patch's RMS).
+
+    The whole model runs on x and on x'; each MoE layer's top-k sets are compared (mean Jaccard and changed-set
+    fraction per layer, dataset and σ), so a layer's change includes everything the noise did below it.
+    """
+    model.eval()
+    generator = make_generator(seed)
+    sums: dict[tuple, list[float]] = {}
+    for start, x in patch_batches(images, patch, batch_size):
+        mnist = is_mnist[start : start + len(x)]  # [b]
+        model(x)
+        orig = [selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers]  # [b, S, E] each
+        for sigma in sigmas:
+            model(relative_noise(x, sigma, generator))
+            for li, layer in enumerate(model.moe_layers):
+                j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
+                for name, rows in (("mnist", mnist), ("cifar", ~mnist)):
+                    jj = j[rows]
+                    acc = sums.setdefault((li, name, sigma), [0.0, 0.0, 0])
+                    acc[0] += float(jj.sum())
+                    acc[1] += float((jj < 1).sum())
+                    acc[2] += jj.numel()
+    rows = [
+        {"layer": li, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n, "noise_at": "model input"}
+        for (li, name, sigma), (s, c, n) in sums.items()
+    ]
+    return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
+
+
+@torch.no_grad()
 def selection_grid(
     model: TransformerModel, image: torch.Tensor, sigma: float, patch: int, seed: int, layer: int = 0, tokens: int = 8,
 ) -> pd.DataFrame:

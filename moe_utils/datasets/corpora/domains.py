@@ -30,16 +30,23 @@ def load_domain_texts(domain: str, *, seed: int, max_chars: int | None = None) -
     return DomainText(domain, documents, info)
 
 
-def _fill(encoded: list[bytes], order, budget: int) -> tuple[bytes, int]:
-    """Concatenate documents drawn from the iterator ``order`` until ``budget`` bytes; cut the last one."""
+def _fill(encoded: list[bytes], order, budget: int, doc_bytes: int | None = None) -> tuple[bytes, int, list[int]]:
+    """Concatenate documents drawn from the iterator ``order`` until ``budget`` bytes; cut the last one.
+
+    ``doc_bytes`` caps each document (its first bytes), so a budget holds more documents. Returns the bytes, the
+    number of documents and each document's length in the result.
+    """
     parts, total = [], 0
     while total < budget:
         index = next(order, None)
         if index is None:
             break
-        parts.append(encoded[index])
+        parts.append(encoded[index] if doc_bytes is None else encoded[index][:doc_bytes])
         total += len(parts[-1])
-    return b"".join(parts)[:budget], len(parts)
+    lengths = [len(p) for p in parts]
+    if total > budget:
+        lengths[-1] -= total - budget
+    return b"".join(parts)[:budget], len(parts), lengths
 
 
 def build_domain_corpus(
@@ -47,15 +54,21 @@ def build_domain_corpus(
     tokens_per_domain: int = 1_000_000,
     held_out_tokens_per_domain: int = 100_000,
     seed: int = 0,
+    held_out_doc_bytes: int | None = None,
 ) -> DomainCorpus:
     """Per-domain train and held-out byte streams with the same train token budget for every domain.
 
     Documents are shuffled (seeded); held-out documents are taken first, then train documents, so the
-    two share no document. Raises a one-line MoeError if a domain has too little text.
+    two share no document. ``held_out_doc_bytes`` keeps only the first bytes of each held-out document, so the
+    held-out budget spans more documents; ``held_out_doc_ids`` gives each held-out byte's document (for
+    bootstraps over documents). Raises a one-line MoeError if a domain has too little text.
     """
     import pandas as pd
+    import torch
 
     check_positive("tokens_per_domain", tokens_per_domain)
+    if held_out_doc_bytes is not None:
+        check_positive("held_out_doc_bytes", held_out_doc_bytes)
     held = held_out_tokens_per_domain
     if isinstance(held, bool) or not isinstance(held, int) or held < 0:
         raise MoeError(f"held_out_tokens_per_domain={held!r} is not allowed; it must be an integer >= 0")
@@ -64,7 +77,7 @@ def build_domain_corpus(
     for domain in domains:
         check_choice("domain", domain, DOMAINS)
     need = tokens_per_domain + held_out_tokens_per_domain
-    train, held_out, rows, infos = {}, {}, [], {}
+    train, held_out, rows, infos, doc_ids = {}, {}, [], {}, {}
     for domain in domains:
         # UTF-8 has at least one byte per character, so `need` characters give at least `need` bytes;
         # DM documents are short, so 2% plus a little covers the cut at the held-out boundary.
@@ -72,8 +85,8 @@ def build_domain_corpus(
         text = load_domain_texts(domain, seed=seed, max_chars=max_chars)
         encoded = [d.encode("utf-8") for d in text.documents]
         order = iter(permutation(len(encoded), seed, 2).tolist())
-        held_bytes, n_held = _fill(encoded, order, held_out_tokens_per_domain)
-        train_bytes, n_train = _fill(encoded, order, tokens_per_domain)
+        held_bytes, n_held, held_lengths = _fill(encoded, order, held_out_tokens_per_domain, held_out_doc_bytes)
+        train_bytes, n_train, _ = _fill(encoded, order, tokens_per_domain)
         if len(train_bytes) < tokens_per_domain:
             available = sum(len(e) for e in encoded)
             raise MoeError(
@@ -82,6 +95,7 @@ def build_domain_corpus(
             )
         train[domain] = uint8_tensor(train_bytes)
         held_out[domain] = uint8_tensor(held_bytes)
+        doc_ids[domain] = torch.repeat_interleave(torch.arange(len(held_lengths)), torch.tensor(held_lengths, dtype=torch.long))
         infos[domain] = text.info
         rows.append(
             {
@@ -98,4 +112,4 @@ def build_domain_corpus(
                 "dm_modules_failed": ",".join(text.info.get("modules_failed", {})) or None,
             }
         )
-    return DomainCorpus(train, held_out, pd.DataFrame(rows), infos)
+    return DomainCorpus(train, held_out, pd.DataFrame(rows), infos, doc_ids)

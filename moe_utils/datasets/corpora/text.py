@@ -37,6 +37,7 @@ class DomainCorpus:
     held_out: dict[str, torch.Tensor]
     record: pd.DataFrame
     info: dict[str, dict] = field(default_factory=dict)
+    held_out_doc_ids: dict[str, torch.Tensor] = field(default_factory=dict)  # [held-out bytes] document index of each byte
 
 
 
