@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KERNEL := moe-experiments
 PROFILE ?= full
 
-.PHONY: setup data run test lab bench clean-venv
+.PHONY: setup hf data run test lab bench clean-venv
 
 setup: $(STAMP)
 
@@ -16,13 +16,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
 	touch $(STAMP)
 
+# The optional extra for external models (transformers, accelerate); make test installs it so its tests run.
+HF_STAMP := $(VENV)/.hf-installed
+hf: $(HF_STAMP)
+
+$(HF_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,hf]'
+	touch $(HF_STAMP)
+
 data: setup
 	$(PY) -m moe_utils.datasets
 
 run: data
 	$(PY) -m moe_utils.pipeline --profile $(PROFILE)
 
-test: setup
+test: setup hf
 	$(PY) -m pytest
 
 lab: setup

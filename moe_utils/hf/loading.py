@@ -1,0 +1,80 @@
+"""Load a Hugging Face causal LM and its tokenizer from a local folder or the hub, with one-line errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import MoeError, check_choice
+
+MOE_ARCHITECTURES = ("mixtral", "olmoe", "qwen2_moe", "qwen3_moe", "deepseek_v3")  # routers captured (notebooks 04, 05)
+DENSE_ARCHITECTURES = ("llama", "qwen2", "gpt_neox")  # attention heads analysed (notebooks 06, 07)
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def require_transformers():
+    """The ``transformers`` module, or a one-line MoeError saying how to install the extra."""
+    try:
+        import transformers
+    except ImportError:
+        raise MoeError("external models need the optional extra: pip install -e '.[hf]' (transformers, accelerate)") from None
+    return transformers
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``"auto"``: bfloat16 on CUDA, float32 on the CPU; otherwise the named dtype."""
+    check_choice("DTYPE", dtype, DTYPES)
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, dtype)
+
+
+def model_type(name_or_path: str, revision: str | None = None) -> str:
+    """The ``model_type`` of a local folder or hub id, read from its config (one-line errors for either failure)."""
+    transformers = require_transformers()
+    local = Path(name_or_path).expanduser()
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(local) if local.is_dir() else name_or_path, revision=revision)
+    except (OSError, ValueError) as exc:
+        where = "a local folder without a config.json" if local.is_dir() else "neither a local folder nor reachable on the Hugging Face hub"
+        reason = " ".join(str(exc).split())[:160]
+        raise MoeError(
+            f"MODEL={name_or_path!r} is {where} ({reason}); give a local folder of a saved model, or download it first "
+            f"(e.g. huggingface-cli download {name_or_path} --local-dir models/NAME) and pass that folder"
+        ) from None
+    return config.model_type
+
+
+def check_architecture(kind: str, allowed: tuple[str, ...], name_or_path: str, purpose: str) -> None:
+    """One-line MoeError when ``kind`` is not among ``allowed`` for ``purpose``."""
+    if kind not in allowed:
+        raise MoeError(f"MODEL={name_or_path!r} is a {kind!r} model; {purpose} supports {', '.join(allowed)}")
+
+
+def load_causal_lm(
+    name_or_path: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
+    architectures: tuple[str, ...] = MOE_ARCHITECTURES + DENSE_ARCHITECTURES, purpose: str = "this analysis",
+):
+    """(model in eval mode, tokenizer) from a local folder or hub id; sharded over the GPUs with accelerate when
+    CUDA is available (``device_map="auto"``), else on the CPU."""
+    transformers = require_transformers()
+    kind = model_type(name_or_path, revision)
+    check_architecture(kind, architectures, name_or_path, purpose)
+    from ..runtime import resolve_device
+
+    target = resolve_device(device)
+    local = Path(name_or_path).expanduser()
+    source = str(local) if local.is_dir() else name_or_path
+    kwargs = {"revision": revision, "dtype": resolve_dtype(dtype, target)}
+    if target.type == "cuda":
+        kwargs["device_map"] = "auto"  # accelerate places (and if needed shards) the layers over the visible GPUs
+    model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if target.type != "cuda":
+        model = model.to(target)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, revision=revision)
+    return model.eval(), tokenizer
+
+
+def weights_gib(n_parameters: int, dtype: torch.dtype) -> float:
+    """GiB the weights alone take in ``dtype`` (activations and the KV cache come on top)."""
+    return n_parameters * torch.finfo(dtype).bits / 8 / 2**30
