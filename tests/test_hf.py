@@ -11,6 +11,7 @@ from moe_utils.hf.checkpoints import layer_activation_table  # noqa: E402
 from moe_utils.hf.heads import head_shape, last_position_heads, mask_gradients  # noqa: E402
 from moe_utils.hf.loading import load_causal_lm  # noqa: E402
 from moe_utils.hf.routing import capture_routing, expert_load_table, routers, stability_table  # noqa: E402
+from moe_utils.io import paths  # noqa: E402
 from moe_utils.studies.expert_load import specialisation_table  # noqa: E402
 from moe_utils.studies.expert_load_plots import load_heatmaps  # noqa: E402
 from moe_utils.studies.head_importance import probe_importance, train_probe  # noqa: E402
@@ -185,3 +186,31 @@ def test_an_unsupported_architecture_is_one_line_naming_the_supported_ones(tmp_p
     folder = saved_model("gpt2", tmp_path / "gpt2", configs=configs)
     with pytest.raises(MoeError, match="is a 'gpt2' model; this analysis supports mixtral, olmoe"):
         load_causal_lm(str(folder), device="cpu")
+
+
+@pytest.mark.skipif(paths.mirror_dir() is None, reason="no data mirror (WikiText-2, MNIST/CIFAR): set MOE_DATA_MIRROR")
+def test_notebooks_04_to_07_run_on_a_saved_external_model(tmp_path):
+    from moe_utils.pipeline import main
+
+    moe, dense = saved_model("olmoe", tmp_path / "olmoe"), saved_model("llama", tmp_path / "llama")
+    dense_later = saved_model("llama", tmp_path / "llama_later", seed=1)
+    out = tmp_path / "out"
+    for only, model in (("04,05", moe), ("06", dense), ("07", f"{dense},{dense_later}")):
+        assert main(["--profile", "quick", "--only", only, "--output-dir", str(out), "--param", f"MODEL={str(model)!r}",
+                     "--param", "MAX_TOKENS=512"]) == 0, only
+    for name in ("04_external_jaccard_vs_sigma", "05_external_expert_load", "06_external_head_importance", "07_external_layer_activation"):
+        assert (out / "figures" / f"{name}.png").exists() and (out / "figures" / f"{name}.csv").exists(), name
+    assert not (out / "figures" / "05_expert_load.csv").exists()  # the own model's cells were skipped
+    import pandas as pd
+
+    load = pd.read_csv(out / "figures" / "05_external_expert_load.csv")
+    assert (load.groupby(["domain", "layer"])["relative_load"].mean() - 1).abs().max() < 1e-9
+
+
+def test_a_dense_model_given_to_the_expert_load_notebook_is_one_line(tmp_path, capsys):
+    from moe_utils.pipeline import main
+
+    dense = saved_model("llama", tmp_path / "llama")
+    assert main(["--profile", "quick", "--only", "05", "--output-dir", str(tmp_path / "out"), "--param", f"MODEL={str(dense)!r}"]) == 2
+    err = capsys.readouterr().err
+    assert "is a 'llama' model; notebook 05 (routers) supports mixtral, olmoe" in err and not (tmp_path / "out" / "figures").exists()

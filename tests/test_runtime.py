@@ -73,3 +73,16 @@ def test_a_figure_is_described_by_its_titles_and_labels():
     text = describe_figure(fig, "04_jaccard")
     assert text.startswith("Figure 04_jaccard: Jaccard vs σ: mean Jaccard vs σ") and "figures/04_jaccard" in text
     plt.close(fig)
+
+
+def test_only_if_runs_or_skips_a_cell_and_keeps_its_errors(capsys):
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "moe_utils.io.magics")
+    ip.user_ns.update(own=True, ran=[])
+    ip.run_cell_magic("only_if", "own", "ran.append(1)")
+    ip.run_cell_magic("only_if", "not own", "ran.append(2)")
+    assert ip.user_ns["ran"] == [1] and "(skipped: not own is false)" in capsys.readouterr().out
+    with pytest.raises(ZeroDivisionError):
+        ip.run_cell_magic("only_if", "own", "1 / 0")

@@ -14,7 +14,7 @@ def layer_step_heatmaps(panels: dict[str, pd.DataFrame], vmax: float | None = No
     for ax, (title, frame) in zip(axes, panels.items()):  # frame: index steps, columns layers 1..L
         image = ax.imshow(frame.values, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=vmax)
         ax.set_xticks(range(frame.shape[1]), frame.columns)
-        ax.set_yticks(range(frame.shape[0]), [f"{s:,}" for s in frame.index])
+        ax.set_yticks(range(frame.shape[0]), [f"{s:,}" if isinstance(s, (int, np.integer)) else str(s) for s in frame.index])
         ax.set_xlabel("Layer")
         ax.set_title(title, fontsize=10)
     axes[0].set_ylabel("Steps")
