@@ -34,6 +34,8 @@ EXTRACTED = paths.RAW_DIR / "mirror-extracted"
 
 def image_folders() -> dict[str, object]:
     """The mirror archives unpacked once into data/raw/mirror-extracted (not timed)."""
+    if paths.mirror_dir() is None:
+        raise SystemExit(f"error: the DataLoader baseline reads the mirror's image files; set {paths.MIRROR_ENV} (e.g. ../shared/datasets)")
     archives = mirror_archives(paths.mirror_dir())
     folders = {}
     for name, archive in (("mnist", archives["mnist"]), ("cifar", archives["cifar"])):
