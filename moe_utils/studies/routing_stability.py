@@ -90,6 +90,26 @@ def routing_sets(model: TransformerModel, patches: torch.Tensor) -> list[torch.T
     return [selection_sets(layer.router(layer.last_router_input).topk_idx, layer.n_experts) for layer in model.moe_layers]
 
 
+def add_jaccards(sums: dict, key: tuple[int, float], j: torch.Tensor, mnist: torch.Tensor) -> None:
+    """Add per-token Jaccards j [b, S] of images flagged ``mnist`` [b] to running sums keyed (layer, dataset, σ)."""
+    layer, sigma = key
+    for name, rows in (("mnist", mnist), ("cifar", ~mnist)):
+        jj = j[rows]
+        acc = sums.setdefault((layer, name, sigma), [0.0, 0.0, 0])
+        acc[0] += float(jj.sum())
+        acc[1] += float((jj < 1).sum())
+        acc[2] += jj.numel()
+
+
+def jaccard_table(sums: dict) -> pd.DataFrame:
+    """Mean Jaccard and changed-set share per (layer, dataset, σ) from ``add_jaccards``'s sums."""
+    rows = [
+        {"layer": li, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n}
+        for (li, name, sigma), (s, c, n) in sums.items()
+    ]
+    return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
+
+
 @torch.no_grad()
 def stability_curves(
     model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, sigmas: list[float],
@@ -108,17 +128,8 @@ def stability_curves(
             for sigma in sigmas:
                 pert = selection_sets(layer.router(relative_noise(h, sigma, generator)).topk_idx, layer.n_experts)
                 j = jaccard(orig, pert)  # [b, S]
-                for name, rows in (("mnist", mnist), ("cifar", ~mnist)):
-                    jj = j[rows]
-                    acc = sums.setdefault((li, name, sigma), [0.0, 0.0, 0])
-                    acc[0] += float(jj.sum())
-                    acc[1] += float((jj < 1).sum())
-                    acc[2] += jj.numel()
-    rows = [
-        {"layer": li, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n}
-        for (li, name, sigma), (s, c, n) in sums.items()
-    ]
-    return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
+                add_jaccards(sums, (li, sigma), j, mnist)
+    return jaccard_table(sums)
 
 
 @torch.no_grad()
@@ -142,17 +153,8 @@ def input_noise_curves(
             model(relative_noise(x, sigma, generator))
             for li, layer in enumerate(model.moe_layers):
                 j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
-                for name, rows in (("mnist", mnist), ("cifar", ~mnist)):
-                    jj = j[rows]
-                    acc = sums.setdefault((li, name, sigma), [0.0, 0.0, 0])
-                    acc[0] += float(jj.sum())
-                    acc[1] += float((jj < 1).sum())
-                    acc[2] += jj.numel()
-    rows = [
-        {"layer": li, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n, "noise_at": "model input"}
-        for (li, name, sigma), (s, c, n) in sums.items()
-    ]
-    return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
+                add_jaccards(sums, (li, sigma), j, mnist)
+    return jaccard_table(sums).assign(noise_at="model input")
 
 
 @torch.no_grad()
