@@ -220,7 +220,7 @@ def resolve_source(source: str) -> str:
 def cache_still_matches(cache: Path) -> bool:
     """Whether a cache's recorded archives still exist where they were and have the recorded checksums."""
     try:
-        info = json.loads(torch.load(cache, weights_only=True)["info"])
+        info = json.loads(torch.load(cache, weights_only=True, mmap=True)["info"])  # mmap: the images are not read
     except Exception:  # unreadable or from an older version: not a candidate
         return False
     if info.get("v") != CACHE_VERSION:
