@@ -83,7 +83,7 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def run_parallel(fn, jobs: list[dict], workers: int = 2) -> list:
+def run_parallel(fn, jobs: list[dict], workers: int = 2, desc: str = "jobs") -> list:
     """``[fn(**job) for job in jobs]`` in ``workers`` fresh processes (spawned, one torch thread each), in job order.
 
     ``fn`` must be importable (a module-level function); with ``workers=1`` the jobs run here, one after another.
@@ -93,11 +93,13 @@ def run_parallel(fn, jobs: list[dict], workers: int = 2) -> list:
 
     check_positive("WORKERS", workers)
     if workers == 1 or len(jobs) <= 1:
-        return [fn(**job) for job in jobs]
+        return [fn(**job) for job in progress(jobs, desc=desc)]
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # fork would copy a kernel's threads and locks
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
         futures = [pool.submit(fn, **job) for job in jobs]
+        for _ in progress(as_completed(futures), desc=f"{desc} ({min(workers, len(jobs))} processes)", total=len(futures)):
+            pass
         return [f.result() for f in futures]

@@ -51,3 +51,25 @@ def maxvio_figure(train_mv: pd.DataFrame, held_mv: pd.DataFrame, window: int = 2
     right.set(ylabel="MaxVio_global on held-out text")
     right.legend()
     return fig
+
+
+def seed_comparison(per_seed: pd.DataFrame, boot: pd.DataFrame):
+    """Specialisation (left) and held-out MaxVio (right) per config and method: each seed (dots), the seed mean with its
+    95 % interval over held-out documents (bars)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    configs = list(dict.fromkeys(per_seed.config))
+    for ax, stat, label in zip(axes, ("specialisation", "heldout_maxvio"), ("domain specialisation", "held-out MaxVio (domains pooled, layer mean)")):
+        for c, config in enumerate(configs):
+            for m, method in enumerate(METHOD_LABELS):
+                x = c + (m - 0.5) * 0.3
+                f = per_seed[(per_seed.config == config) & (per_seed.method == method)][stat]
+                ax.scatter(np.full(len(f), x), f, s=14, alpha=0.45, color=f"C{m}")
+                b = boot[(boot.config == config) & (boot.statistic == stat) & (boot.method == method)].iloc[0]
+                ax.errorbar(x, b.estimate, yerr=[[b.estimate - b.ci_low], [b.ci_high - b.estimate]], fmt="o", color=f"C{m}", capsize=4,
+                            label=f"{METHOD_LABELS[method]}" if c == 0 else None)
+        ax.set_xticks(range(len(configs)), configs)
+        ax.set_ylabel(label), ax.grid(alpha=0.3)
+        ax.set_title(f"{label}: seeds (dots), seed mean ± 95 % CI over documents", fontsize=9)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -11,7 +11,7 @@ from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ..errors import MoeError, check_positive
 from ..runtime import make_generator
 
-QUICK_SIZES = {"n_train": 200, "n_held_out": 60, "steps": 150, "probe_steps": 50}  # caps of the quick profile (tests)
+QUICK_SIZES = {"n_train": 200, "n_held_out": 60, "steps": 150, "probe_steps": 50, "n_seeds": 2}  # caps of the quick profile (tests)
 
 
 def last_head_outputs(model, tokens: torch.Tensor, head_mask: torch.Tensor | None = None, batch_size: int = 512) -> torch.Tensor:

@@ -52,3 +52,19 @@ def ablation_bars(table: pd.DataFrame):
     ax.tick_params(axis="x", rotation=20)
     ax.legend(fontsize=8)
     return fig
+
+
+def ablation_seeds(per_seed: pd.DataFrame, title: str):
+    """Accuracy drop (mean of the tasks) per ablation condition: one dot per seed, mean ± std bars."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    conditions = list(dict.fromkeys(per_seed.condition))
+    for i, c in enumerate(conditions):
+        g = per_seed[per_seed.condition == c]["drop"]
+        ax.scatter([i] * len(g), g, alpha=0.5, s=16, color=f"C{i}")
+        ax.errorbar(i, g.mean(), yerr=g.std(ddof=1) if len(g) > 1 else 0, fmt="o", color=f"C{i}", capsize=4)
+    ax.set_xticks(range(len(conditions)), [c.replace(" (", "\n(") for c in conditions], fontsize=8)
+    ax.set_ylabel("accuracy drop (mean of the tasks)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

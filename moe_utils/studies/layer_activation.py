@@ -13,7 +13,7 @@ from ..moe.transformer import TransformerModel
 from ..runtime import progress
 from .head_importance import importance_shares, mask_gradient_importance
 
-QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 30}  # the quick profile caps these (notebook 07's tests)
+QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 36, "n_seeds": 2}  # the quick profile caps these (notebook 07's tests)
 
 
 def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
@@ -46,16 +46,21 @@ def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: l
     return keep
 
 
-def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per checkpoint: held-out accuracy (``progress``) and per-layer importance / residual-update measures (``per_layer``)."""
+def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit, show_progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per checkpoint: held-out accuracy (``progress``) and per-layer importance / residual-update measures (``per_layer``).
+
+    Per layer: the share measures (normalised per checkpoint, mean 1/(L·H)) and the raw ones, not rescaled per checkpoint:
+    mean |∂L/∂m_h| over tasks and the layer's heads, and mean |residual update|.
+    """
     rows, per_layer = [], []
-    for step, path in progress(saved, desc="checkpoints"):
+    for step, path in progress(saved, desc="checkpoints", disable=not show_progress):
         ckpt = load_checkpoint(path)
         n_layers, n_heads = ckpt.config.n_layers, ckpt.config.n_heads
         by_task = mask_gradient_importance(ckpt, probe_set)  # [C, L, H]
         head_share = importance_shares(by_task.mean(0))  # [L, H], sums to 1 over all heads
         update = residual_updates(ckpt, probe_set.tokens)  # [L]
         update_share = update / update.sum() / n_heads  # per-head scale: sums to 1 over L x H cells
+        raw = raw_layer_importance(by_task)  # [L], not rescaled
         acc = accuracy_by_task(ckpt, probe_set)
         rows.append({"step": step, "loss (train, last step)": ckpt.checkpoint_extra["loss"],
                      f"held-out accuracy (mean of {len(TASKS)}, evaluation prompts)": acc.mean(),
@@ -63,6 +68,7 @@ def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit) -> 
         for layer in range(n_layers):
             per_layer.append({"step": step, "layer": layer + 1, "importance share per head": float(head_share[layer].mean()),
                               "residual update share per head": float(update_share[layer]),
+                              "raw mean |head-mask gradient|": float(raw[layer]),
                               "raw mean |residual update|": float(update[layer])})
     return pd.DataFrame(rows), pd.DataFrame(per_layer)
 

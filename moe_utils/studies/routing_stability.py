@@ -15,7 +15,7 @@ from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patc
 from ..runtime import make_generator, progress
 
 SURROGATES = ("probs", "scaled")
-QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3}  # caps of the quick profile (tests)
+QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3, "n_seeds": 2}  # caps of the quick profile (tests)
 
 
 def selection_sets(topk_idx: torch.Tensor, n_experts: int) -> torch.Tensor:
@@ -269,6 +269,16 @@ def build_run_specs(
     return specs
 
 
+def build_seed_specs(lam: float, train_sigma: float, surrogate: str, balance_alpha: float) -> list[RunSpec]:
+    """The runs repeated over seeds: baseline, λ, and both with the aux balance loss (names as in ``build_run_specs``)."""
+    check_positive("SEED_LAMBDA", lam, integer=False)
+    return [
+        RunSpec("baseline", surrogate=surrogate), RunSpec(f"λ={lam:g}", lam, train_sigma, surrogate),
+        RunSpec("baseline + balance", surrogate=surrogate, balance_alpha=balance_alpha),
+        RunSpec(f"λ={lam:g} + balance", lam, train_sigma, surrogate, balance_alpha=balance_alpha),
+    ]
+
+
 def make_loss_fn(spec: RunSpec):
     """Cross-entropy + λ·consistency loss for train_steps; logs ce and consistency (1 - soft Jaccard)."""
 
@@ -326,6 +336,26 @@ def run_kind(spec: RunSpec) -> str:
     return kind + (" + balance" if spec.balance_alpha else "")
 
 
+def evaluate_run(
+    spec: RunSpec, model: TransformerModel, history: pd.DataFrame, seconds: float, test, probe, sigmas: list[float],
+    eval_sigma: float, patch: int, seed: int,
+) -> tuple[pd.DataFrame, dict]:
+    """One run's accuracy on ``test`` and Jaccard curves on ``probe`` (Splits) -> (curves, trade-off row)."""
+    acc = accuracy_by_dataset(model, test.images, test.labels, test.is_mnist, patch)
+    c = stability_curves(model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed)
+    at = c[c.sigma == eval_sigma]
+    weights = at.tokens / at.tokens.sum()
+    row = {
+        "run": spec.name, "kind": run_kind(spec), "lam": spec.lam, "train_sigma": spec.sigma, "surrogate": spec.surrogate,
+        "noise": spec.noise, "balance_alpha": spec.balance_alpha, **acc, **router_sharpness(model, probe.images, patch), "eval_sigma": eval_sigma,
+        "jaccard": float((at.jaccard * weights).sum()), "changed": float((at.changed * weights).sum()),
+        **{f"jaccard_layer{l}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for l, g in at.groupby("layer")},
+        **{f"jaccard_{d}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for d, g in at.groupby("dataset")},
+        "final_ce": float(history["ce"].tail(50).mean()), "train_seconds": seconds,
+    }
+    return c.assign(run=spec.name), row
+
+
 def evaluate_runs(
     specs: list[RunSpec], runs: dict[str, tuple], test, probe, sigmas: list[float], eval_sigma: float, patch: int, seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -333,17 +363,7 @@ def evaluate_runs(
     curves, table = [], []
     for spec in progress(specs, desc="evaluate"):
         model, history, _, seconds = runs[spec.name]
-        acc = accuracy_by_dataset(model, test.images, test.labels, test.is_mnist, patch)
-        c = stability_curves(model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed)
-        curves.append(c.assign(run=spec.name))
-        at = c[c.sigma == eval_sigma]
-        weights = at.tokens / at.tokens.sum()
-        table.append({
-            "run": spec.name, "kind": run_kind(spec), "lam": spec.lam, "train_sigma": spec.sigma, "surrogate": spec.surrogate,
-            "noise": spec.noise, "balance_alpha": spec.balance_alpha, **acc, **router_sharpness(model, probe.images, patch), "eval_sigma": eval_sigma,
-            "jaccard": float((at.jaccard * weights).sum()), "changed": float((at.changed * weights).sum()),
-            **{f"jaccard_layer{l}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for l, g in at.groupby("layer")},
-            **{f"jaccard_{d}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for d, g in at.groupby("dataset")},
-            "final_ce": float(history["ce"].tail(50).mean()), "train_seconds": seconds,
-        })
+        c, row = evaluate_run(spec, model, history, seconds, test, probe, sigmas, eval_sigma, patch, seed)
+        curves.append(c)
+        table.append(row)
     return pd.concat(curves, ignore_index=True), pd.DataFrame(table)

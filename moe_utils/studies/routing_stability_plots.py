@@ -83,3 +83,42 @@ def tradeoff(table: pd.DataFrame, eval_sigma: float):
     ax.grid(alpha=0.3), ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def seed_bands(summary: pd.DataFrame, eval_sigma: float):
+    """Jaccard (left) and changed share (right) vs σ over seeds: mean line, ±1 std band; one line per (run, noise placement)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    lines = list(dict.fromkeys(zip(summary.run, summary.noise_at)))
+    colors = dict(zip(dict.fromkeys(r for r, _ in lines), plt.cm.viridis(np.linspace(0, 0.9, len({r for r, _ in lines})))))
+    for ax, metric, label in zip(axes, ("jaccard", "changed"), ("mean Jaccard J(E_orig, E_pert)", "share of tokens with a changed set")):
+        for run, noise_at in lines:
+            f = summary[(summary.run == run) & (summary.noise_at == noise_at)].sort_values("sigma")
+            style = "-" if noise_at == "router input" else "--"
+            mean, std = f[f"{metric}_mean"], f[f"{metric}_std"].fillna(0)
+            ax.plot(f.sigma, mean, style, marker=".", color=colors[run], label=f"{run} · noise at {noise_at} (n = {int(f.n_seeds.min())})")
+            ax.fill_between(f.sigma, mean - std, mean + std, color=colors[run], alpha=0.15, lw=0)
+        ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("σ (relative to the RMS of the perturbed vector)"), ax.set_ylabel(label)
+        ax.set_title(f"{label.split(' J(')[0]}: mean ± 1 std over seeds, layers and datasets pooled", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff_seeds(per_seed: pd.DataFrame, eval_sigma: float):
+    """Test accuracy vs mean Jaccard at the evaluation σ over seeds: one faint point per seed, mean ± std error bars per run."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    runs = list(dict.fromkeys(per_seed.run))
+    colors = dict(zip(runs, plt.cm.viridis(np.linspace(0, 0.9, len(runs)))))
+    for run in runs:
+        f = per_seed[per_seed.run == run]
+        ax.scatter(f.jaccard, f.acc, color=colors[run], alpha=0.35, s=18)
+        ax.errorbar(f.jaccard.mean(), f.acc.mean(), xerr=f.jaccard.std(ddof=1), yerr=f.acc.std(ddof=1), fmt="o", color=colors[run],
+                    capsize=3, label=f"{run} (n = {f.seed.nunique()})")
+    ax.set_xlabel(f"mean Jaccard at σ = {eval_sigma} (router input, both layers, all probe tokens)")
+    ax.set_ylabel("test accuracy (20 classes)")
+    ax.set_title("Routing stability vs accuracy over seeds (mean ± 1 std; faint: each seed)", fontsize=9)
+    ax.grid(alpha=0.3), ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

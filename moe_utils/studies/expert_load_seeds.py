@@ -1,0 +1,119 @@
+"""Notebook 05 over seeds and held-out documents: one model per job, per-document routing counts, bootstraps."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import MoeError
+from ..moe.transformer import TransformerConfig, TransformerModel
+from .bootstrap import grouped_bootstrap_ci
+from .expert_load import METHODS, held_out_routing, specialisation_table, train_lm
+
+
+@torch.no_grad()
+def document_counts(model: TransformerModel, held_out: dict[str, torch.Tensor], doc_ids: dict[str, torch.Tensor],
+                    batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Per domain, tokens each held-out document sends to each expert: {domain: int array [documents, layers, experts]}.
+
+    The windows are those of ``held_out_routing`` (non-overlapping, ``max_len`` bytes); a routed byte belongs to the
+    document ``doc_ids[domain]`` gives it, so a window across a document boundary splits its tokens correctly.
+    """
+    model.eval()
+    seq, n_experts, n_layers = model.config.max_len, model.config.router.n_experts, len(model.moe_layers)
+    out = {}
+    for name, stream in held_out.items():
+        ids = doc_ids[name]
+        if len(ids) != len(stream):
+            raise MoeError(f"doc_ids[{name!r}] has {len(ids)} entries for {len(stream)} held-out bytes; they must match")
+        n_win = (len(stream) - 1) // seq
+        n_docs = int(ids.max()) + 1
+        x_all = stream[: n_win * seq].long().view(n_win, seq)  # [windows, S]
+        doc = ids[: n_win * seq].view(n_win, seq)  # [windows, S]
+        counts = torch.zeros(n_layers, n_docs * n_experts, dtype=torch.long)
+        for start in range(0, n_win, batch_size):
+            model(x_all[start : start + batch_size])
+            d = doc[start : start + batch_size]  # [b, S]
+            for i, layer in enumerate(model.moe_layers):
+                idx = layer.last_routing.topk_idx  # [b, S, K]
+                flat = (d[..., None] * n_experts + idx).flatten()
+                counts[i] += torch.bincount(flat, minlength=n_docs * n_experts)
+        out[name] = counts.view(n_layers, n_docs, n_experts).permute(1, 0, 2).numpy()  # [docs, layers, experts]
+    return out
+
+
+def expert_load_job(
+    method: str, seed: int, *, config: TransformerConfig, label: str, train: dict[str, torch.Tensor], held_out: dict[str, torch.Tensor],
+    doc_ids: dict[str, torch.Tensor], steps: int, per_domain: int, lr: float,
+) -> dict:
+    """Train one model (``method``, ``seed``) and route the held-out text; small tables and per-document counts."""
+    started = time.perf_counter()
+    model, history = train_lm(config, train, steps=steps, per_domain=per_domain, lr=lr, seed=seed, device=torch.device("cpu"), progress=False)
+    seconds = time.perf_counter() - started
+    load, loss = held_out_routing(model, held_out, progress=False)
+    tags = {"config": label, "method": method, "seed": seed}
+    return {**tags, "history": history, "load": load.assign(**tags), "loss": loss.assign(**tags), "seconds": seconds,
+            "doc_counts": document_counts(model, held_out, doc_ids)}
+
+
+def seed_rows(results: list[dict]) -> pd.DataFrame:
+    """One row per (config, method, seed): specialisation, held-out MaxVio (global, layer mean), load range, losses."""
+    from .expert_load import global_maxvio
+
+    rows = []
+    for r in results:
+        load = r["load"]
+        spec = specialisation_table(load.assign(method=r["method"])).iloc[0]
+        mv = global_maxvio(load.assign(method=r["method"]))["maxvio"].mean()
+        h = r["history"]
+        train_mv = h[[c for c in h.columns if c.startswith("maxvio_")]].tail(100).mean().mean()
+        row = {"config": r["config"], "method": r["method"], "seed": r["seed"], "specialisation": spec["specialisation_all_layers"],
+               "heldout_maxvio": mv, "train_maxvio_last100": train_mv, "min_relative_load": load["relative_load"].min(),
+               "max_relative_load": load["relative_load"].max(), "train_seconds": r["seconds"]}
+        row.update({f"loss_{d}": v for d, v in r["loss"].set_index("domain")["held_out_loss"].items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def stacked_counts(results: list[dict], label: str, seeds: list[int]) -> dict[str, np.ndarray]:
+    """{domain: [documents, methods, seeds, layers, experts]} of one config, methods in METHODS order."""
+    by = {(r["method"], r["seed"]): r["doc_counts"] for r in results if r["config"] == label}
+    domains = list(next(iter(by.values())))
+    return {d: np.stack([np.stack([by[(m, s)][d] for s in seeds], 1) for m in METHODS], 1) for d in domains}
+
+
+def _relative(groups: dict[str, np.ndarray]) -> np.ndarray:
+    """Relative load [domains, methods, seeds, layers, experts] of the summed documents of each domain."""
+    rel = []
+    for g in groups.values():
+        c = g.sum(0).astype(float)  # [methods, seeds, layers, experts]
+        rel.append(c / (c.sum(-1, keepdims=True) / c.shape[-1]))  # tokens / (K·T/N): K·T = all routed tokens
+    return np.stack(rel)
+
+
+def specialisation_by_method(groups: dict[str, np.ndarray]) -> np.ndarray:
+    """Seed-mean domain specialisation per method [methods] from ``stacked_counts``-shaped groups."""
+    return _relative(groups).std(axis=0).mean(axis=(-2, -1)).mean(-1)
+
+
+def heldout_maxvio_by_method(groups: dict[str, np.ndarray]) -> np.ndarray:
+    """Seed-mean held-out MaxVio (domains pooled, layer mean) per method [methods]."""
+    c = sum(g.sum(0).astype(float) for g in groups.values())  # [methods, seeds, layers, experts]
+    mean = c.mean(-1)
+    return ((c.max(-1) - mean) / mean).mean(axis=(-2, -1))
+
+
+def document_bootstrap(groups: dict[str, np.ndarray], *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """95 % intervals over held-out documents (resampled within each domain) of the seed-mean statistics per method
+    and of their aux_free − aux_loss differences: rows statistic, method, estimate, low, high."""
+    free, base = METHODS.index("aux_free"), METHODS.index("aux_loss")
+    stats = {"specialisation": specialisation_by_method, "heldout_maxvio": heldout_maxvio_by_method}
+    rows = []
+    for name, fn in stats.items():
+        for label, pick in ((METHODS[0], lambda v: v[0]), (METHODS[1], lambda v: v[1]), ("aux_free − aux_loss", lambda v: v[free] - v[base])):
+            point, low, high = grouped_bootstrap_ci(groups, lambda g, fn=fn, pick=pick: float(pick(fn(g))), n_boot=n_boot, seed=seed)
+            rows.append({"statistic": name, "method": label, "estimate": point, "ci_low": low, "ci_high": high,
+                         "documents": "; ".join(f"{d} {len(v)}" for d, v in groups.items())})
+    return pd.DataFrame(rows)

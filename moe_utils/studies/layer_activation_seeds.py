@@ -1,0 +1,70 @@
+"""Notebook 07 over seeds: one seed's training with evenly spaced checkpoints and their per-layer analysis."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..datasets.cognitive_tasks import (
+    ASCII_VOCAB_SIZE,
+    TASKS,
+    answer_loss,
+    balanced_batch,
+    make_task_data,
+)
+from ..moe.training import train_steps
+from ..moe.transformer import TransformerConfig, TransformerModel
+from ..runtime import make_generator
+from .layer_activation import analyse_checkpoints, checkpoint_every, plateau_step
+
+PLATEAU = {"patience": 3, "min_gain": 0.01}  # plateau: 3 checkpoints in a row without +0.01 over the best accuracy so far
+
+
+def evaluation_prompts(held, per_task: int):
+    """The first ``per_task`` held-out prompts of every family (the checkpoints' evaluation set)."""
+    return held.subset(torch.cat([torch.nonzero(held.task == c).flatten()[:per_task] for c in range(len(TASKS))]))
+
+
+def layer_activation_job(
+    seed: int, *, n_train: int, n_held_out: int, seq_len: int, eval_per_task: int, config: TransformerConfig, steps: int,
+    n_checkpoints: int, batch_size: int, lr: float, folder: Path, keep_checkpoints: bool = False,
+) -> dict:
+    """Train seed ``seed``'s model with ``n_checkpoints`` evenly spaced checkpoints in ``folder``; analyse every one.
+
+    Returns the per-checkpoint accuracy (``progress``), the per-layer measures (``per_layer``), the plateau step of the
+    mean held-out accuracy (None: still rising) and the seconds; the checkpoints are deleted unless ``keep_checkpoints``.
+    """
+    train, held, _ = make_task_data(seed, n_train, n_held_out, seq_len=seq_len)
+    probe_set = evaluation_prompts(held, eval_per_task)
+    model = TransformerModel(config, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
+    saved: list[tuple[int, Path]] = []
+    shutil.rmtree(folder, ignore_errors=True)  # no checkpoint of an earlier run is mistaken for this one's
+    batches = make_generator(seed + 1)
+    started = time.perf_counter()
+    train_steps(model, lambda step: balanced_batch(train, batch_size, batches), answer_loss, steps, lr=lr, seed=seed, max_grad_norm=1.0,
+                on_step=checkpoint_every(model, Path(folder), steps // n_checkpoints, saved), progress=False)
+    seconds = time.perf_counter() - started
+    progress, per_layer = analyse_checkpoints(saved, probe_set, show_progress=False)
+    acc_col = next(c for c in progress.columns if c.startswith("held-out accuracy"))
+    plateau = plateau_step(progress["step"].tolist(), progress[acc_col].tolist(), **PLATEAU)
+    if not keep_checkpoints:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"seed": seed, "progress": progress.assign(seed=seed), "per_layer": per_layer.assign(seed=seed), "plateau_step": plateau,
+            "seconds": seconds, "saved": saved if keep_checkpoints else []}
+
+
+def layer_trends(per_layer: pd.DataFrame, quantity: str) -> pd.DataFrame:
+    """Per seed: layers whose ``quantity`` rises from the first to the last checkpoint, and the first → last means of
+    layers 1–4 and 9–12 (the seed's early and late groups)."""
+    rows = []
+    for seed, g in per_layer.groupby("seed"):
+        wide = g.pivot(index="step", columns="layer", values=quantity)  # [steps, layers]
+        first, last = wide.iloc[0], wide.iloc[-1]
+        early, late = [l for l in wide.columns if l <= 4], [l for l in wide.columns if l >= wide.columns.max() - 3]
+        rows.append({"seed": seed, "quantity": quantity, "layers rising": int((last > first).sum()), "layers": len(wide.columns),
+                     "layers 1-4 first": first[early].mean(), "layers 1-4 last": last[early].mean(),
+                     "late layers first": first[late].mean(), "late layers last": last[late].mean()})
+    return pd.DataFrame(rows)
