@@ -51,14 +51,15 @@ def test_activation_rate_table_matches_its_csv():
 
 
 def test_expert_load_table_matches_its_csvs():
-    load = pd.read_csv(FIGURES / "05_expert_load.csv").groupby("method")["relative_load"].agg(["min", "max"])
-    spec = pd.read_csv(FIGURES / "05_specialisation.csv").set_index("method")["specialisation_all_layers"]
-    rows = {r[0]: r[2] for r in table_after("| | DeepSeek-V3 (paper) | this run |")}
+    seeds = pd.read_csv(FIGURES / "05_specialisation_seeds.csv")
+    stats = seeds.groupby(["config", "method"])[["specialisation", "max_relative_load"]].agg(["mean", "std"])
+    rows = {r[0]: r[2:] for r in table_after("| | DeepSeek-V3 (paper) | standard")}
     for label, method in (("aux-loss-based", "aux_loss"), ("aux-loss-free", "aux_free")):
-        numbers = re.findall(r"\d+\.\d+", rows[label])
-        low, high, specialisation = numbers[:3]
-        assert same(low, load.loc[method, "min"]) and same(high, load.loc[method, "max"]), label
-        assert same(specialisation, spec[method]), label
+        for config, cell in zip(("standard", "fine-grained"), rows[label]):
+            spec_mean, spec_std, max_load = re.findall(r"\d+\.\d+", cell)[:3]
+            s = stats.loc[(config, method)]
+            assert same(spec_mean, s[("specialisation", "mean")]) and same(spec_std, s[("specialisation", "std")]), (label, config)
+            assert same(max_load, s[("max_relative_load", "mean")]), (label, config)
 
 
 @pytest.mark.parametrize("name", sorted(set(re.findall(r"figures/(\d\d_[a-z0-9_]+)\.(?:csv|png)", README))))

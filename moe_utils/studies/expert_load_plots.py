@@ -14,7 +14,10 @@ def load_heatmaps(load: pd.DataFrame, vmax: float | None = None) -> plt.Figure:
     layers = sorted(load["layer"].unique())
     domains = list(dict.fromkeys(load["domain"]))
     vmax = vmax if vmax is not None else float(load["relative_load"].max())
-    fig, axes = plt.subplots(len(layers), len(methods), figsize=(4.2 * len(methods), 1.25 * len(layers) + 0.8),
+    n_experts = load["expert"].nunique()
+    annotate = n_experts <= 16  # numbers in the cells only while they fit; the csv holds them all
+    tick_every = 1 if n_experts <= 16 else 4
+    fig, axes = plt.subplots(len(layers), len(methods), figsize=(4.2 * len(methods) * max(1.0, n_experts / 16), 1.25 * len(layers) + 0.8),
                              squeeze=False, constrained_layout=True)
     image = None
     for r, layer in enumerate(layers):
@@ -25,8 +28,9 @@ def load_heatmaps(load: pd.DataFrame, vmax: float | None = None) -> plt.Figure:
             image = ax.imshow(grid.to_numpy(), cmap="YlOrRd", vmin=0.0, vmax=vmax, aspect="auto")
             ax.set_title(f"{METHOD_LABELS.get(method, method)} Layer {layer + 1}", fontsize=9)
             ax.set_yticks(range(len(domains)), [DOMAIN_LABELS.get(d, d) for d in domains], fontsize=8)
-            ax.set_xticks(range(grid.shape[1]), [str(e + 1) for e in grid.columns], fontsize=7)
-            for i in range(grid.shape[0]):
+            ticks = range(0, grid.shape[1], tick_every)
+            ax.set_xticks(ticks, [str(grid.columns[j] + 1) for j in ticks], fontsize=7)
+            for i in range(grid.shape[0] if annotate else 0):
                 for j in range(grid.shape[1]):
                     ax.text(j, i, f"{grid.iat[i, j]:.1f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=axes, label="Relative Expert Load", shrink=0.6)
@@ -69,7 +73,8 @@ def seed_comparison(per_seed: pd.DataFrame, boot: pd.DataFrame):
                             label=f"{METHOD_LABELS[method]}" if c == 0 else None)
         ax.set_xticks(range(len(configs)), configs)
         ax.set_ylabel(label), ax.grid(alpha=0.3)
-        ax.set_title(f"{label}: seeds (dots), seed mean ± 95 % CI over documents", fontsize=9)
+        ax.set_title(label, fontsize=9)
     axes[0].legend(fontsize=8)
+    fig.suptitle("dots: one seed each; bars: seed mean with its 95 % interval over held-out documents", fontsize=9)
     fig.tight_layout()
     return fig

@@ -13,7 +13,7 @@ from ..moe.transformer import TransformerModel
 from ..runtime import progress
 from .head_importance import importance_shares, mask_gradient_importance
 
-QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 36, "n_seeds": 2}  # the quick profile caps these (notebook 07's tests)
+QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 32, "n_seeds": 2}  # the quick profile caps these (notebook 07's tests)
 
 
 def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
@@ -46,8 +46,15 @@ def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: l
     return keep
 
 
-def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit, show_progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+ALL_HELD_OUT = f"held-out accuracy, all prompts (mean of {len(TASKS)})"  # analyse_checkpoints' column for ``accuracy_set``
+
+
+def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit, show_progress: bool = True,
+                        accuracy_set: TaskSplit | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per checkpoint: held-out accuracy (``progress``) and per-layer importance / residual-update measures (``per_layer``).
+
+    ``accuracy_set`` (e.g. every held-out prompt) adds the column ``ALL_HELD_OUT``: an accuracy with less sampling noise
+    than the evaluation prompts' own, for judging where training plateaus.
 
     Per layer: the share measures (normalised per checkpoint, mean 1/(L·H)) and the raw ones, not rescaled per checkpoint:
     mean |∂L/∂m_h| over tasks and the layer's heads, and mean |residual update|.
@@ -64,6 +71,7 @@ def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit, sho
         acc = accuracy_by_task(ckpt, probe_set)
         rows.append({"step": step, "loss (train, last step)": ckpt.checkpoint_extra["loss"],
                      f"held-out accuracy (mean of {len(TASKS)}, evaluation prompts)": acc.mean(),
+                     **({ALL_HELD_OUT: accuracy_by_task(ckpt, accuracy_set).mean()} if accuracy_set is not None else {}),
                      **{f"acc {t}": a for t, a in acc.items()}})
         for layer in range(n_layers):
             per_layer.append({"step": step, "layer": layer + 1, "importance share per head": float(head_share[layer].mean()),

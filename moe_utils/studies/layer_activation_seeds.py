@@ -18,7 +18,7 @@ from ..datasets.cognitive_tasks import (
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel
 from ..runtime import make_generator
-from .layer_activation import analyse_checkpoints, checkpoint_every, plateau_step
+from .layer_activation import ALL_HELD_OUT, analyse_checkpoints, checkpoint_every, plateau_step
 
 PLATEAU = {"patience": 3, "min_gain": 0.01}  # plateau: 3 checkpoints in a row without +0.01 over the best accuracy so far
 
@@ -35,7 +35,8 @@ def layer_activation_job(
     """Train seed ``seed``'s model with ``n_checkpoints`` evenly spaced checkpoints in ``folder``; analyse every one.
 
     Returns the per-checkpoint accuracy (``progress``), the per-layer measures (``per_layer``), the plateau step of the
-    mean held-out accuracy (None: still rising) and the seconds; the checkpoints are deleted unless ``keep_checkpoints``.
+    mean accuracy on *all* held-out prompts (None: still rising) and the seconds; the checkpoints are deleted unless
+    ``keep_checkpoints``.
     """
     train, held, _ = make_task_data(seed, n_train, n_held_out, seq_len=seq_len)
     probe_set = evaluation_prompts(held, eval_per_task)
@@ -47,9 +48,8 @@ def layer_activation_job(
     train_steps(model, lambda step: balanced_batch(train, batch_size, batches), answer_loss, steps, lr=lr, seed=seed, max_grad_norm=1.0,
                 on_step=checkpoint_every(model, Path(folder), steps // n_checkpoints, saved), progress=False)
     seconds = time.perf_counter() - started
-    progress, per_layer = analyse_checkpoints(saved, probe_set, show_progress=False)
-    acc_col = next(c for c in progress.columns if c.startswith("held-out accuracy"))
-    plateau = plateau_step(progress["step"].tolist(), progress[acc_col].tolist(), **PLATEAU)
+    progress, per_layer = analyse_checkpoints(saved, probe_set, show_progress=False, accuracy_set=held)
+    plateau = plateau_step(progress["step"].tolist(), progress[ALL_HELD_OUT].tolist(), **PLATEAU)
     if not keep_checkpoints:
         shutil.rmtree(folder, ignore_errors=True)
     return {"seed": seed, "progress": progress.assign(seed=seed), "per_layer": per_layer.assign(seed=seed), "plateau_step": plateau,

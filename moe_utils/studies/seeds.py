@@ -31,7 +31,8 @@ def seed_summary(per_seed: pd.DataFrame, by: list[str], values: list[str]) -> pd
 def paired_margin(per_seed: pd.DataFrame, column: str, a, b, value: str) -> dict:
     """Per-seed difference value(a) − value(b) of rows whose ``column`` is a or b, paired by seed.
 
-    Returns mean, std (ddof 1), min, max of the differences, n (seeds with both) and ``holds`` (seeds where a > b).
+    Returns mean, std (ddof 1), min, max of the differences, n (seeds with both), ``holds`` (seeds where a > b) and
+    ``below`` (seeds where a < b).
     """
     wide = per_seed[per_seed[column].isin([a, b])].pivot_table(index="seed", columns=column, values=value)
     if a not in wide.columns or b not in wide.columns:
@@ -40,17 +41,21 @@ def paired_margin(per_seed: pd.DataFrame, column: str, a, b, value: str) -> dict
     if len(diff) == 0:
         raise MoeError(f"{column}={a!r} and {b!r} share no seed; paired margins need both in one seed")
     return {"a": a, "b": b, "value": value, "mean": float(diff.mean()), "std": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan"),
-            "min": float(diff.min()), "max": float(diff.max()), "n": int(len(diff)), "holds": int((diff > 0).sum())}
+            "min": float(diff.min()), "max": float(diff.max()), "n": int(len(diff)), "holds": int((diff > 0).sum()),
+            "below": int((diff < 0).sum())}
 
 
 def margin_text(m: dict, scale: float = 1.0, unit: str = "", decimals: int = 3) -> str:
-    """"+0.123 ± 0.010 (a > b in 5 of 5 seeds)" from a ``paired_margin`` result, values times ``scale``."""
+    """"+0.123 ± 0.010 (higher in 5 of 5 seeds)" or "−0.04 ± 0.01 (lower in 4 of 5 seeds)" from a ``paired_margin``
+    result, values times ``scale``; the count is of the seeds whose difference has the mean's sign."""
     mean, std = m["mean"] * scale, m["std"] * scale
-    return f"{mean:+.{decimals}f} ± {std:.{decimals}f}{unit} (higher in {int(m['holds'])} of {int(m['n'])} seeds)"
+    sign = "+" if mean >= 0 else "−"
+    side, count = ("higher", m["holds"]) if mean >= 0 else ("lower", m["below"])
+    return f"{sign}{abs(mean):.{decimals}f} ± {std:.{decimals}f}{unit} ({side} in {int(count)} of {int(m['n'])} seeds)"
 
 
 def mean_std_text(values: pd.Series, decimals: int = 3, scale: float = 1.0) -> str:
     """"0.736 ± 0.012" (mean ± std over seeds, ddof 1) of a per-seed series."""
     values = values.astype(float) * scale
     std = values.std(ddof=1) if len(values) > 1 else float("nan")
-    return f"{values.mean():.{decimals}f} ± {std:.{decimals}f}"
+    return f"{values.mean():.{decimals}f} ± {std:.{decimals}f}".replace("-", "−")
