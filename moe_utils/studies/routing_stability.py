@@ -110,18 +110,23 @@ def jaccard_table(sums: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
 
 
+def clean_passes(model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, patch: int, batch_size: int):
+    """Yield (patches [b, S, P], MNIST flags [b]) per batch, each after an eval-mode forward of the clean patches."""
+    model.eval()
+    for start, x in patch_batches(images, patch, batch_size):
+        model(x)
+        yield x, is_mnist[start : start + len(x)]
+
+
 @torch.no_grad()
 def stability_curves(
     model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, sigmas: list[float],
     patch: int, seed: int, batch_size: int = 250,
 ) -> pd.DataFrame:
     """Mean Jaccard and changed-set fraction per (layer, dataset, σ), perturbing each layer's router input alone."""
-    model.eval()
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
-    for start, x in patch_batches(images, patch, batch_size):
-        mnist = is_mnist[start : start + len(x)]  # [b]
-        model(x)
+    for _, mnist in clean_passes(model, images, is_mnist, patch, batch_size):
         for li, layer in enumerate(model.moe_layers):
             h = layer.last_router_input  # [b, S, d]
             orig = selection_sets(layer.router(h).topk_idx, layer.n_experts)  # [b, S, E]
@@ -142,12 +147,9 @@ def input_noise_curves(
     The whole model runs on x and on x'; each MoE layer's top-k sets are compared (mean Jaccard and changed-set
     fraction per layer, dataset and σ), so a layer's change includes everything the noise did below it.
     """
-    model.eval()
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
-    for start, x in patch_batches(images, patch, batch_size):
-        mnist = is_mnist[start : start + len(x)]  # [b]
-        model(x)
+    for x, mnist in clean_passes(model, images, is_mnist, patch, batch_size):
         orig = [selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers]  # [b, S, E] each
         for sigma in sigmas:
             model(relative_noise(x, sigma, generator))
