@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
 	touch $(STAMP)
 
-# The optional extra for external models (transformers, accelerate); make test installs it so its tests run.
+# The optional extra for external and real pretrained models (transformers, accelerate, gguf): notebook 08 needs it,
+# so make run installs it, and make test installs it so its tests run.
 HF_STAMP := $(VENV)/.hf-installed
 hf: $(HF_STAMP)
 
@@ -27,7 +28,7 @@ $(HF_STAMP): $(STAMP)
 data: setup
 	$(PY) -m moe_utils.datasets
 
-run: data
+run: data hf
 	$(PY) -m moe_utils.pipeline --profile $(PROFILE)
 
 test: setup hf

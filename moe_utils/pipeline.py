@@ -24,8 +24,24 @@ KERNEL_NAME = "moe-experiments"
 
 
 def list_notebooks() -> list[Path]:
-    """The numbered notebooks (``NN_name.ipynb``), in order."""
-    return sorted(p for p in paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    """The numbered notebooks (``NN_name.ipynb``), in order; executed copies for other models (``NN_name.MODEL.ipynb``)
+    are not notebooks of their own."""
+    return sorted(p for p in paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb") if "." not in p.stem)
+
+
+def executed_name(notebook: Path, parameters: dict | None) -> str:
+    """The executed notebook's file name: ``NN_name.<model>.ipynb`` when ``--param MODEL=…`` names another model
+    than the notebook's default (so notebook 08's run on each model is kept), else the notebook's own name."""
+    model = (parameters or {}).get("MODEL")
+    if model is None:
+        return notebook.name
+    import papermill as pm
+
+    default = pm.inspect_notebook(str(notebook)).get("MODEL", {}).get("default", "")
+    if str(default).strip("'\"") == str(model):
+        return notebook.name
+    slug = "".join(c if c.isalnum() else "_" for c in Path(str(model).split(",")[0]).name.lower()).strip("_") or "model"
+    return f"{notebook.stem}.{slug}.ipynb"
 
 
 def select_notebooks(only: str | None) -> list[Path]:
@@ -142,7 +158,8 @@ def run_pipeline(profile: str = "full", only: str | None = None, output_dir: Pat
         remove_stale_temporaries(folder)
     timings = {}
     for notebook in notebooks:
-        target = (output_dir / notebook.name) if output_dir else notebook
+        name = executed_name(notebook, parameters)
+        target = (output_dir / name) if output_dir else notebook.with_name(name)
         print(f"running {notebook.name} (profile {profile}) -> {shown_path(target)}", flush=True)
         try:
             timings[notebook.name] = run_notebook(notebook, target, figures, profile, parameters)

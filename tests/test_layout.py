@@ -8,7 +8,7 @@ import moe_utils
 
 PACKAGE = Path(moe_utils.__file__).parent
 TOP_LEVEL = {"errors", "runtime", "pipeline"}
-SUBPACKAGES = {"io", "datasets", "exp1", "moe", "studies", "hf"}
+SUBPACKAGES = {"io", "datasets", "exp1", "measures", "moe", "studies", "hf"}
 BASE = {"errors", "runtime", "io"}
 # What each group may import from moe_utils (besides itself): lower layers never import upper ones; exp1 and moe are independent.
 ALLOWED = {
@@ -17,9 +17,10 @@ ALLOWED = {
     "io": {"errors"},
     "datasets": BASE,
     "exp1": BASE | {"datasets"},
-    "moe": BASE,
-    "studies": BASE | {"datasets", "moe"},
-    "hf": BASE | {"datasets", "moe", "studies"},  # external models reuse the studies' measures; nothing imports hf
+    "measures": BASE,  # shared by our models (studies) and external ones (hf): below both
+    "moe": BASE | {"measures"},
+    "studies": BASE | {"datasets", "moe", "measures"},
+    "hf": BASE | {"datasets", "moe", "measures"},  # external models: never a study module; nothing imports hf
     "pipeline": BASE,
 }
 

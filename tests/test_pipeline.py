@@ -202,3 +202,13 @@ def test_device_cuda_without_cuda_is_one_line_before_any_work(tmp_path, capsys):
     assert main(["--profile", "quick", "--only", "04", "--output-dir", str(tmp_path), "--param", 'DEVICE="cuda"']) == 2
     err = capsys.readouterr().err.strip()
     assert "MoeError: DEVICE='cuda' is not allowed; this machine has no CUDA device" in err and "\n" not in err
+
+
+def test_a_run_on_another_model_keeps_its_own_executed_notebook():
+    from moe_utils.pipeline import executed_name, list_notebooks
+
+    notebook = next(p for p in list_notebooks() if p.name.startswith("08"))
+    assert executed_name(notebook, {"MODEL": "gemma3"}) == "08_real_models.gemma3.ipynb"
+    assert executed_name(notebook, {"MODEL": "smollm2"}) == notebook.name  # the default model: the notebook itself
+    assert executed_name(notebook, {"SEED": 1}) == notebook.name
+    assert all("." not in p.stem for p in list_notebooks())  # executed copies are not notebooks of their own

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ..studies.head_importance import importance_shares
+from ..measures.heads import importance_shares
 from .heads import encode, mask_gradient_importance
 from .loading import DENSE_ARCHITECTURES, load_causal_lm
 from .routing import decoder_layers

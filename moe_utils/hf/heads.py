@@ -37,7 +37,7 @@ def head_mask_hooks(model, mask: torch.Tensor, record: list):
         def pre_hook(module, args, index=index):
             x = args[0]
             heads = x.view(*x.shape[:-1], mask.shape[1], -1)  # [B, S, H, d]
-            masked = heads * mask[index].to(heads.dtype).view(1, 1, -1, 1)
+            masked = heads * mask[index].to(device=heads.device, dtype=heads.dtype).view(1, 1, -1, 1)  # the mask may live elsewhere
             if masked.requires_grad:
                 masked.retain_grad()
             record.append((heads, masked))

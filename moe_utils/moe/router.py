@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import MoeError, check_bool, check_choice, check_nonnegative, check_positive
+from ..measures.routing import expert_counts, max_violation  # noqa: F401 (re-exported)
 
 SCORINGS = ("softmax", "sigmoid")
 NOISES = ("none", "noisy_topk")
@@ -54,16 +55,6 @@ class Routing:
     load: torch.Tensor  # [experts] float count of (token, slot) assignments per expert
 
 
-def expert_counts(topk_idx: torch.Tensor, n_experts: int) -> torch.Tensor:
-    """Integer count of (token, slot) assignments per expert. topk_idx: [..., k] -> [experts]."""
-    return torch.bincount(topk_idx.reshape(-1), minlength=n_experts)
-
-
-def max_violation(load: torch.Tensor) -> float:
-    """MaxVio = (max_i load_i - mean load) / mean load (DeepSeek-V3's balance measure); 0 for a uniform load."""
-    load = load.float()
-    mean = load.mean()
-    return float((load.max() - mean) / mean) if mean > 0 else 0.0
 
 
 def sequence_aux_loss(scores: torch.Tensor, topk_idx: torch.Tensor, alpha: float, scope: str = "sequence") -> torch.Tensor:

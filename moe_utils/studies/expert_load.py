@@ -8,7 +8,8 @@ from torch.nn import functional as F
 
 from ..datasets.corpora import BYTE_VOCAB_SIZE, sample_lm_batch
 from ..errors import MoeError, check_choice, check_positive
-from ..moe.router import RouterConfig, expert_counts, max_violation
+from ..measures.routing import expert_counts, max_violation, relative_load  # noqa: F401 (re-exported for notebook 05)
+from ..moe.router import RouterConfig
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel
 from ..runtime import make_generator
@@ -35,16 +36,6 @@ def lm_config(method: str, *, d_model: int = 64, n_heads: int = 4, n_layers: int
         n_shared_experts=n_shared_experts, router=router, causal=True, max_len=seq_len,
     )
 
-
-def relative_load(topk_idx: torch.Tensor, n_experts: int) -> torch.Tensor:
-    """Tokens routed to each expert / (K·T/N), the balanced load. topk_idx: [..., K] -> [experts]; mean is exactly 1."""
-    check_positive("n_experts", n_experts)
-    k = topk_idx.shape[-1]
-    n_tokens = topk_idx.numel() // k
-    if n_tokens == 0:
-        raise MoeError("topk_idx holds no tokens; relative load needs at least one")
-    counts = expert_counts(topk_idx, n_experts).double()  # [experts]
-    return counts / (k * n_tokens / n_experts)
 
 
 def domain_specialisation(rel: np.ndarray) -> float:

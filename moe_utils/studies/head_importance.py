@@ -9,6 +9,14 @@ from torch.nn import functional as F
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ..errors import MoeError, check_positive
+from ..measures.heads import (  # noqa: F401 (re-exported for notebook 06)
+    depth_centroid,
+    importance_shares,
+    random_heads_mask,
+    task_similarity,
+    top_heads_mask,
+)
+from ..measures.probe import probe_accuracy, probe_importance, train_probe  # noqa: F401 (re-exported)
 from ..runtime import make_generator
 
 QUICK_SIZES = {"n_train": 200, "n_held_out": 60, "steps": 150, "probe_steps": 50, "n_seeds": 2}  # caps of the quick profile (tests)
@@ -25,41 +33,7 @@ def last_head_outputs(model, tokens: torch.Tensor, head_mask: torch.Tensor | Non
     return torch.cat(out)
 
 
-def train_probe(features: torch.Tensor, labels: torch.Tensor, n_classes: int, steps: int = 300, lr: float = 1e-2,
-                weight_decay: float = 1e-3, seed: int = 0) -> nn.Linear:
-    """Linear softmax probe on flattened per-head outputs features [N, L, H, d_head] -> labels [N] (full-batch AdamW)."""
-    check_positive("steps", steps)
-    x = features.flatten(1)  # [N, L*H*d_head]
-    probe = nn.Linear(x.shape[1], n_classes)
-    generator = make_generator(seed)
-    nn.init.normal_(probe.weight, std=0.01, generator=generator)
-    nn.init.zeros_(probe.bias)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        loss = F.cross_entropy(probe(x), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return probe.eval()
 
-
-def probe_accuracy(probe: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of samples whose probe argmax equals the label."""
-    with torch.no_grad():
-        return float((probe(features.flatten(1)).argmax(-1) == labels).float().mean())
-
-
-def probe_importance(probe: nn.Linear, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Signed importance [C, L, H]: mean over samples of class c of mean_dims(∂logit_c/∂head ⊙ head)."""
-    x = features.detach().clone().requires_grad_(True)  # [N, L, H, d_head]
-    logits = probe(x.flatten(1))  # [N, C]
-    logits.gather(1, labels[:, None]).sum().backward()  # each sample's own class logit
-    contribution = (x.grad * x).mean(-1).detach()  # [N, L, H]
-    out = torch.zeros(n_classes, *contribution.shape[1:])
-    for c in range(n_classes):
-        if (labels == c).any():
-            out[c] = contribution[labels == c].mean(0)
-    return out
 
 
 def head_mask_gradients(model, tokens: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
@@ -86,14 +60,6 @@ def mask_gradient_importance(model, data: TaskSplit, n_classes: int = len(TASKS)
     return total / count.clamp(min=1).view(-1, 1, 1)
 
 
-def importance_shares(importance: torch.Tensor) -> torch.Tensor:
-    """|importance| divided by its sum over all heads of each map: [..., L, H] -> shares summing to 1 per map."""
-    magnitude = importance.abs()
-    total = magnitude.sum((-2, -1), keepdim=True)
-    if (total == 0).any():
-        raise MoeError("importance is zero for every head of some map; shares are undefined")
-    return magnitude / total
-
 
 def importance_frame(shares: torch.Tensor, method: str) -> pd.DataFrame:
     """Long table (method, task, layer, head, share) of shares [C, L, H]."""
@@ -105,30 +71,8 @@ def importance_frame(shares: torch.Tensor, method: str) -> pd.DataFrame:
     })
 
 
-def task_similarity(shares: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity [C, C] between the flattened importance maps of shares [C, L, H]."""
-    flat = F.normalize(shares.flatten(1), dim=1)
-    return flat @ flat.T
 
 
-def depth_centroid(shares: torch.Tensor) -> torch.Tensor:
-    """Share-weighted mean layer index per map, shares [C, L, H] -> [C]."""
-    layer_share = shares.sum(-1)  # [C, L]
-    return (layer_share * torch.arange(shares.shape[1])).sum(-1) / layer_share.sum(-1)
-
-
-def top_heads_mask(shares: torch.Tensor, k: int) -> torch.Tensor:
-    """Head mask [L, H] with the ``k`` largest shares set to 0, all others 1."""
-    mask = torch.ones(shares.numel())
-    mask[shares.flatten().topk(k).indices] = 0.0
-    return mask.view_as(shares)
-
-
-def random_heads_mask(shape: tuple[int, int], k: int, generator: torch.Generator) -> torch.Tensor:
-    """Head mask [L, H] with ``k`` heads drawn from ``generator`` set to 0."""
-    mask = torch.ones(shape[0] * shape[1])
-    mask[torch.randperm(mask.numel(), generator=generator)[:k]] = 0.0
-    return mask.view(shape)
 
 
 def ablation_table(model, held_out: TaskSplit, shares_by_method: dict[str, torch.Tensor], k: int, n_random: int = 5,

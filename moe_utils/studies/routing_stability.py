@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import MoeError, check_choice, check_nonnegative, check_positive
+from ..measures.routing import jaccard, relative_noise, selection_sets  # noqa: F401 (re-exported for notebook 04)
 from ..moe.router import NOISES, Router
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patches
@@ -18,34 +19,7 @@ SURROGATES = ("probs", "scaled")
 QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3, "n_seeds": 2}  # caps of the quick profile (tests)
 
 
-def selection_sets(topk_idx: torch.Tensor, n_experts: int) -> torch.Tensor:
-    """Binary expert-selection sets. topk_idx: [..., k] -> bool [..., experts]."""
-    check_positive("n_experts", n_experts)
-    if topk_idx.numel() and (int(topk_idx.min()) < 0 or int(topk_idx.max()) >= n_experts):
-        raise MoeError(f"topk_idx has entries outside 0..{n_experts - 1}; they must index the {n_experts} experts")
-    sets = torch.zeros(*topk_idx.shape[:-1], n_experts, dtype=torch.bool, device=topk_idx.device)
-    return sets.scatter_(-1, topk_idx, True)
 
-
-def jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-row Jaccard |a∩b| / |a∪b| of bool sets [..., experts] -> float [...]; 1 where both sets are empty."""
-    if a.shape != b.shape:
-        raise MoeError(f"set shapes {tuple(a.shape)} and {tuple(b.shape)} differ; they must match")
-    a, b = a.bool(), b.bool()
-    inter = (a & b).sum(-1).float()  # [...]
-    union = (a | b).sum(-1).float()  # [...]
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
-
-
-def relative_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """x + ε with ε ~ N(0, (σ·rms(x_t))² I) per token; rms over the last dim. x: [..., d] -> [..., d]."""
-    check_nonnegative("sigma", sigma)
-    if generator is None:
-        raise MoeError("generator=None is not allowed; relative_noise needs a torch.Generator")
-    rms = x.pow(2).mean(-1, keepdim=True).sqrt()  # [..., 1]
-    # drawn on the generator's device, so a cpu generator also serves cuda inputs (same draws on both)
-    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)  # [..., d]
-    return x + sigma * rms * z
 
 
 def soft_jaccard(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

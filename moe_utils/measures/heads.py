@@ -1,0 +1,88 @@
+"""Head-importance measures on maps [..., layers, heads]: shares, similarity, depth, top/random/layer-matched head
+masks, top-head overlap, the cross-task ablation summary, and residual updates relative to the residual norm."""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from ..errors import MoeError
+
+
+def importance_shares(importance: torch.Tensor) -> torch.Tensor:
+    """|importance| divided by its sum over all heads of each map: [..., L, H] -> shares summing to 1 per map."""
+    magnitude = importance.abs()
+    total = magnitude.sum((-2, -1), keepdim=True)
+    if (total == 0).any():
+        raise MoeError("importance is zero for every head of some map; shares are undefined")
+    return magnitude / total
+
+
+def task_similarity(shares: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity [C, C] between the flattened importance maps of shares [C, L, H]."""
+    flat = F.normalize(shares.flatten(1), dim=1)
+    return flat @ flat.T
+
+
+def depth_centroid(shares: torch.Tensor) -> torch.Tensor:
+    """Share-weighted mean layer index per map, shares [C, L, H] -> [C]."""
+    layer_share = shares.sum(-1)  # [C, L]
+    return (layer_share * torch.arange(shares.shape[1])).sum(-1) / layer_share.sum(-1)
+
+
+def top_heads_mask(shares: torch.Tensor, k: int) -> torch.Tensor:
+    """Head mask [L, H] with the ``k`` largest shares set to 0, all others 1."""
+    mask = torch.ones(shares.numel())
+    mask[shares.flatten().topk(k).indices] = 0.0
+    return mask.view_as(shares)
+
+
+def random_heads_mask(shape: tuple[int, int], k: int, generator: torch.Generator) -> torch.Tensor:
+    """Head mask [L, H] with ``k`` heads drawn from ``generator`` set to 0."""
+    mask = torch.ones(shape[0] * shape[1])
+    mask[torch.randperm(mask.numel(), generator=generator)[:k]] = 0.0
+    return mask.view(shape)
+
+
+def layer_matched_random_mask(top_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Head mask [L, H] masking, in every layer, as many random heads as ``top_mask`` [L, H] (0 = masked) masks there."""
+    per_layer = (top_mask == 0).sum(-1)  # [L] heads masked in each layer
+    mask = torch.ones_like(top_mask, dtype=torch.float32)
+    for layer, count in enumerate(per_layer.tolist()):
+        if count:
+            mask[layer, torch.randperm(top_mask.shape[1], generator=generator)[:count]] = 0.0
+    return mask
+
+
+def top_head_sets(shares: torch.Tensor, k: int) -> list[set[int]]:
+    """Per map of shares [C, L, H], the flat indices (layer · H + head) of its ``k`` largest shares."""
+    return [set(s.flatten().topk(k).indices.tolist()) for s in shares]
+
+
+def top_head_overlap(shares: torch.Tensor, k: int) -> torch.Tensor:
+    """[C, C] number of heads the top-``k`` sets of two maps share (diagonal = k)."""
+    sets = top_head_sets(shares, k)
+    return torch.tensor([[len(a & b) for b in sets] for a in sets])
+
+
+def specificity_summary(matrix: torch.Tensor) -> dict[str, float]:
+    """Of a cross-task drop matrix [masked task, measured task]: mean diagonal, mean off-diagonal and their difference."""
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+        raise MoeError(f"the cross-task matrix must be square with at least 2 tasks; got shape {tuple(matrix.shape)}")
+    eye = torch.eye(len(matrix), dtype=torch.bool)
+    diagonal, off = float(matrix[eye].mean()), float(matrix[~eye].mean())
+    return {"diagonal": diagonal, "off-diagonal": off, "diagonal − off-diagonal": diagonal - off}
+
+
+def mean_abs_by_task(values: torch.Tensor, tasks: torch.Tensor, n_tasks: int) -> torch.Tensor:
+    """Mean |value| per task, values [N, L, H], tasks [N] -> [n_tasks, L, H] (Michel et al.'s I_h per task)."""
+    out = torch.zeros(n_tasks, *values.shape[1:], dtype=values.dtype)
+    out.index_add_(0, tasks, values.abs())
+    return out / torch.bincount(tasks, minlength=n_tasks).clamp(min=1).to(values.dtype).view(-1, 1, 1)
+
+
+def relative_residual_update(inputs: torch.Tensor, outputs: torch.Tensor, valid: torch.Tensor | None = None) -> float:
+    """Mean over tokens of ‖layer output − layer input‖ / ‖layer input‖: inputs, outputs [..., d], valid [...] bool."""
+    ratio = (outputs - inputs).float().norm(dim=-1) / inputs.float().norm(dim=-1).clamp_min(1e-12)  # [...]
+    if valid is not None:
+        ratio = ratio[valid]
+    return float(ratio.mean())

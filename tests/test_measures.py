@@ -1,0 +1,65 @@
+"""The measures shared by our models and external ones (moe_utils.measures)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from moe_utils.errors import MoeError
+from moe_utils.measures.heads import (
+    layer_matched_random_mask,
+    mean_abs_by_task,
+    relative_residual_update,
+    specificity_summary,
+    top_head_overlap,
+    top_heads_mask,
+)
+from moe_utils.measures.routing import jaccard, pooled_jaccard, relative_load, selection_sets
+
+
+def test_layer_matched_random_heads_have_the_top_heads_layer_histogram():
+    shares = torch.rand(6, 8, generator=torch.Generator().manual_seed(0))
+    shares[0] += 5  # the top heads crowd into layer 0, as they do in notebook 06
+    top = top_heads_mask(shares, 5)
+    generator = torch.Generator().manual_seed(1)
+    draws = [layer_matched_random_mask(top, generator) for _ in range(20)]
+    for mask in draws:
+        assert torch.equal((mask == 0).sum(-1), (top == 0).sum(-1))
+    assert any(not torch.equal(m, top) for m in draws)  # random within the layer, not the top heads again
+
+
+def test_specificity_compares_the_diagonal_with_the_rest():
+    matrix = torch.tensor([[0.5, 0.1, 0.1], [0.0, 0.4, 0.2], [0.1, 0.1, 0.3]])
+    summary = specificity_summary(matrix)
+    assert summary["diagonal"] == pytest.approx(0.4)
+    assert summary["off-diagonal"] == pytest.approx(0.6 / 6)
+    assert summary["diagonal − off-diagonal"] == pytest.approx(0.3)
+    with pytest.raises(MoeError, match="square"):
+        specificity_summary(torch.zeros(2, 3))
+
+
+def test_top_head_overlap_counts_shared_heads():
+    shares = torch.zeros(2, 2, 3)
+    shares[0].view(-1)[[0, 1]] = 1.0
+    shares[1].view(-1)[[1, 2]] = 1.0
+    overlap = top_head_overlap(shares, 2)
+    assert overlap.tolist() == [[2, 1], [1, 2]]
+
+
+def test_mean_abs_by_task_averages_each_task_only():
+    values = torch.tensor([[[1.0]], [[-3.0]], [[5.0]]])
+    out = mean_abs_by_task(values, torch.tensor([0, 0, 1]), 3)
+    assert out.flatten().tolist() == [2.0, 5.0, 0.0]
+
+
+def test_relative_residual_update_is_scale_free():
+    x = torch.randn(4, 7, 16, generator=torch.Generator().manual_seed(0))
+    y = x + 0.1 * torch.randn(4, 7, 16, generator=torch.Generator().manual_seed(1))
+    assert relative_residual_update(x, y) == pytest.approx(relative_residual_update(10 * x, 10 * y), rel=1e-5)
+    assert relative_residual_update(x, x) == 0.0
+
+
+def test_routing_measures_below_both_model_kinds():
+    sets = selection_sets(torch.tensor([[0, 1], [2, 3]]), 4)
+    assert jaccard(sets, selection_sets(torch.tensor([[0, 2], [2, 3]]), 4)).tolist() == pytest.approx([1 / 3, 1.0])
+    assert pooled_jaccard(torch.tensor([0.5, 1.0]), torch.tensor([1, 3])) == pytest.approx(0.875)
+    assert relative_load(torch.tensor([[0, 1], [0, 1]]), 4).tolist() == [2.0, 2.0, 0.0, 0.0]
