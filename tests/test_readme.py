@@ -65,3 +65,39 @@ def test_expert_load_table_matches_its_csvs():
 @pytest.mark.parametrize("name", sorted(set(re.findall(r"figures/(\d\d_[a-z0-9_]+)\.(?:csv|png)", README))))
 def test_every_figure_the_readme_names_exists(name):
     assert (FIGURES / f"{name}.csv").exists() or (FIGURES / f"{name}.json").exists(), name
+
+
+def real_model_rows() -> dict[str, list[str]]:
+    """README's notebook 08 table, recomputed from figures/08_*.csv (measure -> one cell per model)."""
+    def sp(v, d=3):
+        return f"{v:+.{d}f}".replace("-", "−")
+
+    def iv(lo, hi, d=3):
+        return f"[{lo:.{d}f}, {hi:.{d}f}]".replace("-", "−")
+
+    rows: dict[str, list[str]] = {}
+    for m in ("smollm2", "gemma3"):
+        acc = pd.read_csv(FIGURES / f"08_{m}_accuracy.csv")
+        ab = pd.read_csv(FIGURES / f"08_{m}_ablation.csv")
+        spec = pd.read_csv(FIGURES / f"08_{m}_specificity.csv").set_index("method")
+        math = pd.read_csv(FIGURES / f"08_{m}_math_vs_others.csv").set_index("method")
+        learned = acc[acc["learned"]]
+        rows.setdefault("families above chance (of 8)", []).append(f"{len(learned)}")
+        for r in acc.itertuples():
+            rows.setdefault(f"accuracy: {r.family} (chance)", []).append(f"{r.accuracy:.2f} ({r.chance:.2f})")
+        for method, short in (("head-mask gradient", "head-mask"), ("probe gradient × activation", "probe")):
+            part = ab[(ab["method"] == method) & ab["family"].isin(learned["family"])]
+            rows.setdefault(f"{short}: top − layer-matched random drop, families with interval > 0", []).append(
+                f"{int((part['low'] > 0).sum())} of {len(part)}")
+            s, q = spec.loc[method], math.loc[method]
+            rows.setdefault(f"{short}: own-family − other-family drop [95 %]", []).append(f"{sp(s['difference'])} {iv(s['low'], s['high'])}")
+            rows.setdefault(f"{short}: Math cos to others − others' among themselves", []).append(
+                sp(q["math vs others (mean cos)"] - q["among the other seven (mean cos)"]))
+            rows.setdefault(f"{short}: Math depth centroid − others' mean (layers)", []).append(
+                sp(q["math depth centroid"] - q["others' depth centroid (mean)"], 1))
+    return rows
+
+
+def test_real_model_table_matches_its_csvs():
+    printed = {r[0]: r[1:] for r in table_after("| measure | SmolLM2-135M-Instruct | Gemma 3 270M |")}
+    assert printed == real_model_rows()

@@ -258,3 +258,12 @@ def test_notebook_08_runs_on_the_real_smollm2(tmp_path):
     assert len(layers) == 30
     text = (out / "08_real_models.ipynb").read_text()
     assert "SmolLM2-135M-Instruct" in text and "dequantised to float32" in text
+
+
+def test_the_older_mask_gradient_path_fills_no_parameter_gradients(tmp_path):
+    from moe_utils.hf.heads import mask_gradients
+
+    model, tokenizer = load_causal_lm(str(saved_model("llama", tmp_path / "llama")), device="cpu")
+    grads = mask_gradients(model, tokenizer, ["ab", "cd"], ["e", "f"])
+    assert grads.shape == (2, 2, 4) and grads.abs().sum() > 0
+    assert all(p.grad is None for p in model.parameters()) and all(p.requires_grad for p in model.parameters())

@@ -29,6 +29,19 @@ def head_shape(model) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
+def frozen_parameters(model):
+    """Parameters do not require gradients while active (the analyses need only the head mask's), then restored."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
 def head_mask_hooks(model, mask: torch.Tensor, record: list):
     """While active, each projection's input [B, S, H·d] is multiplied by ``mask[layer]`` [H]; the masked per-head
     outputs [B, S, H, d] go to ``record`` (with their unmasked values, for gradient × activation)."""
@@ -78,13 +91,13 @@ def mask_gradients(model, tokenizer, prompts: list[str], answers: list[str], mas
     Computed exactly per prompt from one batched backward: ∂L_b/∂m_h = Σ_{s,d} ∂L/∂(m_h a_h) · a_h for prompt b.
     """
     layers, heads = head_shape(model)
-    mask = torch.ones(layers, heads) if mask is None else mask
+    mask = (torch.ones(layers, heads) if mask is None else mask.detach().float()).requires_grad_(True)
     out = []
     for start in range(0, len(prompts), batch_size):
         batch = encode(tokenizer, prompts[start : start + batch_size])
         target = answer_ids(tokenizer, answers[start : start + batch_size])
         record: list = []
-        with head_mask_hooks(model, mask, record), torch.enable_grad():
+        with frozen_parameters(model), head_mask_hooks(model, mask, record), torch.enable_grad():
             loss = F.cross_entropy(last_logits(model, batch), target.to(next(model.parameters()).device), reduction="sum")
             loss.backward()
         out.append(torch.stack([(masked.grad * raw).sum((1, 3)).detach() for raw, masked in record], 1).cpu())  # [b, L, H]

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import MoeError
-from .heads import head_mask_hooks, head_shape
+from .heads import frozen_parameters, head_mask_hooks, head_shape
 from .routing import decoder_layers
 
 
@@ -75,19 +75,6 @@ def output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     logits = model.get_output_embeddings()(hidden).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
-
-
-@contextlib.contextmanager
-def frozen_parameters(model):
-    """Parameters do not require gradients while active (the analysis needs only the head mask's), then restored."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 @contextlib.contextmanager
