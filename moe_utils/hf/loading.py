@@ -1,6 +1,7 @@
 """Load a Hugging Face causal LM and its tokenizer from a local folder or the hub, with one-line errors."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -19,6 +20,20 @@ def require_transformers():
     except ImportError:
         raise MoeError("external models need the optional extra: pip install -e '.[hf]' (transformers, accelerate)") from None
     return transformers
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' own progress bars off while active (saved notebooks would keep their first, 0 % frame)."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -68,7 +83,8 @@ def load_causal_lm(
     kwargs = {"revision": revision, "dtype": resolve_dtype(dtype, target)}
     if target.type == "cuda":
         kwargs["device_map"] = "auto"  # accelerate places (and if needed shards) the layers over the visible GPUs
-    model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    with quiet_transformers():
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
     if target.type != "cuda":
         model = model.to(target)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, revision=revision)

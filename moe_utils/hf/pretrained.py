@@ -132,15 +132,19 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    from .loading import quiet_transformers
+
+    with quiet_transformers():
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # the saved weights are plain float32
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # a GGUF-loaded model refuses save_pretrained
     plain.load_state_dict(loaded.state_dict())
-    plain.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
+    with quiet_transformers():
+        plain.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
 
 
 def ensure_model(key: str, root: Path = MODELS_DIR, mirror: str | None = None, log=print) -> Path:
