@@ -15,6 +15,7 @@ import torch
 from ..errors import MoeError, check_choice
 from ..io import paths
 from ..io.atomic import atomic_path, remove_stale_temporaries
+from ..io.checksums import sha256_of
 from .image_archives import LUMA_FORMULA, read_image_folder_archive, to_gray_square
 
 IMAGE_SIZE = 32
@@ -99,14 +100,6 @@ def _combine(mnist: tuple[np.ndarray, np.ndarray], cifar: tuple[np.ndarray, np.n
     labels = np.concatenate([mnist[1], cifar[1] + 10])
     is_mnist = np.concatenate([np.ones(len(mnist[1]), bool), np.zeros(len(cifar[1]), bool)])
     return Split(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(is_mnist))
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def mirror_archives(mirror: Path) -> dict[str, Path]:
@@ -228,7 +221,7 @@ def cache_still_matches(cache: Path) -> bool:
     if info["source"] == "download":
         return True
     return all(
-        Path(info["origin"][k]).is_file() and _file_digest(Path(info["origin"][k])) == a["sha256"] for k, a in info["archives"].items()
+        Path(info["origin"][k]).is_file() and sha256_of(Path(info["origin"][k])) == a["sha256"] for k, a in info["archives"].items()
     )
 
 
@@ -266,7 +259,7 @@ def load_mnist_cifar(source: str = "auto", *, rebuild: bool = False, verbose: bo
         if mirror is None:
             raise MoeError(_no_data_message("DATA_SOURCE='mirror' but MOE_DATA_MIRROR is not set"))
         archives = mirror_archives(mirror)
-        identity = {"archives": {name: {"file": p.name, "sha256": _file_digest(p)} for name, p in archives.items()}}
+        identity = {"archives": {name: {"file": p.name, "sha256": sha256_of(p)} for name, p in archives.items()}}
         origin = {name: str(p) for name, p in archives.items()}
     else:
         identity, origin = {}, {"torchvision": str(paths.RAW_DIR)}

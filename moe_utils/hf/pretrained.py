@@ -3,7 +3,6 @@
 Hugging Face folder ``data/models/<key>-<sha12>/`` (git-ignored, keyed by the GGUF's checksum, written atomically)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from ..errors import MoeError
 from ..io import paths
+from ..io.checksums import sha256_of
 
 MODELS_DIR = paths.REPO_ROOT / "data" / "models"
 MIRROR_ENV = "MOE_DATA_MIRROR"
@@ -65,15 +65,6 @@ REAL_MODELS = {
         "Gemma terms of use",
     ),
 }
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_folder(model: RealModel, root: Path = MODELS_DIR) -> Path:

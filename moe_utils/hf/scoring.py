@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import MoeError
+from ..measures.heads import relative_residual_update
 from .heads import frozen_parameters, head_mask_hooks, head_shape
 from .routing import decoder_layers
 
@@ -174,8 +175,7 @@ def score(model, plan: ScoringPlan, mask: torch.Tensor | None = None, *, gradien
             if residual:
                 valid = attention.bool().to(device)
                 for layer, (inputs, out) in enumerate(updates):
-                    ratio = (out - inputs).float().norm(dim=-1) / inputs.float().norm(dim=-1).clamp_min(1e-12)
-                    residual_sum[layer] += float(ratio[valid].sum())
+                    residual_sum[layer] += relative_residual_update(inputs, out, valid) * int(valid.sum())
                 residual_count += int(valid.sum())
     result = Scores(logprobs, torch.tensor(plan.answers), grads)
     if features:
