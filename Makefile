@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KERNEL := moe-experiments
 PROFILE ?= full
 
-.PHONY: setup hf data run test lab bench clean-venv
+.PHONY: setup hf data run lint test lab bench clean-venv
 
 setup: $(STAMP)
 
@@ -31,7 +31,11 @@ data: setup
 run: data hf
 	$(PY) -m moe_utils.pipeline --profile $(PROFILE)
 
-test: setup hf
+lint: setup
+	$(PY) -m ruff check moe_utils tests benchmarks notebooks
+	$(PY) -m ruff format --check moe_utils tests benchmarks
+
+test: setup hf lint
 	$(PY) -m pytest
 
 lab: setup

@@ -21,6 +21,7 @@ thread (a time slice per call), which measures the neighbours rather than the la
 
 Needs transformers (the ``bench`` extra): pip install -e ".[bench]".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ try:
     from transformers import MixtralConfig
     from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 except ImportError as error:  # one line instead of a traceback
-    raise SystemExit(f"bench_moe_layer needs transformers ({error}); install it with: pip install -e '.[bench]'") from None
+    raise SystemExit(
+        f"bench_moe_layer needs transformers ({error}); install it with: pip install -e '.[bench]'"
+    ) from None
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,21 @@ class Preset:
 
 PRESETS = {
     "cpu": Preset(
-        "cpu", torch.float32,
+        "cpu",
+        torch.float32,
         (Shape(256, 512, 8, 2, 2048), Shape(256, 256, 32, 4, 1024)),
-        warmup=1, iters=5, check_tokens=256, threads=1,
+        warmup=1,
+        iters=5,
+        check_tokens=256,
+        threads=1,
     ),
     "gpu": Preset(
-        "cuda", torch.bfloat16,
+        "cuda",
+        torch.bfloat16,
         (Shape(1024, 2048, 8, 2, 65536), Shape(1024, 2048, 8, 2, 16384), Shape(1024, 1024, 64, 8, 16384)),
-        warmup=5, iters=20, check_tokens=4096,
+        warmup=5,
+        iters=20,
+        check_tokens=4096,
     ),
 }
 
@@ -89,8 +99,11 @@ PRESETS = {
 def peer_block(shape: Shape, implementation: str) -> MixtralSparseMoeBlock:
     """transformers' MixtralSparseMoeBlock for ``shape`` whose experts run ``implementation`` ("eager", "grouped_mm")."""
     config = MixtralConfig(
-        hidden_size=shape.d_model, intermediate_size=shape.d_expert, num_local_experts=shape.n_experts,
-        num_experts_per_tok=shape.top_k, router_jitter_noise=0.0,
+        hidden_size=shape.d_model,
+        intermediate_size=shape.d_expert,
+        num_local_experts=shape.n_experts,
+        num_experts_per_tok=shape.top_k,
+        router_jitter_noise=0.0,
     )
     config._experts_implementation = implementation  # what from_pretrained(experts_implementation=...) sets
     return MixtralSparseMoeBlock(config)
@@ -132,7 +145,9 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).norm() / want.norm())
 
 
-def check_same_function(layers: dict[str, nn.Module], shape: Shape, tokens: int, device: str, dtype: torch.dtype) -> dict[str, float]:
+def check_same_function(
+    layers: dict[str, nn.Module], shape: Shape, tokens: int, device: str, dtype: torch.dtype
+) -> dict[str, float]:
     """Relative error of each peer's output and input gradient against ours, on shared weights and inputs."""
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(1, tokens, shape.d_model, generator=generator).to(device, dtype)
@@ -161,12 +176,14 @@ def timed(step: Callable[[], object], device: str) -> float:
     return time.perf_counter() - started
 
 
-def median_seconds(layers: dict[str, nn.Module], x: torch.Tensor, probe: torch.Tensor, warmup: int, iters: int, device: str) -> dict[str, float]:
+def median_seconds(
+    layers: dict[str, nn.Module], x: torch.Tensor, probe: torch.Tensor, warmup: int, iters: int, device: str
+) -> dict[str, float]:
     """Median seconds per forward + backward of each layer; layers take turns within every round."""
     samples: dict[str, list[float]] = {name: [] for name in layers}
     for round_ in range(warmup + iters):
         for name, layer in layers.items():
-            seconds = timed(lambda: forward_backward(layer, x, probe), device)
+            seconds = timed(lambda layer=layer: forward_backward(layer, x, probe), device)
             if round_ >= warmup:
                 samples[name].append(seconds)
     for layer in layers.values():
@@ -211,7 +228,9 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--iters", type=int, default=None, help="timed rounds (median reported); preset default")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first; preset default")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (0: torch's default); preset default")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (0: torch's default); preset default"
+    )
     parser.add_argument("--csv", default=str(paths.BENCHMARK_RESULTS_DIR / "bench_moe_layer.csv"))
     args = parser.parse_args()
     preset = PRESETS[args.preset]
@@ -229,8 +248,10 @@ def main() -> None:
     table["transformers"] = transformers.__version__
     with atomic_path(args.csv) as tmp:
         table.to_csv(tmp, index=False)
-    print(f"\nforward+backward tokens/s, median of {preset.iters} rounds after {preset.warmup} warm-up; torch "
-          f"{torch.__version__}, transformers {transformers.__version__}; all columns in {args.csv}")
+    print(
+        f"\nforward+backward tokens/s, median of {preset.iters} rounds after {preset.warmup} warm-up; torch "
+        f"{torch.__version__}, transformers {transformers.__version__}; all columns in {args.csv}"
+    )
     shown = [c for c in table.columns if not c.startswith("rel_err") and c not in ("torch", "transformers")]
     print(table[shown].to_string(index=False))
 

@@ -4,11 +4,13 @@ Fast path: the preprocessed uint8 tensor cache on the device, batches as index s
 Baseline: torchvision ImageFolder datasets over the same images as files, decoded and transformed per
 sample every epoch (Resize(32), Grayscale, ToTensor), batched by a DataLoader. Both train the same four
 models with the same joint optimiser step and batch size. A third row times the optimiser steps alone on one
-fixed batch: the floor that no data pipeline can beat, so baseline / floor bounds any pipeline's speed-up. Prints the table last and writes it to
+fixed batch: the floor that no data pipeline can beat, so baseline / floor bounds any pipeline's speed-up. Prints
+the table last and writes it to
 benchmarks/results/bench_train.csv.
 
     python benchmarks/bench_train.py [--batch-size 128] [--workers 2] [--baseline-batches N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +37,9 @@ EXTRACTED = paths.RAW_DIR / "mirror-extracted"
 def image_folders() -> dict[str, object]:
     """The mirror archives unpacked once into data/raw/mirror-extracted (not timed)."""
     if paths.mirror_dir() is None:
-        raise SystemExit(f"error: the DataLoader baseline reads the mirror's image files; set {paths.MIRROR_ENV} (e.g. ../shared/datasets)")
+        raise SystemExit(
+            f"error: the DataLoader baseline reads the mirror's image files; set {paths.MIRROR_ENV} (e.g. ../shared/datasets)"
+        )
     archives = mirror_archives(paths.mirror_dir())
     folders = {}
     for name, archive in (("mnist", archives["mnist"]), ("cifar", archives["cifar"])):
@@ -57,8 +61,12 @@ def conventional_loader(batch_size: int, workers: int, seed: int) -> DataLoader:
     mnist = datasets.ImageFolder(folders["mnist"] / "train", transform=per_sample)
     cifar = datasets.ImageFolder(folders["cifar"] / "train", transform=per_sample, target_transform=lambda t: t + 10)
     return DataLoader(
-        ConcatDataset([mnist, cifar]), batch_size=batch_size, shuffle=True, num_workers=workers,
-        generator=make_generator(seed), persistent_workers=False,
+        ConcatDataset([mnist, cifar]),
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        generator=make_generator(seed),
+        persistent_workers=False,
     )
 
 
@@ -104,7 +112,9 @@ def time_model_only_epoch(config: TrainConfig, device: torch.device, n_train: in
     return (time.perf_counter() - started) / steps * -(-n_train // config.batch_size)
 
 
-def time_baseline_epoch(config: TrainConfig, device: torch.device, workers: int, max_batches: int | None) -> tuple[float, int]:
+def time_baseline_epoch(
+    config: TrainConfig, device: torch.device, workers: int, max_batches: int | None
+) -> tuple[float, int]:
     """Seconds per epoch through the DataLoader (extrapolated from ``max_batches`` if given), and images seen."""
     loader = conventional_loader(config.batch_size, workers, config.seed)
     models = {k: m.to(device) for k, m in build_four_models(seed=config.seed).items()}
@@ -128,7 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for the baseline")
-    parser.add_argument("--baseline-batches", type=int, default=None, help="time only this many baseline batches and extrapolate")
+    parser.add_argument(
+        "--baseline-batches", type=int, default=None, help="time only this many baseline batches and extrapolate"
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -140,8 +152,16 @@ def main() -> None:
     table = pd.DataFrame(
         [
             {"pipeline": "tensor batches (moe_utils)", "seconds_per_epoch": fast, "images_timed": 110_000},
-            {"pipeline": "optimiser steps alone, one fixed batch (floor)", "seconds_per_epoch": floor, "images_timed": 200 * args.batch_size},
-            {"pipeline": f"DataLoader + per-sample transforms ({args.workers} workers)", "seconds_per_epoch": baseline, "images_timed": seen},
+            {
+                "pipeline": "optimiser steps alone, one fixed batch (floor)",
+                "seconds_per_epoch": floor,
+                "images_timed": 200 * args.batch_size,
+            },
+            {
+                "pipeline": f"DataLoader + per-sample transforms ({args.workers} workers)",
+                "seconds_per_epoch": baseline,
+                "images_timed": seen,
+            },
         ]
     )
     table["speedup_vs_baseline"] = baseline / table["seconds_per_epoch"]
@@ -153,10 +173,14 @@ def main() -> None:
     with atomic_path(paths.BENCHMARK_RESULTS_DIR / "bench_train.csv") as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False))
-    print(f"load average (1 / 5 / 15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}, after: "
-          f"{' / '.join(f'{v:.2f}' for v in load_after)} on {os.cpu_count()} cores (a quiet machine sits near 0 before)")
-    print(f"ratio (baseline / tensor batches): {baseline / fast:.1f}x; "
-          f"data handling is {1 - floor / fast:.0%} of the tensor-batch epoch; ceiling for any pipeline: {baseline / floor:.1f}x")
+    print(
+        f"load average (1 / 5 / 15 min) before: {' / '.join(f'{v:.2f}' for v in load_before)}, after: "
+        f"{' / '.join(f'{v:.2f}' for v in load_after)} on {os.cpu_count()} cores (a quiet machine sits near 0 before)"
+    )
+    print(
+        f"ratio (baseline / tensor batches): {baseline / fast:.1f}x; "
+        f"data handling is {1 - floor / fast:.0%} of the tensor-batch epoch; ceiling for any pipeline: {baseline / floor:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ benchmarks/results/dispatch_before_after.csv.
 
     python benchmarks/dispatch_before_after.py        # about 1 min on the 2-core CPU; needs the data cache
 """
+
 from __future__ import annotations
 
 import platform
@@ -14,39 +15,38 @@ import time
 import pandas as pd
 import torch
 
-from moe_utils.datasets.mnist_cifar import load_mnist_cifar
 from moe_utils.io import paths
 from moe_utils.io.atomic import atomic_path
 from moe_utils.moe.layer import MoEFeedForward
-from moe_utils.moe.router import RouterConfig
-from moe_utils.moe.transformer import TransformerConfig, image_to_patches
-from moe_utils.runtime import make_generator
-from moe_utils.studies.routing_stability import RunSpec, evaluate_runs, run_all
+from moe_utils.studies.routing_stability_seeds import stability_job
+from moe_utils.studies.routing_stability_settings import StabilitySettings
 
 
 def main() -> None:
     """Train and evaluate the baseline under both dispatches; print and save the comparison."""
-    torch.set_num_threads(1)  # as notebook 04
-    data = load_mnist_cifar("auto", verbose=False)
-    generator = make_generator(0)  # notebook 04's SEED = 0: same test and probe images
-    test = data.test.subset(torch.randperm(len(data.test), generator=generator)[:5000])
-    probe = data.test.subset(torch.randperm(len(data.test), generator=generator)[:1000])
-    config = TransformerConfig(d_model=48, n_heads=4, n_layers=2, d_expert=48, router=RouterConfig(n_experts=8, top_k=2), max_len=16)
-    specs = [RunSpec("baseline", 0.0, 0.0, "scaled")]
+    torch.set_num_threads(1)  # as notebook 04's processes
+    settings = StabilitySettings(
+        eval_sigmas="0.5"
+    )  # notebook 04's full-profile settings: same data, test and probe images
+    baseline = next(s for s in settings.specs if s.name == "baseline")
     grouped = MoEFeedForward.use_grouped_mm
     rows = []
     try:
         for dispatch in ("grouped_mm", "loop"):
             MoEFeedForward.use_grouped_mm = grouped if dispatch == "grouped_mm" else (lambda self, x: False)
             started = time.perf_counter()
-            runs = run_all(specs, config=config, images=data.train.images, labels=data.train.labels,
-                           probe=image_to_patches(probe.images[:256], 8), steps=500, batch_size=64, lr=0.002, patch=8,
-                           seed=0, fluct_every=10)
-            seconds = time.perf_counter() - started
-            _, table = evaluate_runs(specs, runs, test, probe, [0.5], 0.5, 8, 0)
-            rows.append({"dispatch": dispatch, "test_accuracy": table["acc"].item(), "mean_jaccard_sigma_0.5": table["jaccard"].item(),
-                         "train_seconds": seconds, "grouped_mm_available": grouped(MoEFeedForward(48, 48, config.router), torch.zeros(4, 48)),
-                         "machine": f"{platform.machine()} cpu, torch {torch.__version__}"})
+            row = stability_job(settings, settings.seed, baseline).row  # notebook 04's seed job: train + evaluate
+            rows.append(
+                {
+                    "dispatch": dispatch,
+                    "test_accuracy": row["acc"],
+                    "mean_jaccard_sigma_0.5": row["jaccard"],
+                    "train_seconds": row["train_seconds"],
+                    "job_seconds": time.perf_counter() - started,
+                    "grouped_mm_available": grouped(MoEFeedForward(48, 48, settings.model.router), torch.zeros(4, 48)),
+                    "machine": f"{platform.machine()} cpu, torch {torch.__version__}",
+                }
+            )
     finally:
         MoEFeedForward.use_grouped_mm = grouped
     result = pd.DataFrame(rows)

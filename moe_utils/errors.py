@@ -1,6 +1,8 @@
 """The project's exception type and argument checks that produce one-line messages."""
+
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -81,4 +83,24 @@ def parse_positive_ints(name: str, text: Any) -> list[int]:
         values = []
     if not values or any(v <= 0 for v in values):
         raise MoeError(f"{name}={text!r} is not allowed; it must be comma-separated positive integers, e.g. '1,2,4'")
+    return values
+
+
+def check_finite(name: str, value: Any) -> Any:
+    """Return ``value`` if it is a finite number, else raise a one-line MoeError (1e999 is infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise MoeError(f"{name}={value!r} is not allowed; it must be a finite number")
+    return value
+
+
+def parse_floats(name: str, text: str) -> list[float]:
+    """Comma-separated finite non-negative floats, e.g. ``"0, 0.5"`` -> [0.0, 0.5]; a one-line MoeError otherwise."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not math.isfinite(v) or v < 0 for v in values):
+        raise MoeError(
+            f"{name}={text!r} is not allowed; it must be comma-separated non-negative numbers, e.g. '0, 0.5'"
+        )
     return values

@@ -3,6 +3,7 @@
 Each notebook runs in a staging folder (its figures too); only when it succeeds do the executed notebook and its
 figures move into place, so a failing or interrupted run leaves the committed files untouched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -140,7 +141,9 @@ def run_notebook(notebook: Path, output: Path, figures: Path, profile: str, para
     return time.perf_counter() - started
 
 
-def run_pipeline(profile: str = "full", only: str | None = None, output_dir: Path | None = None, parameters: dict | None = None) -> dict[str, float]:
+def run_pipeline(
+    profile: str = "full", only: str | None = None, output_dir: Path | None = None, parameters: dict | None = None
+) -> dict[str, float]:
     """Run the selected notebooks in order; stop at the first failure, naming notebook and cell."""
     from papermill.exceptions import PapermillExecutionError
 
@@ -176,7 +179,9 @@ def parse_parameter(text: str) -> tuple[str, object]:
     """``NAME=VALUE`` -> (NAME, VALUE as a Python literal, or the plain string if it is none)."""
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier() or not name.isupper():
-        raise MoeError(f"--param={text!r} is not allowed; write NAME=VALUE with an UPPER_CASE parameter name, e.g. EPOCHS=5")
+        raise MoeError(
+            f"--param={text!r} is not allowed; write NAME=VALUE with an UPPER_CASE parameter name, e.g. EPOCHS=5"
+        )
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
@@ -188,9 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Execute the numbered notebooks in order with papermill.")
     parser.add_argument("--profile", default="full", help="full | quick")
     parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,02")
-    parser.add_argument("--output-dir", default=None, type=Path, help="write executed notebooks (and figures) here instead of in place")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a parameters-cell value in every selected notebook (repeatable), e.g. --param SEED=1")
+    parser.add_argument(
+        "--output-dir", default=None, type=Path, help="write executed notebooks (and figures) here instead of in place"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameters-cell value in every selected notebook (repeatable), e.g. --param SEED=1",
+    )
     args = parser.parse_args(argv)
     try:
         parameters = dict(parse_parameter(p) for p in args.param)
@@ -199,9 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; the notebook that was running and its figures were left as they were", file=sys.stderr)
+        print(
+            "error: interrupted; the notebook that was running and its figures were left as they were", file=sys.stderr
+        )
         return 130
-    print("total {:.1f} s".format(sum(timings.values())))
+    print(f"total {sum(timings.values()):.1f} s")
     return 0
 
 

@@ -1,4 +1,5 @@
 """Device and profile resolution, and explicit random generators."""
+
 from __future__ import annotations
 
 import torch
@@ -13,7 +14,10 @@ def resolve_device(device: str) -> torch.device:
     """Map ``"auto"`` to cuda when available, else cpu; validate explicit names."""
     check_choice("DEVICE", device, DEVICES)
     if device == "cuda" and not torch.cuda.is_available():
-        raise MoeError("DEVICE='cuda' is not allowed; this machine has no CUDA device (torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+        raise MoeError(
+            "DEVICE='cuda' is not allowed; this machine has no CUDA device (torch.cuda.is_available() is False); "
+            "use 'auto' or 'cpu'"
+        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
@@ -55,12 +59,15 @@ class ClosingLine:
 
     def __iter__(self):
         n = 0
-        for n, item in enumerate(self.iterable, 1):
+        for n, item in enumerate(self.iterable, 1):  # noqa: B007 (n is the count after the loop)
             yield item
         if self.leave:
             extra = ", ".join(f"{k} {v}" for k, v in self.postfix.items())
-            print(f"{self.desc}: {n}/{self.total if self.total is not None else n} done in "
-                  f"{self.clock() - self.started:.1f} s" + (f" ({extra})" if extra else ""), flush=True)
+            print(
+                f"{self.desc}: {n}/{self.total if self.total is not None else n} done in "
+                f"{self.clock() - self.started:.1f} s" + (f" ({extra})" if extra else ""),
+                flush=True,
+            )
 
     def set_postfix(self, values: dict | None = None, **kwargs) -> None:
         """Remember the latest postfix values; they appear in the closing line."""
@@ -100,6 +107,8 @@ def run_parallel(fn, jobs: list[dict], workers: int = 2, desc: str = "jobs") -> 
     context = multiprocessing.get_context("spawn")  # fork would copy a kernel's threads and locks
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
         futures = [pool.submit(fn, **job) for job in jobs]
-        for _ in progress(as_completed(futures), desc=f"{desc} ({min(workers, len(jobs))} processes)", total=len(futures)):
+        for _ in progress(
+            as_completed(futures), desc=f"{desc} ({min(workers, len(jobs))} processes)", total=len(futures)
+        ):
             pass
         return [f.result() for f in futures]

@@ -1,4 +1,5 @@
 """Test shorthands: flat keyword arguments split into a RouterConfig and the rest (tests only; the package takes configs)."""
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -18,7 +19,9 @@ def split_router(kwargs: dict) -> tuple[RouterConfig, dict]:
     return RouterConfig(**routing), {k: v for k, v in kwargs.items() if k not in ROUTER_FIELDS}
 
 
-def make_router(d_model: int, n_experts: int, top_k: int, generator: torch.Generator | None = None, **settings) -> Router:
+def make_router(
+    d_model: int, n_experts: int, top_k: int, generator: torch.Generator | None = None, **settings
+) -> Router:
     """Router(d_model, RouterConfig(n_experts, top_k, **settings), generator)."""
     return Router(d_model, RouterConfig(n_experts=n_experts, top_k=top_k, **settings), generator)
 

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny image-folder archives and an isolated data/figures location."""
+
 from __future__ import annotations
 
 import io
@@ -24,7 +25,9 @@ def _add(archive: tarfile.TarFile, name: str, image: Image.Image, fmt: str) -> N
     archive.addfile(info, buffer)
 
 
-def write_tiny_archive(path: Path, classes: list[str], size: int, mode: str, fmt: str, per_class: dict[str, int], seed: int = 0) -> None:
+def write_tiny_archive(
+    path: Path, classes: list[str], size: int, mode: str, fmt: str, per_class: dict[str, int], seed: int = 0
+) -> None:
     """An image-folder tar.gz with ``per_class[split]`` random images per class."""
     rng = np.random.default_rng(seed)
     suffix = "png" if fmt == "PNG" else "jpg"

@@ -1,4 +1,5 @@
 """Tests for moe_utils.corpora: byte tokens, splits, budgets and the three domain loaders."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +13,9 @@ from moe_utils.datasets import corpora
 from moe_utils.errors import MoeError
 from moe_utils.io import paths
 
-FAKE_VALID = " \n = Alpha = \n \n alpha-one first paragraph . \n \n = = Section = = \n \n alpha-two second paragraph . \n \n"
+FAKE_VALID = (
+    " \n = Alpha = \n \n alpha-one first paragraph . \n \n = = Section = = \n \n alpha-two second paragraph . \n \n"
+)
 FAKE_TEST = " \n = Beta = \n \n beta-one paragraph with <unk> . \n \n = Gamma = \n \n gamma-one paragraph . \n"
 
 
@@ -99,7 +102,9 @@ def test_stdlib_loader_deterministic_and_clean():
 
 
 def test_build_domain_corpus_equal_budgets(fake_mirror):
-    corpus = corpora.build_domain_corpus(("wikipedia", "github"), tokens_per_domain=60, held_out_tokens_per_domain=30, seed=0)
+    corpus = corpora.build_domain_corpus(
+        ("wikipedia", "github"), tokens_per_domain=60, held_out_tokens_per_domain=30, seed=0
+    )
     assert set(corpus.train) == {"wikipedia", "github"}
     for domain in corpus.train:
         assert corpus.train[domain].dtype == torch.uint8 and len(corpus.train[domain]) == 60
@@ -109,7 +114,9 @@ def test_build_domain_corpus_equal_budgets(fake_mirror):
     wiki_held = corpora.decode_bytes(corpus.held_out["wikipedia"])
     for marker in ("alpha-", "beta-", "gamma-"):  # no article in both parts
         assert not (marker in wiki_train and marker in wiki_held)
-    again = corpora.build_domain_corpus(("wikipedia", "github"), tokens_per_domain=60, held_out_tokens_per_domain=30, seed=0)
+    again = corpora.build_domain_corpus(
+        ("wikipedia", "github"), tokens_per_domain=60, held_out_tokens_per_domain=30, seed=0
+    )
     assert torch.equal(again.train["github"], corpus.train["github"])
     with pytest.raises(MoeError, match="too few"):
         corpora.build_domain_corpus(("wikipedia",), tokens_per_domain=10_000, held_out_tokens_per_domain=0, seed=0)
@@ -134,17 +141,25 @@ def test_dm_generation_deterministic_and_cached(tmp_path, monkeypatch):
 
 def test_held_out_documents_are_capped_and_labelled_byte_by_byte(fake_mirror):
     plain = corpora.build_domain_corpus(("github",), tokens_per_domain=2000, held_out_tokens_per_domain=3000, seed=0)
-    capped = corpora.build_domain_corpus(("github",), tokens_per_domain=2000, held_out_tokens_per_domain=3000, seed=0,
-                                         held_out_doc_bytes=100)
-    assert len(capped.train["github"]) == 2000  # the train budget is unchanged (it starts after more held-out documents)
+    capped = corpora.build_domain_corpus(
+        ("github",), tokens_per_domain=2000, held_out_tokens_per_domain=3000, seed=0, held_out_doc_bytes=100
+    )
+    assert (
+        len(capped.train["github"]) == 2000
+    )  # the train budget is unchanged (it starts after more held-out documents)
     ids, held = capped.held_out_doc_ids["github"], capped.held_out["github"]
     assert len(ids) == len(held) == 3000 and bool((ids[1:] >= ids[:-1]).all())
     counts = torch.bincount(ids)
     assert int(counts.max()) <= 100 and len(counts) >= 30  # 3,000 bytes of at most 100 bytes each: 30 documents or more
-    assert len(plain.held_out_doc_ids["github"]) == 3000 and int(torch.bincount(plain.held_out_doc_ids["github"]).max()) > 100
+    assert (
+        len(plain.held_out_doc_ids["github"]) == 3000
+        and int(torch.bincount(plain.held_out_doc_ids["github"]).max()) > 100
+    )
     train_text = corpora.decode_bytes(capped.train["github"])
     for d in range(len(counts) - 1):  # whole held-out documents (the last may be cut) never reappear in train
         piece = corpora.decode_bytes(held[ids == d])
         assert len(piece) < 40 or piece not in train_text
     with pytest.raises(MoeError, match="held_out_doc_bytes=0"):
-        corpora.build_domain_corpus(("github",), tokens_per_domain=10, held_out_tokens_per_domain=10, held_out_doc_bytes=0)
+        corpora.build_domain_corpus(
+            ("github",), tokens_per_domain=10, held_out_tokens_per_domain=10, held_out_doc_bytes=0
+        )

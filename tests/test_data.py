@@ -1,4 +1,5 @@
 """The data pipeline on tiny archives built by the tests."""
+
 from __future__ import annotations
 
 import os
@@ -34,7 +35,9 @@ def test_cache_is_reused_and_keyed_by_archive_content(tiny_mirror):
     second = load_mnist_cifar("mirror", verbose=False)
     assert not second.info["built"] and second.cache_path == first.cache_path
     assert torch.equal(first.train.images, second.train.images)
-    (tiny_mirror / CIFAR_ARCHIVE).write_bytes((tiny_mirror / CIFAR_ARCHIVE).read_bytes() + b"")  # same bytes -> same key
+    (tiny_mirror / CIFAR_ARCHIVE).write_bytes(
+        (tiny_mirror / CIFAR_ARCHIVE).read_bytes() + b""
+    )  # same bytes -> same key
     assert load_mnist_cifar("mirror", verbose=False).cache_path == first.cache_path
 
 
@@ -100,11 +103,22 @@ def test_auto_uses_an_existing_cache_when_offline(tiny_mirror, monkeypatch):
 
 
 def test_swapped_archive_names_its_classes_and_is_not_the_seed_data(tiny_mirror):
-    fashion = ["0_tshirt", "1_trouser", "2_pullover", "3_dress", "4_coat", "5_sandal", "6_shirt", "7_sneaker", "8_bag", "9_boot"]
+    fashion = [
+        "0_tshirt",
+        "1_trouser",
+        "2_pullover",
+        "3_dress",
+        "4_coat",
+        "5_sandal",
+        "6_shirt",
+        "7_sneaker",
+        "8_bag",
+        "9_boot",
+    ]
     write_tiny_archive(tiny_mirror / MNIST_ARCHIVE, fashion, 28, "L", "PNG", {"train": 2, "test": 1}, seed=5)
     data = load_mnist_cifar("mirror", verbose=False)
     assert data.class_names[:2] == ["mnist:tshirt", "mnist:trouser"] and data.class_names[10] == "cifar:airplane"
-    assert not data.is_seed_data and "NOT the known" in data.describe() and MNIST_ARCHIVE in data.describe()
+    assert not data.is_source_data and "NOT the known" in data.describe() and MNIST_ARCHIVE in data.describe()
     named = load_mnist_cifar("mirror", verbose=False, dataset_names="Fashion-MNIST, CIFAR")
     assert named.dataset_names == ("Fashion-MNIST", "CIFAR") and named.class_names[0] == "fashion-mnist:tshirt"
     assert named.cache_path == data.cache_path  # names are display only: the same cache
@@ -112,20 +126,22 @@ def test_swapped_archive_names_its_classes_and_is_not_the_seed_data(tiny_mirror)
         load_mnist_cifar("mirror", verbose=False, dataset_names="Fashion")
 
 
-def test_the_seed_archives_are_recognised_by_checksum(tiny_mirror, monkeypatch):
+def test_the_source_archives_are_recognised_by_checksum(tiny_mirror, monkeypatch):
     data = load_mnist_cifar("mirror", verbose=False)
     assert data.class_names == CLASS_NAMES and data.dataset_names == ("MNIST", "CIFAR")
-    assert not data.is_seed_data  # tiny random archives under the real file names are not the seed's data
+    assert not data.is_source_data  # tiny random archives under the real file names are not source 004's data
     digests = {k: a["sha256"] for k, a in data.info["archives"].items()}
     monkeypatch.setattr(data_module, "KNOWN_ARCHIVES", digests)
-    assert data.is_seed_data and "the seed's MNIST + CIFAR-10" in data.describe()
+    assert data.is_source_data and "source 004's MNIST + CIFAR-10" in data.describe()
 
 
 def test_without_a_mirror_the_cache_is_chosen_by_identity_not_recency(tiny_mirror, tmp_path, monkeypatch):
     first = load_mnist_cifar("mirror", verbose=False)
     other = tmp_path / "other_mirror"
     other.mkdir()
-    write_tiny_archive(other / MNIST_ARCHIVE, [str(d) for d in range(10)], 28, "L", "PNG", {"train": 2, "test": 1}, seed=9)
+    write_tiny_archive(
+        other / MNIST_ARCHIVE, [str(d) for d in range(10)], 28, "L", "PNG", {"train": 2, "test": 1}, seed=9
+    )
     write_tiny_archive(other / CIFAR_ARCHIVE, CIFAR_CLASSES, 32, "RGB", "JPEG", {"train": 2, "test": 1}, seed=8)
     monkeypatch.setenv(paths.MIRROR_ENV, str(other))
     second = load_mnist_cifar("mirror", verbose=False)  # the newer cache
@@ -141,7 +157,9 @@ def test_without_a_mirror_the_cache_is_chosen_by_identity_not_recency(tiny_mirro
 def test_a_temporary_left_by_a_killed_write_is_removed_at_the_next_load(tiny_mirror):
     processed = paths.PROCESSED_DIR
     processed.mkdir(parents=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = processed / f".mnist_cifar_mirror_x.pid{dead}.abcd1234.tmp.pt"
     stale.write_bytes(b"half a cache")
     live = processed / f".mnist_cifar_mirror_y.pid{os.getpid()}.abcd1234.tmp.pt"  # this process's own: kept

@@ -1,4 +1,5 @@
 """Acceptance tests for notebook 05: relative load, balancing through the notebook's configs, specialisation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,14 @@ from moe_utils.studies.expert_load import (
     mixed_domain_batch,
     relative_load,
     specialisation_table,
+    train_lm,
     training_maxvio,
+)
+from moe_utils.studies.expert_load_seeds import (
+    document_bootstrap,
+    document_counts,
+    heldout_maxvio_by_method,
+    specialisation_by_method,
 )
 
 
@@ -55,7 +63,9 @@ def test_configs_differ_only_in_balancing():
     assert (rf.balancing, rf.aux_loss_alpha, rf.bias_update_rate) == ("aux_free", 0.0, 0.05)
     assert ra.scoring == rf.scoring == "sigmoid" and a.causal and ra.aux_loss_scope == "sequence"
     balancing = ("balancing", "aux_loss_alpha", "bias_update_rate")
-    assert {k: v for k, v in vars(ra).items() if k not in balancing} == {k: v for k, v in vars(rf).items() if k not in balancing}
+    assert {k: v for k, v in vars(ra).items() if k not in balancing} == {
+        k: v for k, v in vars(rf).items() if k not in balancing
+    }
     assert {k: v for k, v in vars(a).items() if k != "router"} == {k: v for k, v in vars(f).items() if k != "router"}
     with pytest.raises(MoeError, match="method"):
         lm_config("none")
@@ -126,8 +136,16 @@ def test_specialisation_table_and_global_maxvio_from_long_table():
     for method, rel in {"a": [[2.0, 0.0], [0.0, 2.0]], "b": [[1.0, 1.0], [1.0, 1.0]]}.items():
         for d, domain in enumerate(["x", "y"]):
             for e in range(2):
-                rows.append({"method": method, "domain": domain, "layer": 0, "expert": e,
-                             "relative_load": rel[d][e], "tokens_routed": int(rel[d][e] * 10)})
+                rows.append(
+                    {
+                        "method": method,
+                        "domain": domain,
+                        "layer": 0,
+                        "expert": e,
+                        "relative_load": rel[d][e],
+                        "tokens_routed": int(rel[d][e] * 10),
+                    }
+                )
     load = pd.DataFrame(rows)
     spec = specialisation_table(load).set_index("method")
     assert spec.loc["a", "specialisation_all_layers"] == pytest.approx(1.0)
@@ -138,7 +156,10 @@ def test_specialisation_table_and_global_maxvio_from_long_table():
 
 def test_mixed_batch_and_held_out_routing_shapes():
     g = make_generator(0)
-    streams = {"a": torch.randint(0, 256, (500,), dtype=torch.uint8), "b": torch.randint(0, 256, (300,), dtype=torch.uint8)}
+    streams = {
+        "a": torch.randint(0, 256, (500,), dtype=torch.uint8),
+        "b": torch.randint(0, 256, (300,), dtype=torch.uint8),
+    }
     x, y, ids = mixed_domain_batch(streams, 3, 16, g)
     assert x.shape == y.shape == (6, 16) and ids.tolist() == [0, 0, 0, 1, 1, 1]
     torch.testing.assert_close(x[:, 1:], y[:, :-1])
@@ -152,3 +173,146 @@ def test_mixed_batch_and_held_out_routing_shapes():
     long = training_maxvio({"m": history})
     assert len(long) == 4 and long["maxvio"].sum() == pytest.approx(3.75)
     assert max_violation(torch.tensor([3.0, 1.0])) == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    config = lm_config("aux_free", d_model=16, n_heads=2, n_layers=2, n_experts=4, top_k=2, d_expert=8, seq_len=16)
+    generator = torch.Generator().manual_seed(0)
+    train = {d: torch.randint(0, 256, (2000,), generator=generator, dtype=torch.uint8) for d in ("x", "y")}
+    model, _ = train_lm(
+        config, train, steps=3, per_domain=2, lr=1e-3, seed=0, device=torch.device("cpu"), progress=False
+    )
+    held = {d: torch.randint(0, 256, (16 * 9 + 1,), generator=generator, dtype=torch.uint8) for d in ("x", "y")}
+    doc_ids = {d: torch.repeat_interleave(torch.arange(4), torch.tensor([40, 40, 40, 25])) for d in held}
+    return model, held, doc_ids
+
+
+def test_document_counts_split_the_held_out_routing_by_document(tiny_lm):
+    model, held, doc_ids = tiny_lm
+    counts = document_counts(model, held, doc_ids)
+    load, _ = held_out_routing(model, held, progress=False)
+    for domain, c in counts.items():  # [docs, layers, experts]
+        assert c.shape == (4, 2, 4)
+        summed = load[load.domain == domain].pivot(index="layer", columns="expert", values="tokens_routed").to_numpy()
+        np.testing.assert_array_equal(c.sum(0), summed)
+        routed = 16 * 9  # every input byte of the 9 windows, K = 2 experts each
+        per_doc = np.bincount(doc_ids[domain][:routed].numpy(), minlength=4) * 2
+        np.testing.assert_array_equal(c[:, 0].sum(-1), per_doc)  # each document's tokens, no more, no less
+
+
+def test_document_counts_need_one_document_id_per_byte(tiny_lm):
+    model, held, doc_ids = tiny_lm
+    with pytest.raises(MoeError, match="must match"):
+        document_counts(model, held, {d: v[:-1] for d, v in doc_ids.items()})
+
+
+def test_bootstrap_statistics_equal_the_tables_of_the_summed_counts():
+    rng = np.random.default_rng(0)
+    groups = {
+        d: rng.integers(0, 50, size=(6, 2, 3, 2, 4)) for d in ("x", "y", "z")
+    }  # [docs, methods, seeds, layers, experts]
+    spec = specialisation_by_method(groups)
+    for m in range(2):
+        per_seed = []
+        for s in range(3):
+            rows = []
+            for d, g in groups.items():
+                c = g[:, m, s].sum(0)  # [layers, experts]
+                for layer in range(2):
+                    for e in range(4):
+                        rows.append(
+                            {
+                                "method": "m",
+                                "domain": d,
+                                "layer": layer,
+                                "expert": e,
+                                "relative_load": c[layer, e] / (c[layer].sum() / 4),
+                            }
+                        )
+            per_seed.append(specialisation_table(pd.DataFrame(rows)).iloc[0]["specialisation_all_layers"])
+        assert spec[m] == pytest.approx(np.mean(per_seed))
+    total = sum(g.sum(0) for g in groups.values())[0, 0]  # method 0, seed 0: [layers, experts]
+    maxvio = ((total.max(-1) - total.mean(-1)) / total.mean(-1)).mean()
+    assert heldout_maxvio_by_method({d: g[:, :, :1] for d, g in groups.items()})[0] == pytest.approx(maxvio)
+    boot = document_bootstrap(groups, n_boot=50)
+    assert ((boot.ci_low <= boot.estimate) & (boot.estimate <= boot.ci_high)).all()
+    diff = boot[(boot.statistic == "specialisation") & (boot.method == "aux_free − aux_loss")].iloc[0]
+    assert diff.estimate == pytest.approx(spec[1] - spec[0])  # METHODS = (aux_loss, aux_free)
+
+
+def tiny_load_tables(free_always_higher: bool = True):
+    """Hand-made notebook-05 tables: 2 seeds, one configuration, three domains."""
+    from types import SimpleNamespace
+
+    from moe_utils.studies.expert_load_settings import ExpertLoadSettings
+
+    domains = ["wikipedia", "github", "dm_mathematics"]
+    record = pd.DataFrame(
+        {"domain": domains, "train_tokens": [1000] * 3, "held_out_tokens": [100] * 3, "held_out_documents": [7, 8, 9]}
+    )
+    corpus = SimpleNamespace(
+        record=record,
+        train=dict.fromkeys(domains),
+        info={"dm_mathematics": {"modules_used": ["a", "b"], "examples_per_module": 5, "modules_failed": ["c"]}},
+    )
+    per_seed = pd.DataFrame(
+        {
+            "config": "standard",
+            "method": ["aux_loss", "aux_free"] * 2,
+            "seed": [0, 0, 1, 1],
+            "specialisation": [0.1, 0.3, 0.1, 0.3],
+            "heldout_maxvio": [0.2, 0.4, 0.2, 0.4],
+            "max_relative_load": [1.5, 3.0, 1.5, 3.0],
+        }
+    )
+    holds = 2 if free_always_higher else 1
+    margins = pd.DataFrame(
+        [
+            {"config": "standard", "value": v, "mean": 0.2, "std": 0.0, "n": 2, "holds": holds, "below": 2 - holds}
+            for v in ["specialisation", "heldout_maxvio"]
+        ]
+        + [
+            {"config": "standard", "value": f"loss_{d}", "mean": -0.01, "std": 0.0, "n": 2, "holds": 0, "below": 2}
+            for d in domains
+        ]
+    )
+    low = 0.05 if free_always_higher else -0.05
+    boot = pd.DataFrame(
+        [
+            {
+                "config": "standard",
+                "statistic": stat,
+                "method": "aux_free − aux_loss",
+                "estimate": 0.2,
+                "ci_low": low,
+                "ci_high": 0.3,
+            }
+            for stat in ("specialisation", "heldout_maxvio")
+        ]
+    )
+    summary = pd.DataFrame(
+        {"train MaxVio_batch, first 100 steps": [1.0, 2.0], "train MaxVio_batch, last 100 steps": [0.5, 0.2]},
+        index=["aux_free", "aux_loss"],
+    )
+    return SimpleNamespace(
+        settings=ExpertLoadSettings(fine_n_experts=0),
+        corpus=corpus,
+        per_seed=per_seed,
+        margins=margins,
+        bootstrap=boot,
+        maxvio_summary=summary,
+    )
+
+
+def test_findings_give_the_papers_verdict_from_seeds_and_documents():
+    from moe_utils.studies.expert_load_report import findings
+
+    text = findings(tiny_load_tables()).replace("\n", " ")
+    assert "aux-loss-free **0.300 ± 0.000** (3.0×; mean ± std over 2 seeds)" in text
+    assert "0.200 [0.050, 0.300] (excludes 0)" in text
+    assert "this holds in every seed and its document interval excludes 0 in every configuration" in text
+    assert "aux-loss-free is lower in every seed in 3 of 3 domains" in text and "7 Wikipedia documents" in text
+    assert "aux-loss-free 1.00 → 0.50, aux-loss-based 2.00 → 0.20" in text
+    refuted = findings(tiny_load_tables(free_always_higher=False)).replace("\n", " ")
+    assert "(includes 0)" in refuted and "this does **not** hold in every seed" in refuted

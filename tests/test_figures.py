@@ -1,4 +1,5 @@
 """save_fig writes the picture and its numbers together, atomically."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from moe_utils.errors import MoeError
-from moe_utils.io.figures import save_fig, save_table
+from moe_utils.io.figures import describe_figure, save_fig, save_table
 
 
 def test_save_fig_writes_png_and_csv(figures_tmp):
@@ -39,3 +40,11 @@ def test_failed_write_leaves_nothing_behind(figures_tmp, monkeypatch):
     with pytest.raises(RuntimeError):
         save_fig(fig, "99_broken", pd.DataFrame({"x": [1]}))
     assert not list(figures_tmp.glob("99_broken.png")) and not list(figures_tmp.glob(".*"))
+
+
+def test_a_figure_is_described_by_its_titles_and_labels():
+    fig, ax = plt.subplots()
+    ax.set(title="Jaccard vs σ", xlabel="σ", ylabel="mean Jaccard")
+    text = describe_figure(fig, "04_jaccard")
+    assert text.startswith("Figure 04_jaccard: Jaccard vs σ: mean Jaccard vs σ") and "figures/04_jaccard" in text
+    plt.close(fig)

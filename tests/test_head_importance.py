@@ -1,6 +1,8 @@
 """Head importance (probe gradient × activation, head-mask gradients), task generators and checkpoints."""
+
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from torch.nn import functional as F
@@ -29,13 +31,16 @@ from moe_utils.studies.head_importance import (
     task_similarity,
     train_probe,
 )
+from moe_utils.studies.head_importance_seeds import shuffled_labels
 from moe_utils.studies.layer_activation import residual_updates
 
 TINY = dict(d_model=16, n_heads=4, n_layers=2, ffn="dense", d_ff=32, causal=True, max_len=20)
 
 
 def tiny_model(seed: int = 0) -> TransformerModel:
-    return TransformerModel(TransformerConfig(**TINY), input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
+    return TransformerModel(
+        TransformerConfig(**TINY), input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +112,7 @@ def test_head_mask_gradient_matches_finite_difference(data):
     grads = head_mask_gradients(model, tokens, answers)  # [B, L, H]
 
     def loss(mask, b):
-        return F.cross_entropy(model(tokens[b:b + 1], head_mask=mask)[:, -1], answers[b:b + 1], reduction="sum")
+        return F.cross_entropy(model(tokens[b : b + 1], head_mask=mask)[:, -1], answers[b : b + 1], reduction="sum")
 
     eps = 1e-5
     for b in range(3):
@@ -149,7 +154,9 @@ def test_checkpoints_from_training_reload_bit_exactly(data, tmp_path):
         loaded = load_checkpoint(tmp_path / path)
         assert all(torch.equal(state[k], v) for k, v in loaded.state_dict().items())
     assert torch.equal(loaded(held.tokens), model.eval()(held.tokens))
-    assert torch.equal(head_mask_gradients(loaded, held.tokens, held.answers), head_mask_gradients(model, held.tokens, held.answers))
+    assert torch.equal(
+        head_mask_gradients(loaded, held.tokens, held.answers), head_mask_gradients(model, held.tokens, held.answers)
+    )
 
 
 def test_selection_and_evaluation_halves_share_no_prompt():
@@ -170,6 +177,76 @@ def test_raw_layer_importance_is_not_rescaled_and_plateau_is_found():
     by_task = torch.rand(8, 3, 4, generator=torch.Generator().manual_seed(0))
     raw = raw_layer_importance(by_task)
     assert torch.allclose(raw_layer_importance(2 * by_task), 2 * raw)  # twice the gradient, twice the value
-    assert torch.allclose(importance_shares((2 * by_task).mean(0)), importance_shares(by_task.mean(0)))  # the share cannot see it
+    assert torch.allclose(
+        importance_shares((2 * by_task).mean(0)), importance_shares(by_task.mean(0))
+    )  # the share cannot see it
     assert plateau_step([100, 200, 300, 400, 500, 600], [0.3, 0.45, 0.5, 0.505, 0.50, 0.509]) == 400
     assert plateau_step([1, 2, 3], [0.1, 0.2, 0.3]) is None
+
+
+def test_shuffled_labels_keep_the_counts_and_lose_the_order():
+    labels = torch.arange(8).repeat_interleave(50)
+    shuffled = shuffled_labels(labels, seed=0)
+    assert torch.equal(torch.bincount(shuffled), torch.bincount(labels))
+    assert (shuffled == labels).float().mean() < 0.3
+    assert torch.equal(shuffled, shuffled_labels(labels, seed=0))
+
+
+def tiny_head_tables(math_deeper: bool = True):
+    """Hand-made notebook-06 tables: 3 seeds, 8 families, 2 layers × 2 heads."""
+    from types import SimpleNamespace
+
+    from moe_utils.datasets.cognitive_tasks import TASKS
+    from moe_utils.studies.head_importance_seeds import CONTROL, MASK, PROBE
+    from moe_utils.studies.head_importance_settings import HeadImportanceSettings
+
+    settings = HeadImportanceSettings(n_layers=2, n_heads=2, d_model=4, top_heads=1)
+    accuracy = pd.DataFrame(
+        {"held-out accuracy": [0.9] * 7 + [0.3], "chance": [0.25] * 8, "majority": [0.3] * 8}, index=list(TASKS)
+    )
+    shares = torch.full((8, 2, 2), 0.25)
+    shares[:, 0] = torch.tensor([0.4, 0.1])  # layer 0 holds half of every map
+    depth = [0.2, -0.1, 0.3] if not math_deeper else [0.2, 0.1, 0.3]
+    seed_table = pd.DataFrame(
+        {
+            "seed": [0, 1, 2],
+            "mean held-out accuracy": [0.8, 0.82, 0.84],
+            "probe held-out accuracy": [0.99, 0.98, 0.97],
+            "control probe held-out accuracy": [0.12, 0.13, 0.11],
+            "control correlation (task mean)": [0.5, 0.6, 0.7],
+        }
+    )
+    for tag in ("mask", "probe", "control"):
+        seed_table[f"{tag}: math cos − others cos"] = [-0.1, -0.2, -0.3]
+        seed_table[f"{tag}: math depth − max other depth"] = depth
+        seed_table[f"{tag}: math depth − others' mean depth"] = [0.5, 0.5, 0.5]
+    conditions = [f"top-1 ({MASK})", f"top-1 ({PROBE})", f"top-1 ({CONTROL})", "random heads"]
+    by_seed = pd.DataFrame(
+        [
+            {"seed": s, "condition": c, "drop": 0.1 if c.startswith("top") else 0.02}
+            for s in (0, 1, 2)
+            for c in conditions
+        ]
+    )
+    margins = pd.DataFrame([{"a": c, "mean": 0.08, "std": 0.0, "n": 3, "holds": 3, "below": 0} for c in conditions[:3]])
+    return SimpleNamespace(
+        settings=settings,
+        accuracy=accuracy,
+        seed_table=seed_table,
+        shares={PROBE: shares, MASK: shares},
+        ablation_by_seed=by_seed,
+        ablation_margins=margins,
+    )
+
+
+def test_findings_name_learned_families_and_the_math_verdict():
+    from moe_utils.studies.head_importance_report import findings
+
+    text = findings(tiny_head_tables())
+    assert "not learned:\nMath Calculation" in text or "not learned: Math Calculation" in text.replace("\n", " ")
+    assert text.count("**holds in every seed**") == 2 and "deeper than every other function in 3 of 3" in text
+    assert "probe 50 %–50 %, head mask 50 %–50 %" in text.replace("\n", " ")
+    assert "head-mask ranking +0.080 ± 0.000 (higher in 3 of 3 seeds)" in text.replace("\n", " ")
+    refuted = findings(tiny_head_tables(math_deeper=False))
+    assert "**holds in every seed**" not in refuted and refuted.count("not supported in every seed") == 2
+    assert "deeper than every other function in 2 of 3" in refuted

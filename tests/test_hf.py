@@ -1,4 +1,5 @@
 """External-model path on tiny random-weight Hugging Face models built from their configs and saved locally (no hub)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,29 +8,54 @@ import torch
 transformers = pytest.importorskip("transformers", reason="transformers not installed: pip install -e '.[hf]'")
 
 from moe_utils.errors import MoeError  # noqa: E402
-from moe_utils.hf.checkpoints import layer_activation_table  # noqa: E402
 from moe_utils.hf.heads import head_shape, last_position_heads, mask_gradients  # noqa: E402
 from moe_utils.hf.loading import load_causal_lm  # noqa: E402
 from moe_utils.hf.routing import capture_routing, expert_load_table, routers, stability_table  # noqa: E402
-from moe_utils.io import paths  # noqa: E402
 from moe_utils.studies.expert_load import specialisation_table  # noqa: E402
 from moe_utils.studies.expert_load_plots import load_heatmaps  # noqa: E402
 from moe_utils.studies.head_importance import probe_importance, train_probe  # noqa: E402
 
 # 272 = the 256 byte tokens + room for special tokens that a model's own tokenizer class adds (e.g. Qwen2's pad)
-SMALL = dict(vocab_size=272, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, max_position_embeddings=128)
+SMALL = dict(
+    vocab_size=272,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+)
 MOE_CONFIGS = {
     "mixtral": lambda: transformers.MixtralConfig(**SMALL, num_local_experts=8, num_experts_per_tok=2),
     "olmoe": lambda: transformers.OlmoeConfig(**SMALL, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False),
-    "qwen2_moe": lambda: transformers.Qwen2MoeConfig(**SMALL, moe_intermediate_size=16, shared_expert_intermediate_size=32,
-                                                     num_experts=8, num_experts_per_tok=2, norm_topk_prob=False),
-    "qwen3_moe": lambda: transformers.Qwen3MoeConfig(**SMALL, head_dim=8, moe_intermediate_size=16, num_experts=8,
-                                                     num_experts_per_tok=2, norm_topk_prob=True),
+    "qwen2_moe": lambda: transformers.Qwen2MoeConfig(
+        **SMALL,
+        moe_intermediate_size=16,
+        shared_expert_intermediate_size=32,
+        num_experts=8,
+        num_experts_per_tok=2,
+        norm_topk_prob=False,
+    ),
+    "qwen3_moe": lambda: transformers.Qwen3MoeConfig(
+        **SMALL, head_dim=8, moe_intermediate_size=16, num_experts=8, num_experts_per_tok=2, norm_topk_prob=True
+    ),
     "deepseek_v3": lambda: transformers.DeepseekV3Config(
-        **{**SMALL, "num_key_value_heads": 4}, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=2, n_group=4,
-        topk_group=2, n_shared_experts=1, first_k_dense_replace=0, kv_lora_rank=16, q_lora_rank=None, qk_rope_head_dim=4,
-        qk_nope_head_dim=4, v_head_dim=8, routed_scaling_factor=2.5, norm_topk_prob=True),
+        **{**SMALL, "num_key_value_heads": 4},
+        moe_intermediate_size=16,
+        n_routed_experts=8,
+        num_experts_per_tok=2,
+        n_group=4,
+        topk_group=2,
+        n_shared_experts=1,
+        first_k_dense_replace=0,
+        kv_lora_rank=16,
+        q_lora_rank=None,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=4,
+        v_head_dim=8,
+        routed_scaling_factor=2.5,
+        norm_topk_prob=True,
+    ),
 }
 DENSE_CONFIGS = {
     "llama": lambda: transformers.LlamaConfig(**SMALL),
@@ -71,7 +97,9 @@ def reference_topk(kind: str, gate, x: torch.Tensor, config) -> tuple[torch.Tens
         choice = scores + gate.e_score_correction_bias
         groups = choice.view(len(x), config.n_group, -1)
         group_score = groups.topk(2, dim=-1).values.sum(-1)  # [T, groups]
-        keep = torch.zeros_like(group_score, dtype=torch.bool).scatter_(1, group_score.topk(config.topk_group, dim=-1).indices, True)
+        keep = torch.zeros_like(group_score, dtype=torch.bool).scatter_(
+            1, group_score.topk(config.topk_group, dim=-1).indices, True
+        )
         choice = choice.masked_fill(~keep.repeat_interleave(groups.shape[-1], dim=1), float("-inf"))
         idx = choice.topk(config.num_experts_per_tok, dim=-1).indices
         w = scores.gather(1, idx)
@@ -104,14 +132,19 @@ def test_deepseek_group_limit_and_bias_matter(tmp_path):
     group = routing.indices // (8 // model.config.n_group)  # [T, k] group of each chosen expert
     assert all(len(set(g.tolist())) <= model.config.topk_group for g in group)  # at most topk_group groups per token
     plain = (routing.router_input.float() @ routers(model)[0][1].weight.float().T).sigmoid().topk(2, dim=-1).indices
-    assert not torch.equal(plain.sort(-1).values, routing.indices.sort(-1).values)  # the bias and groups change the choice
+    assert not torch.equal(
+        plain.sort(-1).values, routing.indices.sort(-1).values
+    )  # the bias and groups change the choice
 
 
 @pytest.mark.parametrize("kind", ["olmoe", "deepseek_v3"])
 def test_expert_load_averages_one_and_plots_with_the_shared_functions(kind, tmp_path):
     model, tokenizer = load_causal_lm(str(saved_model(kind, tmp_path / kind)), device="cpu")
-    texts = {"wikipedia": "The quick brown fox jumps over the lazy dog. " * 20, "github": "def f(x):\n    return x + 1\n" * 30,
-             "dm_mathematics": "Q: What is 3 + 4?\nA: 7\n" * 30}
+    texts = {
+        "wikipedia": "The quick brown fox jumps over the lazy dog. " * 20,
+        "github": "def f(x):\n    return x + 1\n" * 30,
+        "dm_mathematics": "Q: What is 3 + 4?\nA: 7\n" * 30,
+    }
     load = expert_load_table(model, tokenizer, texts, seq_len=32, max_tokens=256, label=kind)
     assert set(load.columns) >= {"method", "domain", "layer", "expert", "tokens_routed", "n_tokens", "relative_load"}
     assert (load.groupby(["domain", "layer"])["relative_load"].mean() - 1).abs().max() < 1e-9
@@ -128,7 +161,9 @@ def test_a_model_without_routers_is_one_line(tmp_path):
 
 def test_sigma_zero_gives_jaccard_one_and_noise_lowers_it(tmp_path):
     model, _ = load_causal_lm(str(saved_model("mixtral", tmp_path / "mx")), device="cpu")
-    table = stability_table(model, torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(3)), [0.0, 2.0])
+    table = stability_table(
+        model, torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(3)), [0.0, 2.0]
+    )
     assert (table[table.sigma == 0].jaccard == 1.0).all() and (table[table.sigma == 0].changed == 0.0).all()
     assert (table[table.sigma == 2.0].jaccard < 1.0).all()
 
@@ -144,7 +179,9 @@ def test_head_mask_zeroes_a_head_and_its_gradient_matches_finite_differences(kin
     features = last_position_heads(model, tokenizer, prompts, mask)  # [N, L, H, d]
     assert features[:, 1, 2].abs().max() == 0 and features[:, 0].abs().max() > 0
     probe = train_probe(features.float(), tasks, 2, steps=20, seed=0)
-    assert probe_importance(probe, features.float(), tasks, 2)[:, 1, 2].abs().max() == 0  # a zeroed head has importance 0
+    assert (
+        probe_importance(probe, features.float(), tasks, 2)[:, 1, 2].abs().max() == 0
+    )  # a zeroed head has importance 0
 
     from torch.nn import functional as F
 
@@ -152,26 +189,30 @@ def test_head_mask_zeroes_a_head_and_its_gradient_matches_finite_differences(kin
 
     def loss(m: torch.Tensor) -> float:
         with torch.no_grad(), head_mask_hooks(model, m, []):
-            return float(F.cross_entropy(last_logits(model, encode(tokenizer, prompts[:1])), answer_ids(tokenizer, answers[:1]), reduction="sum"))
+            return float(
+                F.cross_entropy(
+                    last_logits(model, encode(tokenizer, prompts[:1])),
+                    answer_ids(tokenizer, answers[:1]),
+                    reduction="sum",
+                )
+            )
 
-    grad = mask_gradients(model, tokenizer, prompts[:1], answers[:1], mask=torch.ones(layers, heads, dtype=torch.float64))[0]
+    grad = mask_gradients(
+        model, tokenizer, prompts[:1], answers[:1], mask=torch.ones(layers, heads, dtype=torch.float64)
+    )[0]
     h = 1e-2  # RMSNorm computes in float32 even in a float64 model: a larger step keeps rounding below the signal
     for layer, head in ((0, 1), (1, 3)):
         up, down = torch.ones(layers, heads, dtype=torch.float64), torch.ones(layers, heads, dtype=torch.float64)
         up[layer, head] += h
         down[layer, head] -= h
         numeric = (loss(up) - loss(down)) / (2 * h)
-        assert abs(numeric - float(grad[layer, head])) < 1e-4 + 1e-2 * abs(numeric), (kind, layer, head, numeric, float(grad[layer, head]))
-
-
-def test_a_checkpoint_list_gives_one_column_per_checkpoint(tmp_path):
-    first, second = saved_model("llama", tmp_path / "step100", seed=0), saved_model("llama", tmp_path / "step200", seed=1)
-    table = layer_activation_table([(str(first), None, "step100"), (str(second), None, "step200")],
-                                   ["ab:c?", "xyz=", "T&F?", "q>s?"], ["1", "2", "T", ">"], torch.tensor([0, 1, 0, 1]), 2, device="cpu")
-    wide = table.pivot(index="layer", columns="step", values="importance share per head")
-    assert list(wide.columns) == ["step100", "step200"] and len(wide) == 2
-    assert abs(table.groupby("step")["importance share per head"].sum().iloc[0] * 4 - 1) < 1e-6  # shares per head: 1 over L x H
-    assert not table["raw mean |head-mask gradient|"].eq(table["importance share per head"]).all()
+        assert abs(numeric - float(grad[layer, head])) < 1e-4 + 1e-2 * abs(numeric), (
+            kind,
+            layer,
+            head,
+            numeric,
+            float(grad[layer, head]),
+        )
 
 
 def test_a_name_that_is_neither_a_folder_nor_reachable_is_one_line(tmp_path, monkeypatch):
@@ -186,31 +227,3 @@ def test_an_unsupported_architecture_is_one_line_naming_the_supported_ones(tmp_p
     folder = saved_model("gpt2", tmp_path / "gpt2", configs=configs)
     with pytest.raises(MoeError, match="is a 'gpt2' model; this analysis supports mixtral, olmoe"):
         load_causal_lm(str(folder), device="cpu")
-
-
-@pytest.mark.skipif(paths.mirror_dir() is None, reason="no data mirror (WikiText-2, MNIST/CIFAR): set MOE_DATA_MIRROR")
-def test_notebooks_04_to_07_run_on_a_saved_external_model(tmp_path):
-    from moe_utils.pipeline import main
-
-    moe, dense = saved_model("olmoe", tmp_path / "olmoe"), saved_model("llama", tmp_path / "llama")
-    dense_later = saved_model("llama", tmp_path / "llama_later", seed=1)
-    out = tmp_path / "out"
-    for only, model in (("04,05", moe), ("06", dense), ("07", f"{dense},{dense_later}")):
-        assert main(["--profile", "quick", "--only", only, "--output-dir", str(out), "--param", f"MODEL={str(model)!r}",
-                     "--param", "MAX_TOKENS=512"]) == 0, only
-    for name in ("04_external_jaccard_vs_sigma", "05_external_expert_load", "06_external_head_importance", "07_external_layer_activation"):
-        assert (out / "figures" / f"{name}.png").exists() and (out / "figures" / f"{name}.csv").exists(), name
-    assert not (out / "figures" / "05_expert_load.csv").exists()  # the own model's cells were skipped
-    import pandas as pd
-
-    load = pd.read_csv(out / "figures" / "05_external_expert_load.csv")
-    assert (load.groupby(["domain", "layer"])["relative_load"].mean() - 1).abs().max() < 1e-9
-
-
-def test_a_dense_model_given_to_the_expert_load_notebook_is_one_line(tmp_path, capsys):
-    from moe_utils.pipeline import main
-
-    dense = saved_model("llama", tmp_path / "llama")
-    assert main(["--profile", "quick", "--only", "05", "--output-dir", str(tmp_path / "out"), "--param", f"MODEL={str(dense)!r}"]) == 2
-    err = capsys.readouterr().err
-    assert "is a 'llama' model; notebook 05 (routers) supports mixtral, olmoe" in err and not (tmp_path / "out" / "figures").exists()

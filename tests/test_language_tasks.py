@@ -1,4 +1,5 @@
 """The natural-language task families of notebook 08."""
+
 from __future__ import annotations
 
 from collections import Counter

@@ -1,4 +1,5 @@
 """The package layout: subpackages by concern, imports only downward, a docstring on every module and public function."""
+
 from __future__ import annotations
 
 import ast
@@ -7,21 +8,24 @@ from pathlib import Path
 import moe_utils
 
 PACKAGE = Path(moe_utils.__file__).parent
-TOP_LEVEL = {"errors", "runtime", "pipeline"}
+TOP_LEVEL = {"errors", "runtime", "stats", "settings", "pipeline", "readme"}
 SUBPACKAGES = {"io", "datasets", "exp1", "measures", "moe", "studies", "hf"}
 BASE = {"errors", "runtime", "io"}
 # What each group may import from moe_utils (besides itself): lower layers never import upper ones; exp1 and moe are independent.
 ALLOWED = {
     "errors": set(),
     "runtime": {"errors"},
+    "stats": {"errors"},  # summaries over seeds, margins, bootstrap: below exp1 and studies alike
+    "settings": {"errors", "runtime"},
     "io": {"errors"},
     "datasets": BASE,
-    "exp1": BASE | {"datasets"},
+    "exp1": BASE | {"datasets", "stats", "settings"},
     "measures": BASE,  # shared by our models (studies) and external ones (hf): below both
     "moe": BASE | {"measures"},
-    "studies": BASE | {"datasets", "moe", "measures"},
-    "hf": BASE | {"datasets", "moe", "measures"},  # external models: never a study module; nothing imports hf
+    "studies": BASE | {"datasets", "moe", "measures", "stats", "settings"},
+    "hf": BASE | {"datasets", "moe", "measures", "stats", "settings"},  # never a study module; nothing imports hf
     "pipeline": BASE,
+    "readme": BASE | {"stats", "exp1", "studies"},  # README's results blocks: the settings' defaults and the CSVs
 }
 
 

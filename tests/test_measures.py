@@ -1,4 +1,5 @@
 """The measures shared by our models and external ones (moe_utils.measures)."""
+
 from __future__ import annotations
 
 import pytest

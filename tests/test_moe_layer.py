@@ -1,4 +1,5 @@
 """MoE layer: sort-based dispatch equals the per-token reference (values and gradients), Mixtral weight layouts."""
+
 from __future__ import annotations
 
 import pytest
@@ -77,7 +78,10 @@ def mixtral_legacy_forward(state: dict, x: torch.Tensor, n_experts: int, top_k: 
     for e in range(n_experts):
         token, slot = torch.where(chosen == e)
         h = flat[token]
-        y = F.linear(F.silu(F.linear(h, state[f"experts.{e}.w1.weight"])) * F.linear(h, state[f"experts.{e}.w3.weight"]), state[f"experts.{e}.w2.weight"])
+        y = F.linear(
+            F.silu(F.linear(h, state[f"experts.{e}.w1.weight"])) * F.linear(h, state[f"experts.{e}.w3.weight"]),
+            state[f"experts.{e}.w2.weight"],
+        )
         out.index_add_(0, token, y * weights[token, slot, None])
     return out.view_as(x)
 

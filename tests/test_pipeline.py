@@ -1,4 +1,5 @@
 """The papermill pipeline: argument checks and a quick-profile run of every notebook into a temporary folder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,14 @@ import torch
 
 from moe_utils.errors import MoeError
 from moe_utils.io import paths
-from moe_utils.pipeline import list_notebooks, main, notebook_parameters, parse_parameter, run_pipeline, select_notebooks
+from moe_utils.pipeline import (
+    list_notebooks,
+    main,
+    notebook_parameters,
+    parse_parameter,
+    run_pipeline,
+    select_notebooks,
+)
 
 
 def digest(path):
@@ -78,7 +86,9 @@ def test_pipeline_stops_at_first_failure_naming_notebook_and_cell(tmp_path, monk
     for name, body in (("01_ok", "x = 1"), ("02_bad", "raise ValueError('boom')"), ("03_never", "y = 2")):
         params = nbformat.v4.new_code_cell('PROFILE = "full"  # "full" | "quick"')
         params.metadata["tags"] = ["parameters"]
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell(body)])
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell(body)]
+        )
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
     monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
@@ -97,7 +107,9 @@ def test_param_reaches_the_notebook(tmp_path, monkeypatch):
     folder.mkdir()
     params = nbformat.v4.new_code_cell('PROFILE = "full"  # "full" | "quick"\nEPOCHS = 3  # positive int')
     params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell("assert EPOCHS == 7, EPOCHS")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell("assert EPOCHS == 7, EPOCHS")]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(folder / "01_echo.ipynb"))
     monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
@@ -106,7 +118,9 @@ def test_param_reaches_the_notebook(tmp_path, monkeypatch):
     assert main(["--profile", "quick", "--output-dir", str(out), "--param", "EPOCHS=7"]) == 0
 
 
-def tiny_notebooks(folder, bodies: dict[str, str], parameters: str = 'PROFILE = "full"  # "full" | "quick"\nEPOCHS = 3  # positive int'):
+def tiny_notebooks(
+    folder, bodies: dict[str, str], parameters: str = 'PROFILE = "full"  # "full" | "quick"\nEPOCHS = 3  # positive int'
+):
     """Numbered notebooks with a parameters cell and one body cell each, in ``folder``."""
     import nbformat
 
@@ -114,7 +128,9 @@ def tiny_notebooks(folder, bodies: dict[str, str], parameters: str = 'PROFILE = 
     for name, body in bodies.items():
         params = nbformat.v4.new_code_cell(parameters)
         params.metadata["tags"] = ["parameters"]
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell(body)])
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("import os"), params, nbformat.v4.new_code_cell(body)]
+        )
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
 
@@ -124,12 +140,17 @@ def test_an_unknown_parameter_name_stops_before_anything_runs(tmp_path, monkeypa
     monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
     assert main(["--profile", "quick", "--output-dir", str(tmp_path / "out"), "--param", "EPOCH=5"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: --param EPOCH: 01_echo.ipynb has no parameter 'EPOCH' (closest: EPOCHS); use --only to run the notebooks that have it", err
+    assert (
+        err == "error: --param EPOCH: 01_echo.ipynb has no parameter 'EPOCH' (closest: EPOCHS); "
+        "use --only to run the notebooks that have it"
+    ), err
     assert not (tmp_path / "out").exists() and not (tmp_path / "notebooks" / "ran").exists()
 
 
 def test_real_notebook_parameters_are_known(capsys):
-    assert {"SEED", "DEVICE", "PROFILE", "EPOCHS"} <= set(notebook_parameters(paths.NOTEBOOKS_DIR / "02_four_models.ipynb"))
+    assert {"SEED", "DEVICE", "PROFILE", "EPOCHS"} <= set(
+        notebook_parameters(paths.NOTEBOOKS_DIR / "02_four_models.ipynb")
+    )
     assert main(["--only", "02", "--param", "GATE=foo"]) == 2
     assert "02_four_models.ipynb has no parameter 'GATE'" in capsys.readouterr().err
 
@@ -172,7 +193,9 @@ def test_stale_temporaries_of_dead_runs_are_removed(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
     out = tmp_path / "out"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale_file = out / f".01_ok.pid{dead}.abcd.tmp.ipynb"
     stale_file.write_text("{}")
     stale_stage = out / f".01_ok.pid{dead}.efgh.staging"

@@ -1,4 +1,5 @@
-"""Every number in README's results tables equals, to its printed precision, the value in the figures/*.csv it names."""
+"""README's results sections: every number in them is rendered by moe_utils.readme from the committed figures/*.csv."""
+
 from __future__ import annotations
 
 import re
@@ -6,60 +7,73 @@ import re
 import pandas as pd
 import pytest
 
+from moe_utils import readme
 from moe_utils.io import paths
 
 README = (paths.REPO_ROOT / "README.md").read_text()
 FIGURES = paths.REPO_ROOT / "figures"
+NAMES = [
+    "SmolLM2-135M-Instruct",
+    "SmolLM2",
+    "Gemma 3 270M",
+    "Gemma 3",
+    "4-bit",
+    "Q4_1",
+    "Q4_K_M",
+    "float32",
+    "bf16",
+    "DeepSeek-V3",
+    "Qwen2/3-MoE",
+    "sha256",
+    "Apache-2.0",
+]  # names that hold digits
+NAMES_AND_REFERENCES = "|".join(
+    [
+        r"`[^`]*`",  # code: file names, parameters, pinned versions
+        r"\([^)]*figures/[^)]*\)",  # a figure's path
+        r"arXiv:\S+",
+        r"(?i:notebooks?\s+\d\d(?:'s)?(?:(?:, | and |–| or )\d\d(?:'s)?)*)",  # notebook numbers
+        r"Fig\. [\d–]+",
+        r"\b0\d\d\b",  # source documents 000-004
+    ]
+)
 
 
-def table_after(marker: str) -> list[list[str]]:
-    """Rows (cells as text) of the first Markdown table after ``marker`` in the README, header and rule dropped."""
-    start = README.index(marker)
-    lines = README[start:].splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    rows = []
-    for line in lines[first:]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip().strip("*") for c in line.strip("|").split("|")])
-    return rows[2:]
+def results_sections() -> dict[str, str]:
+    """Heading -> text of every ``## Results`` section."""
+    parts = re.split(r"^(## .*)$", README, flags=re.M)
+    return {h: body for h, body in zip(parts[1::2], parts[2::2]) if h.startswith("## Results")}
 
 
-def same(printed: str, value: float) -> bool:
-    """Whether ``value`` rounds to the number as printed (its decimals)."""
-    decimals = len(printed.split(".")[1]) if "." in printed else 0
-    return abs(round(float(value), decimals) - float(printed)) < 0.5 * 10**-decimals + 1e-12
+def test_every_results_block_is_what_the_committed_csvs_give():
+    assert len(readme.BLOCK.findall(README)) == len(readme.SECTIONS)
+    assert readme.render(README, FIGURES) == README, "README.md is stale: run python -m moe_utils.readme"
 
 
-def test_final_accuracy_table_matches_its_csv():
-    final = pd.read_csv(FIGURES / "02_final_accuracy.csv").set_index("model")
-    rows = table_after("`figures/02_final_accuracy.csv`")
-    assert [r[0] for r in rows] == list(final.index)
-    for model, train, test in rows:
-        assert same(train, final.loc[model, "train"]) and same(test, final.loc[model, "test"]), model
+def test_no_number_in_a_results_section_is_typed_by_hand():
+    """Outside the generated blocks a results section holds headings, figures and prose without numbers (names such as
+    ``source `004```, notebook numbers, file names and pinned versions in code spans aside)."""
+    for heading, body in results_sections().items():
+        outside = re.sub(r"```.*?```", "", readme.BLOCK.sub("", body), flags=re.S)  # code blocks: commands
+        for name in NAMES:
+            outside = outside.replace(name, "")
+        outside = re.sub(NAMES_AND_REFERENCES, "", outside)
+        assert not re.search(r"\d", outside), (heading, re.findall(r".{0,30}\d.{0,30}", outside)[:3])
+    assert len(results_sections()) == len(readme.SECTIONS)
 
 
-def test_activation_rate_table_matches_its_csv():
-    rates = pd.read_csv(FIGURES / "02_activation_rates.csv")
-    test = rates[rates["split"] == "test"].set_index(["model", "dataset", "expert"])
-    rows = table_after("`figures/02_activation_rates.csv`")
-    assert len(rows) == 6
-    for model, dataset, ours1, ours2, seed1, seed2 in rows:
-        for expert, ours, seed in ((1, ours1, seed1), (2, ours2, seed2)):
-            assert same(ours, test.loc[(model, dataset, expert), "ours"]), (model, dataset, expert)
-            assert same(seed, test.loc[(model, dataset, expert), "seed"]), (model, dataset, expert)
-
-
-def test_expert_load_table_matches_its_csvs():
-    seeds = pd.read_csv(FIGURES / "05_specialisation_seeds.csv")
-    stats = seeds.groupby(["config", "method"])[["specialisation", "max_relative_load"]].agg(["mean", "std"])
-    rows = {r[0]: r[2:] for r in table_after("| | DeepSeek-V3 (paper) | standard")}
-    for label, method in (("aux-loss-based", "aux_loss"), ("aux-loss-free", "aux_free")):
-        for config, cell in zip(("standard", "fine-grained"), rows[label]):
-            spec_mean, spec_std, max_load = re.findall(r"\d+\.\d+", cell)[:3]
-            s = stats.loc[(config, method)]
-            assert same(spec_mean, s[("specialisation", "mean")]) and same(spec_std, s[("specialisation", "std")]), (label, config)
-            assert same(max_load, s[("max_relative_load", "mean")]), (label, config)
+def test_a_changed_csv_changes_the_rendered_numbers(tmp_path):
+    """The blocks really read the CSVs: a different final accuracy gives a different README table."""
+    for path in FIGURES.glob("*.csv"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    for path in FIGURES.glob("*.json"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    final = pd.read_csv(tmp_path / "02_final_accuracy.csv")
+    final.loc[final.model == "linear gate", "test"] = 0.1234
+    final.to_csv(tmp_path / "02_final_accuracy.csv", index=False)
+    changed = readme.render(README, tmp_path)
+    assert "| linear gate | " in changed and "| 0.123 |" in changed and changed != README
+    assert "learned gates do **not** both beat the pre-designed gate" in changed.replace("\n", " ")
 
 
 @pytest.mark.parametrize("name", sorted(set(re.findall(r"figures/(\d\d_[a-z0-9_]+)\.(?:csv|png)", README))))
@@ -67,37 +81,10 @@ def test_every_figure_the_readme_names_exists(name):
     assert (FIGURES / f"{name}.csv").exists() or (FIGURES / f"{name}.json").exists(), name
 
 
-def real_model_rows() -> dict[str, list[str]]:
-    """README's notebook 08 table, recomputed from figures/08_*.csv (measure -> one cell per model)."""
-    def sp(v, d=3):
-        return f"{v:+.{d}f}".replace("-", "−")
-
-    def iv(lo, hi, d=3):
-        return f"[{lo:.{d}f}, {hi:.{d}f}]".replace("-", "−")
-
-    rows: dict[str, list[str]] = {}
-    for m in ("smollm2", "gemma3"):
-        acc = pd.read_csv(FIGURES / f"08_{m}_accuracy.csv")
-        ab = pd.read_csv(FIGURES / f"08_{m}_ablation.csv")
-        spec = pd.read_csv(FIGURES / f"08_{m}_specificity.csv").set_index("method")
-        math = pd.read_csv(FIGURES / f"08_{m}_math_vs_others.csv").set_index("method")
-        learned = acc[acc["learned"]]
-        rows.setdefault("families above chance (of 8)", []).append(f"{len(learned)}")
-        for r in acc.itertuples():
-            rows.setdefault(f"accuracy: {r.family} (chance)", []).append(f"{r.accuracy:.2f} ({r.chance:.2f})")
-        for method, short in (("head-mask gradient", "head-mask"), ("probe gradient × activation", "probe")):
-            part = ab[(ab["method"] == method) & ab["family"].isin(learned["family"])]
-            rows.setdefault(f"{short}: top − layer-matched random drop, families with interval > 0", []).append(
-                f"{int((part['low'] > 0).sum())} of {len(part)}")
-            s, q = spec.loc[method], math.loc[method]
-            rows.setdefault(f"{short}: own-family − other-family drop [95 %]", []).append(f"{sp(s['difference'])} {iv(s['low'], s['high'])}")
-            rows.setdefault(f"{short}: Math cos to others − others' among themselves", []).append(
-                sp(q["math vs others (mean cos)"] - q["among the other seven (mean cos)"]))
-            rows.setdefault(f"{short}: Math depth centroid − others' mean (layers)", []).append(
-                sp(q["math depth centroid"] - q["others' depth centroid (mean)"], 1))
-    return rows
-
-
-def test_real_model_table_matches_its_csvs():
-    printed = {r[0]: r[1:] for r in table_after("| measure | SmolLM2-135M-Instruct | Gemma 3 270M |")}
-    assert printed == real_model_rows()
+def test_the_check_command_reports_a_stale_readme(tmp_path, monkeypatch, capsys):
+    stale = README.replace("<!-- /results:02 -->", "stale line\n<!-- /results:02 -->", 1)
+    (tmp_path / "README.md").write_text(stale)
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)
+    monkeypatch.setenv(paths.FIGURES_ENV, str(FIGURES))
+    assert readme.main(["--check"]) == 1 and "differs" in capsys.readouterr().out
+    assert readme.main([]) == 0 and (tmp_path / "README.md").read_text() == README

@@ -1,4 +1,5 @@
 """The real MNIST + CIFAR-10 setup, when the offline mirror is available."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Notebook 08's path: candidate scoring, defects of the external path, the real-model wheels, settings, Findings,
 and notebook 08 itself on the real SmolLM2 (fetched from PyPI or the mirror)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,13 +21,20 @@ from moe_utils.hf import pretrained  # noqa: E402
 from moe_utils.hf.heads import head_mask_hooks  # noqa: E402
 from moe_utils.hf.loading import check_model_source, load_causal_lm  # noqa: E402
 from moe_utils.hf.real_model_report import findings  # noqa: E402
-from moe_utils.hf.real_model_study import RealModelSettings, RealModelTables, checkpoint_layers, routing_tables  # noqa: E402
+from moe_utils.hf.real_model_study import (  # noqa: E402
+    RealModelSettings,
+    RealModelTables,
+    checkpoint_layers,
+    routing_tables,
+)
 from moe_utils.hf.scoring import build_plan, score  # noqa: E402
 from moe_utils.io import paths  # noqa: E402
 
-ITEMS = [Item(0, "The capital of France is", (" Paris", " Rome", " Oslo"), 0),
-         Item(7, "2 + 3 =", (" 5", " 7"), 0),
-         Item(1, "Anna has a box. The box belongs to", (" Anna", " Benedict Cumberbatch"), 0)]
+ITEMS = [
+    Item(0, "The capital of France is", (" Paris", " Rome", " Oslo"), 0),
+    Item(7, "2 + 3 =", (" 5", " 7"), 0),
+    Item(1, "Anna has a box. The box belongs to", (" Anna", " Benedict Cumberbatch"), 0),
+]
 
 
 def metaspace_tokenizer():
@@ -38,15 +46,26 @@ def metaspace_tokenizer():
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     corpus = [i.prompt + c for i in ITEMS for c in i.candidates] * 5
     tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<s>", "</s>"]))
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 def tiny_llama(vocab: int):
     """A tiny random Llama for the scoring tests."""
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    config = transformers.LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     return transformers.AutoModelForCausalLM.from_config(config).eval()
 
 
@@ -68,7 +87,9 @@ def test_scores_are_full_log_probabilities_with_a_sentencepiece_tokenizer():
     scores = score(model, plan, batch_size=2)
     for i, item in enumerate(ITEMS):
         for c, candidate in enumerate(item.candidates):
-            assert scores.logprobs[i, c].item() == pytest.approx(manual_logprob(model, tokenizer, item.prompt, candidate), abs=1e-4)
+            assert scores.logprobs[i, c].item() == pytest.approx(
+                manual_logprob(model, tokenizer, item.prompt, candidate), abs=1e-4
+            )
     assert not all(plan.single_pass)  # the two-word name needs rows of its own
 
 
@@ -130,8 +151,10 @@ def test_bad_settings_name_the_parameter():
         RealModelSettings(top_share=float("nan"))
     with pytest.raises(MoeError, match="PER_FAMILY=0 is not allowed"):
         RealModelSettings(per_family=0)
+    built = RealModelSettings.from_parameters({"MODEL": "gemma3", "SEED": 2, "MODELS": "ignored", "np": object()})
+    assert (built.model, built.seed) == ("gemma3", 2)  # unknown names are the notebook's other globals
     with pytest.raises(MoeError, match="unknown parameter"):
-        RealModelSettings.from_parameters(MODELS="smollm2")
+        RealModelSettings.from_parameters(MODELS="smollm2")  # by name, a misspelt parameter is refused
 
 
 def test_model_folders_are_checked_before_any_work(tmp_path, monkeypatch):
@@ -158,8 +181,9 @@ def fake_model(tmp_path, payload: bytes) -> tuple[pretrained.RealModel, pretrain
     with zipfile.ZipFile(wheel_path, "w") as archive:
         archive.writestr("fake_model/model.gguf", payload)
     wheel = pretrained.Wheel("fake-model", "1.0", wheel_path.name, hashlib.sha256(wheel_path.read_bytes()).hexdigest())
-    model = pretrained.RealModel("fake", "fake", (wheel,), ("fake_model/model.gguf",), "model.gguf",
-                                 hashlib.sha256(payload).hexdigest(), "none")
+    model = pretrained.RealModel(
+        "fake", "fake", (wheel,), ("fake_model/model.gguf",), "model.gguf", hashlib.sha256(payload).hexdigest(), "none"
+    )
     return model, wheel
 
 
@@ -204,22 +228,78 @@ def test_routing_measures_run_on_a_saved_moe_model(kind, tmp_path):
 
 def hand_made_tables(specific: bool, math_learned: bool) -> RealModelTables:
     """Small tables with a known outcome, for the Findings."""
-    accuracy = pd.DataFrame({"family": FAMILIES, "n": 10, "accuracy": [0.9, 0.3] + [0.8] * 6,
-                             "chance": [0.25, 0.33] + [0.5] * 6, "low": [0.7, 0.1] + [0.6] * 6, "high": 1.0,
-                             "learned": [True, False] + [True] * 5 + [math_learned]})
-    ablation = pd.DataFrame([{"method": m, "family": f, "k": 3, "top drop": 0.4, "random drop (layer-matched)": 0.1,
-                              "margin": 0.3, "low": 0.1 if f == FAMILIES[0] else -0.1, "high": 0.5, "random draws": 4}
-                             for m in ("head-mask gradient",) for f in FAMILIES])
+    accuracy = pd.DataFrame(
+        {
+            "family": FAMILIES,
+            "n": 10,
+            "accuracy": [0.9, 0.3] + [0.8] * 6,
+            "chance": [0.25, 0.33] + [0.5] * 6,
+            "low": [0.7, 0.1] + [0.6] * 6,
+            "high": 1.0,
+            "learned": [True, False] + [True] * 5 + [math_learned],
+        }
+    )
+    ablation = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "family": f,
+                "k": 3,
+                "top drop": 0.4,
+                "random drop (layer-matched)": 0.1,
+                "margin": 0.3,
+                "low": 0.1 if f == FAMILIES[0] else -0.1,
+                "high": 0.5,
+                "random draws": 4,
+            }
+            for m in ("head-mask gradient",)
+            for f in FAMILIES
+        ]
+    )
     low = 0.05 if specific else -0.05
-    specificity = pd.DataFrame([{"method": "head-mask gradient", "families": 7, "diagonal": 0.4, "off-diagonal": 0.2,
-                                 "difference": 0.2, "low": low, "high": 0.3}])
-    math = pd.DataFrame([{"method": "head-mask gradient", "math vs others (mean cos)": 0.5,
-                          "among the other seven (mean cos)": 0.7, "math depth centroid": 9.0,
-                          "others' depth centroid (mean)": 6.0, "max depth centroid of the seven": 8.0, "layers": 18}])
-    layers = pd.DataFrame({"checkpoint": "final", "layer": [1, 2, 3, 4], "importance share per head": [0.1, 0.1, 0.3, 0.5],
-                           "raw mean |head-mask gradient|": 1.0, "relative residual update": [5.0, 0.2, 0.3, 0.4]})
-    info = {"model": "Tiny", "layers": 18, "heads": 4, "selection prompts": 80, "evaluation prompts": 80,
-            "probe held-out accuracy": 0.9}
+    specificity = pd.DataFrame(
+        [
+            {
+                "method": "head-mask gradient",
+                "families": 7,
+                "diagonal": 0.4,
+                "off-diagonal": 0.2,
+                "difference": 0.2,
+                "low": low,
+                "high": 0.3,
+            }
+        ]
+    )
+    math = pd.DataFrame(
+        [
+            {
+                "method": "head-mask gradient",
+                "math vs others (mean cos)": 0.5,
+                "among the other seven (mean cos)": 0.7,
+                "math depth centroid": 9.0,
+                "others' depth centroid (mean)": 6.0,
+                "max depth centroid of the seven": 8.0,
+                "layers": 18,
+            }
+        ]
+    )
+    layers = pd.DataFrame(
+        {
+            "checkpoint": "final",
+            "layer": [1, 2, 3, 4],
+            "importance share per head": [0.1, 0.1, 0.3, 0.5],
+            "raw mean |head-mask gradient|": 1.0,
+            "relative residual update": [5.0, 0.2, 0.3, 0.4],
+        }
+    )
+    info = {
+        "model": "Tiny",
+        "layers": 18,
+        "heads": 4,
+        "selection prompts": 80,
+        "evaluation prompts": 80,
+        "probe held-out accuracy": 0.9,
+    }
     empty = pd.DataFrame()
     return RealModelTables(info, accuracy, {}, empty, ablation, empty, specificity, empty, empty, math, layers)
 

@@ -1,11 +1,15 @@
 """Repository conventions: environment.yml matches pyproject, notebooks follow the house layout."""
+
 from __future__ import annotations
 
 import ast
 import json
 import re
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (a dev dependency)
+    import tomli as tomllib
 
 from moe_utils.io import paths
 from moe_utils.pipeline import list_notebooks
@@ -41,10 +45,34 @@ def test_notebooks_follow_the_house_layout():
         tree = ast.parse("".join(cells[1]["source"]))
         names = {}
         for node in tree.body:
-            assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), f"{path.name}: plain literals only"
+            assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), (
+                f"{path.name}: plain literals only"
+            )
             names[node.targets[0].id] = node.value.value
         assert {"SEED", "DEVICE", "PROFILE"} <= set(names), path.name
         assert names["PROFILE"] == "full" and names["DEVICE"] == "auto"
         assert all(n.isupper() for n in names), path.name
         lines = [l for l in "".join(cells[1]["source"]).splitlines() if l.strip()]
         assert all("#" in l for l in lines), f"{path.name}: every parameter needs a comment naming allowed values"
+
+
+LONGEST_CELL = 25  # lines of a code cell; the parameters cell is a list of literals and is not logic
+
+
+def test_notebooks_keep_logic_and_prose_in_the_package():
+    """Settings validate the parameters, report functions write the Findings: no validation cell, no Findings f-string,
+    no cell magic, short cells, and one settings object built from the parameters cell."""
+    for path in list_notebooks():
+        cells = code_cells(path)
+        sources = ["".join(c["source"]) for c in cells]
+        logic = [s for c, s in zip(cells, sources) if "parameters" not in c["metadata"].get("tags", [])]
+        assert not [s for s in sources if s.lstrip().startswith("%%")], f"{path.name}: a cell magic"
+        longest = max(len(s.splitlines()) for s in logic)
+        assert longest <= LONGEST_CELL, f"{path.name}: a code cell of {longest} lines"
+        checks = r"\bcheck_(int|choice|positive|nonnegative|range|bool|at_most|divides|finite|profile)\("
+        assert not any(re.search(checks, s) for s in sources), f"{path.name}: validation belongs in settings"
+        assert not any(re.search(r"show_markdown\(f[\"']|f\"\"\"", s) for s in sources), (
+            f"{path.name}: a Findings f-string"
+        )
+        assert sum(".from_parameters(globals())" in s for s in sources) == 1 or path.name.startswith("08"), path.name
+        assert re.search(r"^show_markdown\(\w*findings\(", sources[-1], re.M), f"{path.name}: Findings from code"

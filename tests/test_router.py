@@ -1,4 +1,5 @@
 """Router: top-k selection, aux-free bias, bias updates, sequence-wise aux loss, noisy gating, argument checks."""
+
 from __future__ import annotations
 
 import pytest

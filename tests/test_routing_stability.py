@@ -1,6 +1,8 @@
 """Routing stability: Jaccard on hand-made sets, selection sets vs brute force, σ=0, soft Jaccard, seeded noise."""
+
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from configs import make_config, make_router  # tests/configs.py
@@ -21,6 +23,7 @@ from moe_utils.studies.routing_stability import (
     surrogate_probs,
     train_run,
 )
+from moe_utils.studies.routing_stability_seeds import pooled_curves
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +145,128 @@ def test_fluctuation_and_run_spec_checks():
         RunSpec("bad", lam=1.0, sigma=0.0)
     with pytest.raises(MoeError, match="surrogate='kl'"):
         RunSpec("bad", surrogate="kl")
+
+
+def test_pooled_curves_weight_by_tokens():
+    curves = pd.DataFrame(
+        {
+            "run": "r",
+            "noise_at": "router input",
+            "seed": 0,
+            "sigma": 0.5,
+            "layer": [0, 1],
+            "jaccard": [1.0, 0.0],
+            "changed": [0.0, 1.0],
+            "tokens": [30, 10],
+        }
+    )
+    out = pooled_curves(curves).iloc[0]
+    assert out.jaccard == pytest.approx(0.75) and out.changed == pytest.approx(0.25)
+
+
+def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
+    """Hand-made notebook-04 tables: 2 seeds, 2 layers, the sweep of the default settings at one σ."""
+    from types import SimpleNamespace
+
+    from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+    s = StabilitySettings()
+    runs = ["baseline", s.lam_run, "baseline + balance", s.balanced_run]
+    per_seed = pd.DataFrame(
+        [
+            {
+                "run": r,
+                "seed": seed,
+                "changed": 0.4,
+                "changed_model_input": 0.2,
+                "experts_used_layer0": 2.0 if (r == s.lam_run and seed < collapsed_seeds) else 6.0,
+            }
+            for r in runs
+            for seed in (0, 1)
+        ]
+    )
+    band = pd.DataFrame(
+        [
+            {"run": "baseline", "noise_at": where, "sigma": x, "jaccard_mean": 0.5, "jaccard_std": 0.1}
+            for where in ("router input", "model input")
+            for x in (0.1, 0.5, 1.0, 2.0)
+        ]
+    )
+    curves = pd.DataFrame(
+        [
+            {"run": "baseline", "sigma": 0.5, "layer": layer, "dataset": d, "jaccard": 0.6 + 0.1 * layer}
+            for layer in (0, 1)
+            for d in ("mnist", "cifar")
+        ]
+    )
+    pairs = [(s.lam_run, "baseline"), (s.balanced_run, "baseline + balance"), (s.balanced_run, "baseline")]
+    margins = pd.DataFrame(
+        [
+            {"a": a, "b": b, "value": v, "mean": 0.1, "std": 0.01, "n": 2, "holds": 2, "below": 0}
+            for a, b in pairs
+            for v in ("jaccard", "acc", "jaccard_model_input")
+        ]
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "run": "baseline",
+                "kind": "baseline",
+                "lam": 0,
+                "balance_alpha": 0,
+                "surrogate": "scaled",
+                "jaccard": 0.8,
+                "acc": 0.5,
+                "experts_used_layer0": 6.0,
+                "router_top1_prob": 0.4,
+            },
+            {
+                "run": "λ=3",
+                "kind": "consistency",
+                "lam": 3,
+                "balance_alpha": 0,
+                "surrogate": "scaled",
+                "jaccard": 0.99,
+                "acc": 0.45,
+                "experts_used_layer0": 2.0,
+                "router_top1_prob": 0.4,
+            },
+            {
+                "run": "noisy top-k",
+                "kind": "noisy_topk",
+                "lam": 0,
+                "balance_alpha": 0,
+                "surrogate": "scaled",
+                "jaccard": noisy_jaccard,
+                "acc": 0.5,
+                "experts_used_layer0": 6.0,
+                "router_top1_prob": 0.4,
+            },
+        ]
+    )
+    grid = pd.DataFrame({"token": [0, 1, 2, 3], "intersection": [2, 1, 0, 2], "union": [2, 3, 4, 2]})
+    fluct = pd.DataFrame({"second_half_mean": [0.3, 0.05]}, index=["baseline", "λ=3"])
+    return SimpleNamespace(
+        settings=s,
+        per_seed=per_seed,
+        band=band,
+        curves=curves,
+        margins=margins,
+        table=table,
+        grid=grid,
+        fluctuation_summary=fluct,
+    )
+
+
+def test_findings_count_collapsed_seeds_and_judge_noisy_top_k():
+    from moe_utils.studies.routing_stability_report import findings
+
+    text = findings(tiny_stability_tables()).replace("\n", " ")
+    assert "0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 at σ = 0.1 / 0.5 / 1 / 2" in text
+    assert "collapses onto 2 experts (exp-entropy of its load ≤ 2.05) in 1 of 2 seeds" in text
+    assert "Of the 4 tokens drawn at σ = 0.5, 1 swap part of their expert set, 2 keep it whole and 1 lose it" in text
+    assert "layer 0 0.600, last layer 0.700" in text and "baseline 30 %; λ=3 5 %" in text
+    assert "λ=3 0.990 / 0.450 (−5.0 points)" in text and "same 2 experts: λ=3." in text
+    assert "Noisy top-k gating** (seed 0) is a stability method" in text
+    other = findings(tiny_stability_tables(noisy_jaccard=0.81, collapsed_seeds=2)).replace("\n", " ")
+    assert "is not a stability method for input noise here: J = 0.810 vs 0.800" in other and "in 2 of 2 seeds" in other

@@ -1,18 +1,17 @@
 """Profile sizes, progress that ends in one line, the argument checks, and figure descriptions."""
+
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from moe_utils.datasets.mnist_cifar import Split, random_share
-from moe_utils.errors import MoeError, check_at_most, check_divides, check_int, parse_positive_ints
-from moe_utils.io.figures import describe_figure
-from moe_utils.runtime import PROGRESS_ENV, ClosingLine, profile_sizes, progress, resolve_device
+from moe_utils.errors import MoeError
+from moe_utils.runtime import PROGRESS_ENV, ClosingLine, profile_sizes, progress, resolve_device, run_parallel
 
 
 def test_quick_caps_the_full_sizes_and_full_keeps_them():
@@ -47,19 +46,6 @@ def test_progress_under_the_pipeline_ends_in_one_line(monkeypatch, capsys):
     assert not isinstance(progress(range(1)), ClosingLine)
 
 
-def test_checks_name_the_parameter():
-    assert check_int("SEED", -3) == -3
-    with pytest.raises(MoeError, match="SEED='x' is not allowed; it must be an integer"):
-        check_int("SEED", "x")
-    with pytest.raises(MoeError, match="TOP_K=9 is not allowed; it must be at most N_EXPERTS=8"):
-        check_at_most("TOP_K", 9, "N_EXPERTS", 8)
-    with pytest.raises(MoeError, match="N_HEADS=5 is not allowed; it must divide D_MODEL=48"):
-        check_divides("N_HEADS", 5, "D_MODEL", 48)
-    assert parse_positive_ints("SWEEP_EXPERTS", "1, 2,8") == [1, 2, 8]
-    with pytest.raises(MoeError, match="SWEEP_EXPERTS='1,x'"):
-        parse_positive_ints("SWEEP_EXPERTS", "1,x")
-
-
 def test_device_cuda_is_refused_where_there_is_none():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -67,22 +53,17 @@ def test_device_cuda_is_refused_where_there_is_none():
         resolve_device("cuda")
 
 
-def test_a_figure_is_described_by_its_titles_and_labels():
-    fig, ax = plt.subplots()
-    ax.set(title="Jaccard vs σ", xlabel="σ", ylabel="mean Jaccard")
-    text = describe_figure(fig, "04_jaccard")
-    assert text.startswith("Figure 04_jaccard: Jaccard vs σ: mean Jaccard vs σ") and "figures/04_jaccard" in text
-    plt.close(fig)
+def seeded_draw(seed: int) -> list[float]:
+    """A job that seeds its own randomness (module level, so spawned workers can import it)."""
+    import torch
+
+    return torch.randn(3, generator=torch.Generator().manual_seed(seed)).tolist() + [float(torch.get_num_threads())]
 
 
-def test_only_if_runs_or_skips_a_cell_and_keeps_its_errors(capsys):
-    from IPython.testing.globalipapp import start_ipython
-
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "moe_utils.io.magics")
-    ip.user_ns.update(own=True, ran=[])
-    ip.run_cell_magic("only_if", "own", "ran.append(1)")
-    ip.run_cell_magic("only_if", "not own", "ran.append(2)")
-    assert ip.user_ns["ran"] == [1] and "(skipped: not own is false)" in capsys.readouterr().out
-    with pytest.raises(ZeroDivisionError):
-        ip.run_cell_magic("only_if", "own", "1 / 0")
+def test_parallel_runs_equal_serial_runs():
+    jobs = [{"seed": k} for k in range(3)]
+    parallel, serial = run_parallel(seeded_draw, jobs, workers=2), run_parallel(seeded_draw, jobs, workers=1)
+    assert [p[:3] for p in parallel] == [s[:3] for s in serial]
+    assert all(p[3] == 1.0 for p in parallel)  # one torch thread per worker
+    with pytest.raises(MoeError, match="WORKERS=0"):
+        run_parallel(seeded_draw, jobs, workers=0)

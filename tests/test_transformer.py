@@ -1,4 +1,5 @@
 """Transformer: head masks, recorded head outputs, causality, patches, training loop and checkpoints."""
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """Tiny learnable stand-in for the MNIST+CIFAR split, shared by the training and gate-analysis tests."""
+
 from __future__ import annotations
 
 import torch

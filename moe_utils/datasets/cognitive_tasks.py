@@ -5,6 +5,7 @@ Every example is a short ASCII prompt whose answer is a single character. Prompt
 Each family is generated from ``numpy.random.default_rng([seed, family])``; an example goes to the held-out split
 iff a hash of its prompt says so, so the two splits never share a prompt.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,14 @@ from torch.nn import functional as F
 from ..errors import MoeError, check_positive
 
 TASKS = (
-    "Knowledge Recall", "Retrieval", "Logical Reasoning", "Decision-making",
-    "Semantic Understanding", "Syntactic Understanding", "Inference", "Math Calculation",
+    "Knowledge Recall",
+    "Retrieval",
+    "Logical Reasoning",
+    "Decision-making",
+    "Semantic Understanding",
+    "Syntactic Understanding",
+    "Inference",
+    "Math Calculation",
 )
 PAD = 0
 ASCII_VOCAB_SIZE = 128  # ASCII
@@ -225,15 +232,17 @@ class TaskSplit:
         """Number of examples."""
         return len(self.prompts)
 
-    def subset(self, index: torch.Tensor) -> "TaskSplit":
+    def subset(self, index: torch.Tensor) -> TaskSplit:
         """The examples at ``index`` [M]."""
-        return TaskSplit(self.tokens[index], self.answers[index], self.task[index], [self.prompts[i] for i in index.tolist()])
+        return TaskSplit(
+            self.tokens[index], self.answers[index], self.task[index], [self.prompts[i] for i in index.tolist()]
+        )
 
-    def to(self, device) -> "TaskSplit":
+    def to(self, device) -> TaskSplit:
         """The same examples with tensors on ``device``."""
         return TaskSplit(self.tokens.to(device), self.answers.to(device), self.task.to(device), self.prompts)
 
-    def of_task(self, task: int) -> "TaskSplit":
+    def of_task(self, task: int) -> TaskSplit:
         """The examples of one family."""
         return self.subset(torch.nonzero(self.task == task).flatten())
 
@@ -256,11 +265,13 @@ def encode_prompts(prompts: list[str], seq_len: int) -> torch.Tensor:
     for i, p in enumerate(prompts):
         if len(p) > seq_len:
             raise MoeError(f"seq_len={seq_len!r} is not allowed; prompt {p!r} has {len(p)} characters")
-        out[i, seq_len - len(p):] = torch.tensor(list(p.encode("ascii")))
+        out[i, seq_len - len(p) :] = torch.tensor(list(p.encode("ascii")))
     return out
 
 
-def make_task_data(seed: int, n_train: int, n_held_out: int, seq_len: int = 20) -> tuple[TaskSplit, TaskSplit, pd.DataFrame]:
+def make_task_data(
+    seed: int, n_train: int, n_held_out: int, seq_len: int = 20
+) -> tuple[TaskSplit, TaskSplit, pd.DataFrame]:
     """Train and held-out TaskSplits of all eight families plus a table of counts, chance and examples."""
     world = make_world(seed)
     splits = {"train": ([], [], []), "held_out": ([], [], [])}
@@ -273,16 +284,26 @@ def make_task_data(seed: int, n_train: int, n_held_out: int, seq_len: int = 20) 
             answers += [a for _, a in pairs]
             tasks += [t] * len(pairs)
         held_answers = pd.Series([a for _, a in family["held_out"]])
-        rows.append({
-            "task": TASKS[t], "train": len(family["train"]), "held_out": len(family["held_out"]),
-            "chance": 1 / len(ANSWERS[t]), "majority": held_answers.value_counts(normalize=True).max(),
-            "example 1": " → ".join(family["train"][0]), "example 2": " → ".join(family["train"][1]),
-            "example 3": " → ".join(family["held_out"][0]),
-        })
+        rows.append(
+            {
+                "task": TASKS[t],
+                "train": len(family["train"]),
+                "held_out": len(family["held_out"]),
+                "chance": 1 / len(ANSWERS[t]),
+                "majority": held_answers.value_counts(normalize=True).max(),
+                "example 1": " → ".join(family["train"][0]),
+                "example 2": " → ".join(family["train"][1]),
+                "example 3": " → ".join(family["held_out"][0]),
+            }
+        )
     out = []
     for split in ("train", "held_out"):
         prompts, answers, tasks = splits[split]
-        out.append(TaskSplit(encode_prompts(prompts, seq_len), torch.tensor([ord(a) for a in answers]), torch.tensor(tasks), prompts))
+        out.append(
+            TaskSplit(
+                encode_prompts(prompts, seq_len), torch.tensor([ord(a) for a in answers]), torch.tensor(tasks), prompts
+            )
+        )
     return out[0], out[1], pd.DataFrame(rows)
 
 
@@ -305,13 +326,22 @@ def answer_loss(model, batch: tuple[torch.Tensor, torch.Tensor], generator: torc
 
 
 @torch.no_grad()
-def accuracy_by_task(model, data: TaskSplit, head_mask: torch.Tensor | None = None, batch_size: int = 1024) -> pd.Series:
+def accuracy_by_task(
+    model, data: TaskSplit, head_mask: torch.Tensor | None = None, batch_size: int = 1024
+) -> pd.Series:
     """Held-out accuracy of the last-position answer per family (index: task name)."""
     model.eval()
-    correct = torch.cat([
-        model(data.tokens[i:i + batch_size], head_mask=head_mask)[:, -1].argmax(-1) == data.answers[i:i + batch_size]
-        for i in range(0, len(data), batch_size)
-    ]).float().cpu()  # [N]
+    correct = (
+        torch.cat(
+            [
+                model(data.tokens[i : i + batch_size], head_mask=head_mask)[:, -1].argmax(-1)
+                == data.answers[i : i + batch_size]
+                for i in range(0, len(data), batch_size)
+            ]
+        )
+        .float()
+        .cpu()
+    )  # [N]
     task = data.task.cpu()  # [N]
     per = torch.zeros(len(TASKS)).index_add_(0, task, correct) / torch.bincount(task, minlength=len(TASKS)).clamp(min=1)
     return pd.Series(per.numpy(), index=list(TASKS))

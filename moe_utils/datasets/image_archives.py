@@ -1,4 +1,5 @@
 """Read image-folder archives (``<split>/<class>/<name>.<ext>`` inside a .tar.gz) into uint8 arrays."""
+
 from __future__ import annotations
 
 import io
@@ -54,7 +55,11 @@ def read_image_folder_archive(path: str | Path, size: int = 32) -> tuple[dict[st
         with tarfile.open(path, "r:gz") as archive:
             for member in archive:
                 parts = PurePosixPath(member.name).parts
-                if not member.isfile() or len(parts) < 3 or PurePosixPath(member.name).suffix.lower() not in IMAGE_SUFFIXES:
+                if (
+                    not member.isfile()
+                    or len(parts) < 3
+                    or PurePosixPath(member.name).suffix.lower() not in IMAGE_SUFFIXES
+                ):
                     continue
                 split, cls, stem = parts[-3], parts[-2], PurePosixPath(parts[-1]).stem
                 data = archive.extractfile(member).read()

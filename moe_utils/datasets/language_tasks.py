@@ -4,6 +4,7 @@ Every item is a prompt and 2-4 candidate continuations, one of them right; a mod
 log-probability after the prompt. Items are generated deterministically from ``numpy.random.default_rng([seed,
 family])``; each family's prompts are distinct, and a hash of the prompt puts it in the selection or evaluation half.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,42 +15,169 @@ import numpy as np
 from ..errors import MoeError, check_positive
 
 FAMILIES = (
-    "Knowledge Recall", "Retrieval", "Logical Reasoning", "Decision-making",
-    "Semantic Understanding", "Syntactic Understanding", "Inference", "Math Calculation",
+    "Knowledge Recall",
+    "Retrieval",
+    "Logical Reasoning",
+    "Decision-making",
+    "Semantic Understanding",
+    "Syntactic Understanding",
+    "Inference",
+    "Math Calculation",
 )
 
 CAPITALS = {
-    "France": "Paris", "Germany": "Berlin", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo", "Russia": "Moscow",
-    "Egypt": "Cairo", "England": "London", "Greece": "Athens", "China": "Beijing", "Canada": "Ottawa",
-    "Austria": "Vienna", "Ireland": "Dublin", "Norway": "Oslo", "Sweden": "Stockholm", "Portugal": "Lisbon",
-    "Poland": "Warsaw", "Cuba": "Havana", "Peru": "Lima", "Kenya": "Nairobi", "Thailand": "Bangkok",
-    "Turkey": "Ankara", "Argentina": "Buenos Aires", "Hungary": "Budapest", "Finland": "Helsinki",
-    "Denmark": "Copenhagen", "India": "New Delhi", "Australia": "Canberra", "Mexico": "Mexico City",
+    "France": "Paris",
+    "Germany": "Berlin",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Japan": "Tokyo",
+    "Russia": "Moscow",
+    "Egypt": "Cairo",
+    "England": "London",
+    "Greece": "Athens",
+    "China": "Beijing",
+    "Canada": "Ottawa",
+    "Austria": "Vienna",
+    "Ireland": "Dublin",
+    "Norway": "Oslo",
+    "Sweden": "Stockholm",
+    "Portugal": "Lisbon",
+    "Poland": "Warsaw",
+    "Cuba": "Havana",
+    "Peru": "Lima",
+    "Kenya": "Nairobi",
+    "Thailand": "Bangkok",
+    "Turkey": "Ankara",
+    "Argentina": "Buenos Aires",
+    "Hungary": "Budapest",
+    "Finland": "Helsinki",
+    "Denmark": "Copenhagen",
+    "India": "New Delhi",
+    "Australia": "Canberra",
+    "Mexico": "Mexico City",
     "South Korea": "Seoul",
 }
 LANGUAGES = {
-    "France": "French", "Germany": "German", "Italy": "Italian", "Spain": "Spanish", "Japan": "Japanese",
-    "Russia": "Russian", "China": "Chinese", "Greece": "Greek", "Portugal": "Portuguese", "Poland": "Polish",
-    "Sweden": "Swedish", "Turkey": "Turkish", "Finland": "Finnish", "Hungary": "Hungarian", "Norway": "Norwegian",
-    "Denmark": "Danish", "Thailand": "Thai", "Korea": "Korean", "the Netherlands": "Dutch", "Brazil": "Portuguese",
+    "France": "French",
+    "Germany": "German",
+    "Italy": "Italian",
+    "Spain": "Spanish",
+    "Japan": "Japanese",
+    "Russia": "Russian",
+    "China": "Chinese",
+    "Greece": "Greek",
+    "Portugal": "Portuguese",
+    "Poland": "Polish",
+    "Sweden": "Swedish",
+    "Turkey": "Turkish",
+    "Finland": "Finnish",
+    "Hungary": "Hungarian",
+    "Norway": "Norwegian",
+    "Denmark": "Danish",
+    "Thailand": "Thai",
+    "Korea": "Korean",
+    "the Netherlands": "Dutch",
+    "Brazil": "Portuguese",
 }
-NAMES = ("Anna", "Ben", "Carl", "Dora", "Emma", "Frank", "Grace", "Henry", "Iris", "Jack", "Kate", "Leo", "Mia",
-         "Nick", "Olga", "Paul", "Rosa", "Sam", "Tina", "Victor")
+NAMES = (
+    "Anna",
+    "Ben",
+    "Carl",
+    "Dora",
+    "Emma",
+    "Frank",
+    "Grace",
+    "Henry",
+    "Iris",
+    "Jack",
+    "Kate",
+    "Leo",
+    "Mia",
+    "Nick",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Sam",
+    "Tina",
+    "Victor",
+)
 COLOURS = ("red", "blue", "green", "yellow", "black", "white", "brown", "pink")
 OBJECTS = ("box", "car", "hat", "ball", "cup", "bag", "book", "kite")
 CATEGORIES = {
     "animal": ("dog", "cat", "horse", "lion", "tiger", "rabbit", "sheep", "mouse", "wolf", "bear", "monkey", "goat"),
-    "fruit": ("apple", "banana", "orange", "pear", "grape", "cherry", "lemon", "peach", "plum", "mango", "melon", "kiwi"),
-    "tool": ("hammer", "saw", "wrench", "drill", "shovel", "axe", "chisel", "screwdriver", "rake", "pliers", "file", "spade"),
-    "vehicle": ("car", "bus", "truck", "train", "bicycle", "boat", "plane", "tractor", "taxi", "van", "ship", "scooter"),
+    "fruit": (
+        "apple",
+        "banana",
+        "orange",
+        "pear",
+        "grape",
+        "cherry",
+        "lemon",
+        "peach",
+        "plum",
+        "mango",
+        "melon",
+        "kiwi",
+    ),
+    "tool": (
+        "hammer",
+        "saw",
+        "wrench",
+        "drill",
+        "shovel",
+        "axe",
+        "chisel",
+        "screwdriver",
+        "rake",
+        "pliers",
+        "file",
+        "spade",
+    ),
+    "vehicle": (
+        "car",
+        "bus",
+        "truck",
+        "train",
+        "bicycle",
+        "boat",
+        "plane",
+        "tractor",
+        "taxi",
+        "van",
+        "ship",
+        "scooter",
+    ),
 }
 NOUNS = {  # singular -> plural, for subject-verb agreement across an attractor
-    "key": "keys", "dog": "dogs", "teacher": "teachers", "book": "books", "car": "cars", "girl": "girls", "boy": "boys",
-    "doctor": "doctors", "window": "windows", "bird": "birds", "student": "students", "flower": "flowers",
-    "author": "authors", "painting": "paintings", "player": "players", "house": "houses",
+    "key": "keys",
+    "dog": "dogs",
+    "teacher": "teachers",
+    "book": "books",
+    "car": "cars",
+    "girl": "girls",
+    "boy": "boys",
+    "doctor": "doctors",
+    "window": "windows",
+    "bird": "birds",
+    "student": "students",
+    "flower": "flowers",
+    "author": "authors",
+    "painting": "paintings",
+    "player": "players",
+    "house": "houses",
 }
-PLACES = ("the cabinet", "the river", "the old house", "the school", "the garden", "the station", "the table",
-          "the bridge", "the museum", "the park")
+PLACES = (
+    "the cabinet",
+    "the river",
+    "the old house",
+    "the school",
+    "the garden",
+    "the station",
+    "the table",
+    "the bridge",
+    "the museum",
+    "the park",
+)
 ADJECTIVES = {"old": "young", "tall": "short", "fast": "slow", "heavy": "light"}  # comparative pairs for inference
 CATEGORY_WORDS = {"blicket": "red", "dax": "round", "wug": "soft", "zorp": "heavy", "fep": "shiny", "toma": "loud"}
 
@@ -125,7 +253,9 @@ def gen_semantic(rng) -> tuple[str, tuple[str, ...], int]:
     """Word meaning: the category a word belongs to."""
     category = _choice(rng, list(CATEGORIES))
     word = _choice(rng, CATEGORIES[category])
-    template = _choice(rng, ("A {w} is a kind of", "The word \"{w}\" names a kind of", "Question: what is a {w}? Answer: a kind of"))
+    template = _choice(
+        rng, ("A {w} is a kind of", 'The word "{w}" names a kind of', "Question: what is a {w}? Answer: a kind of")
+    )
     names = list(CATEGORIES)
     return template.format(w=word), tuple(" " + n for n in names), names.index(category)
 
@@ -149,7 +279,9 @@ def gen_inference(rng) -> tuple[str, tuple[str, ...], int]:
     if rng.random() < 0.5:
         premises.reverse()
     most = rng.random() < 0.5
-    question = f"So the {adjective}est of the three is" if most else f"So the {ADJECTIVES[adjective]}est of the three is"
+    question = (
+        f"So the {adjective}est of the three is" if most else f"So the {ADJECTIVES[adjective]}est of the three is"
+    )
     order = rng.permutation(3)
     candidates = tuple(" " + names[i] for i in order)
     return " ".join(premises) + " " + question, candidates, int(np.argmax(order == (0 if most else 2)))

@@ -1,4 +1,5 @@
 """MNIST + CIFAR-10 as one 20-class, 32×32 grayscale dataset, preprocessed once and cached."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ MNIST_ARCHIVE = "mnist-png.tar.gz"
 CIFAR_ARCHIVE = "cifar10-jpg.tar.gz"
 SOURCES = ("auto", "mirror", "download")
 CACHE_VERSION = 2  # 2: records each archive's file name, checksum and class folders
-# sha256 of the offline mirror's archives (../shared/datasets/README.md): data that is the seed's MNIST and CIFAR-10.
+# sha256 of the offline mirror's archives (../shared/datasets/README.md): data that is source 004's MNIST and CIFAR-10.
 KNOWN_ARCHIVES = {
     "mnist": "71f1eb5061c707c2a9cf1466f55c778abf2b116477ac3a642affbf999cd98a5c",
     "cifar": "d877bdec11f54282b92da36e9f045bd305d663b1223e3822baff39ca9ff6690a",
@@ -51,11 +52,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: torch.Tensor) -> "Split":
+    def subset(self, index: torch.Tensor) -> Split:
         """The rows at ``index``."""
         return Split(self.images[index], self.labels[index], self.is_mnist[index])
 
-    def flat(self, device: torch.device | str = "cpu") -> "Split":
+    def flat(self, device: torch.device | str = "cpu") -> Split:
         """The split with images flattened to [n, 1024] and moved to ``device``."""
         return Split(self.images.reshape(len(self), -1).to(device), self.labels.to(device), self.is_mnist.to(device))
 
@@ -80,8 +81,8 @@ class MnistCifar:
     dataset_names: tuple[str, str] = ("MNIST", "CIFAR")  # labels 0-9 come from the first, 10-19 from the second
 
     @property
-    def is_seed_data(self) -> bool:
-        """True when the images are the seed's MNIST and CIFAR-10 (torchvision's, or the known mirror archives)."""
+    def is_source_data(self) -> bool:
+        """True when the images are source 004's MNIST and CIFAR-10 (torchvision's, or the known mirror archives)."""
         if self.source == "download":
             return True
         archives = self.info.get("archives", {})
@@ -90,8 +91,10 @@ class MnistCifar:
     def describe(self) -> str:
         """One line: the source and, for archives, each file's name and checksum."""
         archives = self.info.get("archives", {})
-        files = ", ".join(f"{a['file']} sha256 {a['sha256'][:12]}…" for a in archives.values()) or "torchvision downloads"
-        verdict = "the seed's MNIST + CIFAR-10" if self.is_seed_data else "NOT the known MNIST/CIFAR-10 archives"
+        files = (
+            ", ".join(f"{a['file']} sha256 {a['sha256'][:12]}…" for a in archives.values()) or "torchvision downloads"
+        )
+        verdict = "source 004's MNIST + CIFAR-10" if self.is_source_data else "NOT the known MNIST/CIFAR-10 archives"
         return f"source {self.source}: {files} ({verdict}; datasets {' + '.join(self.dataset_names)})"
 
 
@@ -105,16 +108,22 @@ def _combine(mnist: tuple[np.ndarray, np.ndarray], cifar: tuple[np.ndarray, np.n
 def mirror_archives(mirror: Path) -> dict[str, Path]:
     """The MNIST and CIFAR archives inside a mirror folder; a one-line error if either is missing."""
     if not mirror.is_dir():
-        raise MoeError(f"MOE_DATA_MIRROR={mirror} is not a folder; point it at a folder holding {MNIST_ARCHIVE} and {CIFAR_ARCHIVE}")
+        raise MoeError(
+            f"MOE_DATA_MIRROR={mirror} is not a folder; point it at a folder holding {MNIST_ARCHIVE} and {CIFAR_ARCHIVE}"
+        )
     archives = {"mnist": mirror / MNIST_ARCHIVE, "cifar": mirror / CIFAR_ARCHIVE}
     missing = [p.name for p in archives.values() if not p.is_file()]
     if missing:
-        raise MoeError(f"MOE_DATA_MIRROR={mirror} lacks {', '.join(missing)}; it must hold {MNIST_ARCHIVE} and {CIFAR_ARCHIVE}")
+        raise MoeError(
+            f"MOE_DATA_MIRROR={mirror} lacks {', '.join(missing)}; it must hold {MNIST_ARCHIVE} and {CIFAR_ARCHIVE}"
+        )
     return archives
 
 
 def _cache_path(source: str, identity: dict) -> Path:
-    key = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "source": source, **PREPROCESSING, **identity}, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps({"v": CACHE_VERSION, "source": source, **PREPROCESSING, **identity}, sort_keys=True).encode()
+    ).hexdigest()[:16]
     return paths.PROCESSED_DIR / f"mnist_cifar_{source}_{key}.pt"
 
 
@@ -157,14 +166,16 @@ def parse_dataset_names(text: str) -> tuple[str, str] | None:
         return None
     names = tuple(n.strip() for n in str(text).split(","))
     if len(names) != 2 or not all(names):
-        raise MoeError(f"DATASET_NAMES={text!r} is not allowed; write \"auto\" or two comma-separated names, e.g. \"Fashion-MNIST, CIFAR\"")
+        raise MoeError(
+            f'DATASET_NAMES={text!r} is not allowed; write "auto" or two comma-separated names, e.g. "Fashion-MNIST, CIFAR"'
+        )
     return names
 
 
 def names_from_info(info: dict, dataset_names: tuple[str, str] | None) -> tuple[tuple[str, str], list[str]]:
     """(dataset names, 20 class names) for a cache's info; ``dataset_names`` overrides the archives' stems."""
     archives = info.get("archives")
-    if not archives:  # torchvision downloads: the seed's datasets
+    if not archives:  # torchvision downloads: source 004's datasets
         names = dataset_names or ("MNIST", "CIFAR")
         folders = {"mnist": MNIST_CLASSES, "cifar": CIFAR_CLASSES}
     else:
@@ -196,9 +207,7 @@ def _build_from_download() -> tuple[Split, Split]:
             raise MoeError(_no_data_message(f"download failed: {' '.join(str(exc).split())}")) from None
         mnist_images = np.stack([to_gray_square(Image.fromarray(img.numpy(), "L"), IMAGE_SIZE) for img in mnist.data])
         cifar_images = np.stack([to_gray_square(Image.fromarray(img, "RGB"), IMAGE_SIZE) for img in cifar.data])
-        result.append(
-            _combine((mnist_images, mnist.targets.numpy()), (cifar_images, np.asarray(cifar.targets)))
-        )
+        result.append(_combine((mnist_images, mnist.targets.numpy()), (cifar_images, np.asarray(cifar.targets))))
     return tuple(result)
 
 
@@ -221,7 +230,8 @@ def cache_still_matches(cache: Path) -> bool:
     if info["source"] == "download":
         return True
     return all(
-        Path(info["origin"][k]).is_file() and sha256_of(Path(info["origin"][k])) == a["sha256"] for k, a in info["archives"].items()
+        Path(info["origin"][k]).is_file() and sha256_of(Path(info["origin"][k])) == a["sha256"]
+        for k, a in info["archives"].items()
     )
 
 
@@ -239,7 +249,9 @@ def existing_cache() -> Path | None:
     return caches[0] if caches else None
 
 
-def load_mnist_cifar(source: str = "auto", *, rebuild: bool = False, verbose: bool = True, dataset_names: str = "auto") -> MnistCifar:
+def load_mnist_cifar(
+    source: str = "auto", *, rebuild: bool = False, verbose: bool = True, dataset_names: str = "auto"
+) -> MnistCifar:
     """Load the combined dataset from its cache, building the cache (atomically) on first use.
 
     ``source``: ``"mirror"`` reads the archives in ``$MOE_DATA_MIRROR``; ``"download"`` uses torchvision
@@ -278,7 +290,9 @@ def load_mnist_cifar(source: str = "auto", *, rebuild: bool = False, verbose: bo
         payload = {
             "train": {"images": train.images, "labels": train.labels, "is_mnist": train.is_mnist},
             "test": {"images": test.images, "labels": test.labels, "is_mnist": test.is_mnist},
-            "info": json.dumps({"v": CACHE_VERSION, "source": source, "origin": origin, "preprocessing": PREPROCESSING, **identity}),
+            "info": json.dumps(
+                {"v": CACHE_VERSION, "source": source, "origin": origin, "preprocessing": PREPROCESSING, **identity}
+            ),
         }
         with atomic_path(cache) as tmp:
             torch.save(payload, tmp)
@@ -286,13 +300,25 @@ def load_mnist_cifar(source: str = "auto", *, rebuild: bool = False, verbose: bo
     return _from_payload(payload, source, cache, time.perf_counter() - started, built, verbose, names)
 
 
-def _from_payload(payload: dict, source: str, cache: Path, seconds: float, built: bool, verbose: bool,
-                  dataset_names: tuple[str, str] | None) -> MnistCifar:
+def _from_payload(
+    payload: dict,
+    source: str,
+    cache: Path,
+    seconds: float,
+    built: bool,
+    verbose: bool,
+    dataset_names: tuple[str, str] | None,
+) -> MnistCifar:
     info = {**json.loads(payload["info"]), "seconds": seconds, "built": built}
     names, classes = names_from_info(info, dataset_names)
     data = MnistCifar(
-        train=Split(**payload["train"]), test=Split(**payload["test"]), source=source, cache_path=cache, info=info,
-        class_names=classes, dataset_names=names,
+        train=Split(**payload["train"]),
+        test=Split(**payload["test"]),
+        source=source,
+        cache_path=cache,
+        info=info,
+        class_names=classes,
+        dataset_names=names,
     )
     if verbose:
         print(f"{'built' if built else 'loaded'} {cache.name} in {seconds:.2f} s; {data.describe()}")
@@ -310,7 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     except MoeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    shown = data.cache_path.relative_to(paths.REPO_ROOT) if data.cache_path.is_relative_to(paths.REPO_ROOT) else data.cache_path
+    shown = (
+        data.cache_path.relative_to(paths.REPO_ROOT)
+        if data.cache_path.is_relative_to(paths.REPO_ROOT)
+        else data.cache_path
+    )
     print(f"train {len(data.train):,} images, test {len(data.test):,} images -> {shown}")
     return 0
 

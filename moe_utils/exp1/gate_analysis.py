@@ -1,4 +1,5 @@
 """Per-input gate weights: how G(X)_1 is distributed over MNIST and CIFAR inputs, and how often the gate is near-hard."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +46,9 @@ def weight_summary(weights: torch.Tensor, threshold: float = HARD_THRESHOLD) -> 
     }
 
 
-def gate_weight_distributions(models: dict[str, nn.Module], splits: dict[str, Split], bins: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+def gate_weight_distributions(
+    models: dict[str, nn.Module], splits: dict[str, Split], bins: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Histograms of G(X)_1 (aligned experts) and summaries, per learned gate, split and dataset.
 
     Returns (histogram: model, split, dataset, bin_left, bin_right, share; summary: model, split, dataset, n, …).
@@ -62,13 +65,19 @@ def gate_weight_distributions(models: dict[str, nn.Module], splits: dict[str, Sp
                 counts, _ = np.histogram(w[:, 0].numpy(), bins=edges)
                 share = counts / max(counts.sum(), 1)
                 keys = {"model": name, "split": split_name, "dataset": dataset}
-                hist_rows += [{**keys, "bin_left": lo, "bin_right": hi, "share": s} for lo, hi, s in zip(edges[:-1], edges[1:], share)]
+                hist_rows += [
+                    {**keys, "bin_left": lo, "bin_right": hi, "share": s}
+                    for lo, hi, s in zip(edges[:-1], edges[1:], share)
+                ]
                 summary_rows.append({**keys, "n": int(mask.sum()), **weight_summary(w)})
     return pd.DataFrame(hist_rows), pd.DataFrame(summary_rows)
 
 
-def aligned_class_rates(models: dict[str, nn.Module], align_on: Split, split: Split, class_names: list[str]) -> pd.DataFrame:
-    """Per-class activation rates on ``split`` with experts ordered by MNIST share on ``align_on`` (long: model, class, class_name, expert, rate)."""
+def aligned_class_rates(
+    models: dict[str, nn.Module], align_on: Split, split: Split, class_names: list[str]
+) -> pd.DataFrame:
+    """Per-class activation rates on ``split`` with experts ordered by MNIST share on ``align_on`` (long: model,
+    class, class_name, expert, rate)."""
     rows = []
     for name, model in models.items():
         if not hasattr(model, "gate_log_weights"):
@@ -76,7 +85,10 @@ def aligned_class_rates(models: dict[str, nn.Module], align_on: Split, split: Sp
         weights = aligned_gate_weights(model, {"align": align_on, "eval": split})["eval"]  # [n, experts]
         table = class_activation_rates_from_weights(weights, split.labels.cpu(), len(class_names))  # [classes, experts]
         for c, rates in enumerate(table.tolist()):
-            rows += [{"model": name, "class": c, "class_name": class_names[c], "expert": i + 1, "rate": r} for i, r in enumerate(rates)]
+            rows += [
+                {"model": name, "class": c, "class_name": class_names[c], "expert": i + 1, "rate": r}
+                for i, r in enumerate(rates)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -86,11 +98,13 @@ def class_routing_summary(class_rates: pd.DataFrame, used: float = 0.1) -> pd.Da
     rows = []
     for model, part in top.groupby("model", sort=False):
         mnist, cifar = part[part["class"] < 10], part[part["class"] >= 10]
-        rows.append({
-            "model": model,
-            "mean_top_share_mnist": mnist["rate"].mean(),
-            "mean_top_share_cifar": cifar["rate"].mean(),
-            f"classes_split_(top<{1 - used:g})": int((part["rate"] < 1 - used).sum()),
-            "experts_serving_a_class": part["expert"].nunique(),
-        })
+        rows.append(
+            {
+                "model": model,
+                "mean_top_share_mnist": mnist["rate"].mean(),
+                "mean_top_share_cifar": cifar["rate"].mean(),
+                f"classes_split_(top<{1 - used:g})": int((part["rate"] < 1 - used).sum()),
+                "experts_serving_a_class": part["expert"].nunique(),
+            }
+        )
     return pd.DataFrame(rows)

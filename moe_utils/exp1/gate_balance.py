@@ -1,4 +1,5 @@
 """Load-balancing terms on a gate: Shazeer et al. 2017's CV² of importance and the Switch Transformer's f·P."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,7 +13,8 @@ BALANCE_KINDS = ("cv2", "switch")
 
 
 def cv_squared_loss(weights: torch.Tensor) -> torch.Tensor:
-    """CV(importance)² with importance_i = Σ_batch G(X)_i (Shazeer et al. 2017, eq. 6). weights: [batch, experts] -> []; 0 when balanced."""
+    """CV(importance)² with importance_i = Σ_batch G(X)_i (Shazeer et al. 2017, eq. 6). weights: [batch, experts]
+    -> []; 0 when balanced."""
     importance = weights.sum(0)  # [experts]
     if len(importance) == 1:
         return importance.new_zeros(())
@@ -20,7 +22,8 @@ def cv_squared_loss(weights: torch.Tensor) -> torch.Tensor:
 
 
 def switch_balance_loss(weights: torch.Tensor) -> torch.Tensor:
-    """N · Σ_i f_i P_i (Fedus et al. 2021, eq. 4): f_i share of rows whose top expert is i, P_i mean G(X)_i. weights: [batch, experts] -> [].
+    """N · Σ_i f_i P_i (Fedus et al. 2021, eq. 4): f_i share of rows whose top expert is i, P_i mean G(X)_i.
+    weights: [batch, experts] -> [].
 
     The gradient flows through P only; the value is 1 when the gate is uniform (P_i = 1/N).
     """
@@ -35,7 +38,9 @@ def balance_loss(weights: torch.Tensor, kind: str) -> torch.Tensor:
     return cv_squared_loss(weights) if kind == "cv2" else switch_balance_loss(weights)
 
 
-def balance_extra_loss(coefficients: dict[str, tuple[str, float]]) -> Callable[[str, nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+def balance_extra_loss(
+    coefficients: dict[str, tuple[str, float]],
+) -> Callable[[str, nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
     """An ``extra_loss`` for ``train_models``: model name -> (kind, coefficient); other models get 0."""
     for name, (kind, coefficient) in coefficients.items():
         check_choice("BALANCE", kind, BALANCE_KINDS)

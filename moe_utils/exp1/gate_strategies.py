@@ -1,4 +1,5 @@
 """Learning strategies for the gate, all run by the one trainer: joint, balanced, separate gate LR, frozen pre-trained experts."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -15,7 +16,10 @@ from .training import TrainConfig, train_models
 def gate_lr_groups(model: nn.Module, lr: float, factor: float) -> list[dict]:
     """Parameter groups with the gate at ``factor`` × the experts' learning rate ``lr``."""
     check_positive("GATE_LR_FACTOR", factor, integer=False)
-    return [{"params": list(model.experts.parameters()), "lr": lr}, {"params": list(model.gate.parameters()), "lr": lr * factor}]
+    return [
+        {"params": list(model.experts.parameters()), "lr": lr},
+        {"params": list(model.gate.parameters()), "lr": lr * factor},
+    ]
 
 
 def freeze_experts_from(model: nn.Module, source: nn.Module) -> list[dict]:
@@ -50,7 +54,9 @@ def run_gate_strategies(
     gate, strategy; models incl. the pre-trained "pre-designed gate").
     """
     pre = {"pre-designed gate": build_mixture("pre_designed", init=init, seed=seed)}
-    pre_history = train_models(pre, train, test, config, progress=progress).assign(gate="pre-designed", strategy="pre-training")
+    pre_history = train_models(pre, train, test, config, progress=progress).assign(
+        gate="pre-designed", strategy="pre-training"
+    )
     models, groups, balanced = {}, {}, {}
     for g, (label, kind) in enumerate(gates.items()):
         strategies = ["joint", *balance, *(f"gate lr ×{f:g}" for f in lr_factors), "frozen experts"]
@@ -63,7 +69,9 @@ def run_gate_strategies(
                 groups[name] = gate_lr_groups(models[name], config.lr, lr_factors[s - 1 - len(balance)])
             elif strategy == "frozen experts":
                 groups[name] = freeze_experts_from(models[name], pre["pre-designed gate"])
-    history = train_models(models, train, test, config, param_groups=groups, extra_loss=balance_extra_loss(balanced), progress=progress)
+    history = train_models(
+        models, train, test, config, param_groups=groups, extra_loss=balance_extra_loss(balanced), progress=progress
+    )
     parts = history["model"].str.split(" | ", regex=False)
     history = history.assign(gate=parts.str[0], strategy=parts.str[1])
     return pd.concat([pre_history, history], ignore_index=True), {**pre, **models}

@@ -1,4 +1,5 @@
 """Statistics of how a gate splits the data: activation rates per dataset and per class."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -20,7 +21,9 @@ def gate_weights(model: nn.Module, split: Split) -> torch.Tensor:
     return torch.cat(out)
 
 
-def activation_rates_from_weights(weights: torch.Tensor, is_mnist: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")) -> pd.DataFrame:
+def activation_rates_from_weights(
+    weights: torch.Tensor, is_mnist: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")
+) -> pd.DataFrame:
     """ActivationRate(i|D) = mean of G(X)_i over X in D, for the two datasets ``names``. weights: [n, experts]."""
     rows = []
     for dataset, mask in ((names[0], is_mnist), (names[1], ~is_mnist)):
@@ -29,7 +32,9 @@ def activation_rates_from_weights(weights: torch.Tensor, is_mnist: torch.Tensor,
     return pd.DataFrame(rows)
 
 
-def activation_rates(models: dict[str, nn.Module], splits: dict[str, Split], names: tuple[str, str] = ("MNIST", "CIFAR")) -> pd.DataFrame:
+def activation_rates(
+    models: dict[str, nn.Module], splits: dict[str, Split], names: tuple[str, str] = ("MNIST", "CIFAR")
+) -> pd.DataFrame:
     """Activation rates of every gated model on every split (long format: model, split, dataset, expert, rate)."""
     frames = []
     for name, model in models.items():
@@ -42,14 +47,19 @@ def activation_rates(models: dict[str, nn.Module], splits: dict[str, Split], nam
 
 
 def rate_table(rates: pd.DataFrame) -> pd.DataFrame:
-    """Wide table like the seed's Figure 2: rows (model, dataset), columns (split, expert)."""
+    """Wide table like the source's Figure 2: rows (model, dataset), columns (split, expert)."""
     table = rates.pivot_table(index=["model", "dataset"], columns=["split", "expert"], values="rate", sort=False)
     return table.reindex(columns=sorted(table.columns, key=lambda c: (c[0] != "train", c[1])))
 
 
-def class_activation_rates_from_weights(weights: torch.Tensor, labels: torch.Tensor, n_classes: int = 20) -> torch.Tensor:
-    """ActivationRate(i | class c) = mean of G(X)_i over rows of class c. weights: [n, experts] -> [classes, experts] (NaN rows for absent classes)."""
-    sums = torch.zeros(n_classes, weights.shape[1], dtype=weights.dtype).index_add_(0, labels, weights)  # [classes, experts]
+def class_activation_rates_from_weights(
+    weights: torch.Tensor, labels: torch.Tensor, n_classes: int = 20
+) -> torch.Tensor:
+    """ActivationRate(i | class c) = mean of G(X)_i over rows of class c. weights: [n, experts] -> [classes,
+    experts] (NaN rows for absent classes)."""
+    sums = torch.zeros(n_classes, weights.shape[1], dtype=weights.dtype).index_add_(
+        0, labels, weights
+    )  # [classes, experts]
     counts = torch.bincount(labels, minlength=n_classes).to(weights.dtype)  # [classes]
     return sums / counts[:, None]
 
@@ -60,9 +70,14 @@ def class_activation_rates(models: dict[str, nn.Module], split: Split, class_nam
     for name, model in models.items():
         if not hasattr(model, "gate_log_weights"):
             continue
-        table = class_activation_rates_from_weights(gate_weights(model, split).cpu(), split.labels.cpu(), len(class_names))
+        table = class_activation_rates_from_weights(
+            gate_weights(model, split).cpu(), split.labels.cpu(), len(class_names)
+        )
         for c, rates in enumerate(table.tolist()):
-            rows += [{"model": name, "class": c, "class_name": class_names[c], "expert": i + 1, "rate": r} for i, r in enumerate(rates)]
+            rows += [
+                {"model": name, "class": c, "class_name": class_names[c], "expert": i + 1, "rate": r}
+                for i, r in enumerate(rates)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -73,8 +88,11 @@ def majority_share(rates: pd.DataFrame) -> pd.DataFrame:
     """
     keys = [c for c in rates.columns if c not in ("expert", "rate")]
     grouped = rates.groupby(keys, sort=False)["rate"]
-    return grouped.max().rename("majority_share").reset_index().merge(
-        rates.loc[grouped.idxmax(), keys + ["expert"]].rename(columns={"expert": "majority_expert"}), on=keys
+    return (
+        grouped.max()
+        .rename("majority_share")
+        .reset_index()
+        .merge(rates.loc[grouped.idxmax(), keys + ["expert"]].rename(columns={"expert": "majority_expert"}), on=keys)
     )
 
 

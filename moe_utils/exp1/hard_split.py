@@ -1,4 +1,5 @@
-"""Which training settings make the learned gates split MNIST/CIFAR near-hard, as the seed reports (0.99 / 1.00)?"""
+"""Which training settings make the learned gates split MNIST/CIFAR near-hard, as source 004 reports (0.99 / 1.00)?"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -44,8 +45,11 @@ def build_variant_models(variant: Variant, gates: list[str], *, seed: int) -> di
     return models
 
 
-def run_variant(variant: Variant, train: Split, test: Split, config: TrainConfig, gates: list[str], *, seed: int) -> dict[str, pd.DataFrame]:
-    """Train one variant; return its final accuracy, final activation rates, majority shares and per-epoch training-batch routing."""
+def run_variant(
+    variant: Variant, train: Split, test: Split, config: TrainConfig, gates: list[str], *, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Train one variant; return its final accuracy, final activation rates, majority shares and per-epoch
+    training-batch routing."""
     config = replace(config, optimizer=variant.optimizer, lr=variant.lr, seed=seed)
     models = build_variant_models(variant, gates, seed=seed)
     probe = RoutingProbe(len(train), config.batch_size)
@@ -60,17 +64,21 @@ def run_variant(variant: Variant, train: Split, test: Split, config: TrainConfig
     }
 
 
-def run_variants(variants: list[Variant], train: Split, test: Split, config: TrainConfig, gates: list[str], seeds: list[int]) -> dict[str, pd.DataFrame]:
+def run_variants(
+    variants: list[Variant], train: Split, test: Split, config: TrainConfig, gates: list[str], seeds: list[int]
+) -> dict[str, pd.DataFrame]:
     """Every variant for every seed; tables concatenated by kind (accuracy, rates, majority, by_epoch)."""
     parts = [run_variant(v, train, test, config, gates, seed=s) for v in variants for s in seeds]
     return {key: pd.concat([p[key] for p in parts], ignore_index=True) for key in parts[0]}
 
 
 def classify_split(majority: pd.DataFrame, hard: float = 0.97, split: str = "test") -> pd.DataFrame:
-    """Label each run's split (on ``split``): "hard CIFAR, shared MNIST" (the seed's pattern), "datasets separated",
+    """Label each run's split (on ``split``): "hard CIFAR, shared MNIST" (the source's pattern), "datasets separated",
     "collapsed to one expert", "hard MNIST only" or "soft". ``majority`` comes from ``gating_stats.majority_share``."""
     keys = [c for c in majority.columns if c not in ("split", "dataset", "majority_share", "majority_expert")]
-    wide = majority[majority["split"] == split].pivot_table(index=keys, columns="dataset", values=["majority_share", "majority_expert"], sort=False)
+    wide = majority[majority["split"] == split].pivot_table(
+        index=keys, columns="dataset", values=["majority_share", "majority_expert"], sort=False
+    )
     cifar, mnist = wide[("majority_share", "CIFAR")], wide[("majority_share", "MNIST")]
     same = wide[("majority_expert", "CIFAR")] == wide[("majority_expert", "MNIST")]
     label = pd.Series("soft", index=wide.index)

@@ -1,4 +1,5 @@
 """Feeding a model rescaled pixels (e.g. raw 0-255 values instead of [0, 1]) without touching the trainer."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Experiment 1's models: linear softmax experts, three gates and their mixture Y = Σ G(X)_i E_i(X)."""
+
 from __future__ import annotations
 
 import torch
@@ -88,7 +89,7 @@ class LinearGate(nn.Module):
 
 
 class MLPGate(nn.Module):
-    """G(X) = softmax(dense_2(relu(dense_64(X)))): the seed's 1-hidden-layer gate."""
+    """G(X) = softmax(dense_2(relu(dense_64(X)))): source 004's 1-hidden-layer gate."""
 
     def __init__(self, n_experts: int = 2, n_inputs: int = N_PIXELS, hidden: int = 64, init: str = "tf"):
         super().__init__()
@@ -160,9 +161,11 @@ FOUR_MODELS = {
 
 
 def build_four_models(init: str = "tf", *, seed: int) -> dict[str, nn.Module]:
-    """Experiment 1's four models, keyed by their names in the seed document."""
+    """Experiment 1's four models, keyed by their names in source 004."""
     return {
-        name: build_single_expert(init, seed=seed + i) if gate is None else build_mixture(gate, 2, init=init, seed=seed + i)
+        name: build_single_expert(init, seed=seed + i)
+        if gate is None
+        else build_mixture(gate, 2, init=init, seed=seed + i)
         for i, (name, gate) in enumerate(FOUR_MODELS.items())
     }
 
@@ -178,7 +181,14 @@ EXPERT_KINDS = ("linear", "mlp")
 class MLPExperts(nn.Module):
     """``n_experts`` one-hidden-layer experts E_i(X) = softmax(U_i relu(W_i X + b_i) + c_i), stacked like LinearExperts."""
 
-    def __init__(self, n_experts: int = 1, n_inputs: int = N_PIXELS, n_classes: int = N_CLASSES, hidden: int = 64, init: str = "tf"):
+    def __init__(
+        self,
+        n_experts: int = 1,
+        n_inputs: int = N_PIXELS,
+        n_classes: int = N_CLASSES,
+        hidden: int = 64,
+        init: str = "tf",
+    ):
         super().__init__()
         check_choice("INIT", init, INITS)
         self.n_experts, self.n_classes = check_positive("N_EXPERTS", n_experts), n_classes
@@ -187,15 +197,19 @@ class MLPExperts(nn.Module):
         self.bias1 = nn.Parameter(torch.zeros(n_experts * hidden))  # [experts*hidden]
         self.weight2 = nn.Parameter(torch.empty(n_experts, n_classes, hidden))  # [experts, classes, hidden]
         self.bias2 = nn.Parameter(torch.zeros(n_experts, n_classes))  # [experts, classes]
-        layers = ((self.weight1.view(n_experts, hidden, n_inputs), self.bias1.view(n_experts, hidden), n_inputs, hidden),
-                  (self.weight2, self.bias2, hidden, n_classes))
+        layers = (
+            (self.weight1.view(n_experts, hidden, n_inputs), self.bias1.view(n_experts, hidden), n_inputs, hidden),
+            (self.weight2, self.bias2, hidden, n_classes),
+        )
         for weights, biases, fan_in, fan_out in layers:
             for w, b in zip(weights, biases):
                 init_expert_slice_(w, b, fan_in, fan_out, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of every expert. x: [batch, pixels] -> [batch, experts, classes]."""
-        h = F.relu(F.linear(x, self.weight1, self.bias1)).view(len(x), self.n_experts, self.hidden)  # [batch, experts, hidden]
+        h = F.relu(F.linear(x, self.weight1, self.bias1)).view(
+            len(x), self.n_experts, self.hidden
+        )  # [batch, experts, hidden]
         scores = torch.einsum("beh,ech->bec", h, self.weight2) + self.bias2  # [batch, experts, classes]
         return F.log_softmax(scores, dim=-1)
 
@@ -206,7 +220,9 @@ def build_experts(kind: str, n_experts: int = 2, init: str = "tf") -> nn.Module:
     return LinearExperts(n_experts, init=init) if kind == "linear" else MLPExperts(n_experts, init=init)
 
 
-def build_mixture(gate: str, n_experts: int = 2, experts: str = "linear", init: str = "tf", *, seed: int) -> MixtureOfExperts:
+def build_mixture(
+    gate: str, n_experts: int = 2, experts: str = "linear", init: str = "tf", *, seed: int
+) -> MixtureOfExperts:
     """A mixture of ``n_experts`` experts of kind ``experts`` with the named gate, initialised from ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

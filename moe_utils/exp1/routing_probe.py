@@ -1,4 +1,5 @@
 """Recording how a gate routes the training batches, epoch by epoch, through the trainer's ``extra_loss`` hook."""
+
 from __future__ import annotations
 
 import math
@@ -42,5 +43,8 @@ class RoutingProbe:
         rows = []
         for (name, epoch, dataset), total in self.sums.items():
             rates = (total / max(self.counts[(name, epoch, dataset)], 1)).tolist()
-            rows += [{"model": name, "epoch": epoch, "dataset": dataset, "expert": i + 1, "rate": r} for i, r in enumerate(rates)]
+            rows += [
+                {"model": name, "epoch": epoch, "dataset": dataset, "expert": i + 1, "rate": r}
+                for i, r in enumerate(rates)
+            ]
         return pd.DataFrame(rows)

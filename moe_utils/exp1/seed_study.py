@@ -1,4 +1,6 @@
-"""Experiment 1 repeated over seeds: histories, aligned activation rates, mean ± std and the seed's claims per seed."""
+"""Experiment 1 repeated over seeds: one seed's four models (a job for runtime.run_parallel), the seeds' tables with
+experts aligned, and source 004's claims checked seed by seed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -15,46 +17,64 @@ from .training import TrainConfig, train_models
 
 
 @dataclass
+class SeedRun:
+    """Notebook 02's four models trained with one seed, routing recorded per epoch."""
+
+    seed: int
+    history: pd.DataFrame  # model, epoch, split, accuracy, loss, seed
+    rates: pd.DataFrame  # model, split, dataset, expert, rate, seed (experts not yet aligned)
+    routing_by_epoch: pd.DataFrame  # model, epoch, dataset, expert, rate, seed
+    models: dict[str, nn.Module]
+
+
+@dataclass
 class SeedRuns:
     """Notebook 02's experiment repeated over seeds."""
 
     history: pd.DataFrame  # model, epoch, split, accuracy, loss, seed
     rates: pd.DataFrame  # model, split, dataset, expert, rate, seed; expert 1 = larger MNIST share (train)
-    routing_by_epoch: pd.DataFrame  # model, epoch, dataset, expert, rate, seed: mean G(X) over each epoch's training batches
+    routing_by_epoch: pd.DataFrame  # model, epoch, dataset, expert, rate, seed: mean G(X) over each epoch's batches
     models: dict[int, dict[str, nn.Module]]  # seed -> the four trained models
 
 
-def run_seeds(train: Split, test: Split, config: TrainConfig, seeds: list[int], init: str = "tf", progress: bool = False) -> SeedRuns:
-    """Notebook 02's four models once per seed (the seed sets initialisation and batch order), routing recorded per epoch."""
-    histories, rates, by_epoch, models = [], [], [], {}
-    for seed in seeds:
-        models[seed] = build_four_models(init, seed=seed)
-        probe = RoutingProbe(len(train), config.batch_size)
-        history = train_models(models[seed], train, test, replace(config, seed=seed), extra_loss=probe, progress=progress)
-        histories.append(history.assign(seed=seed))
-        rates.append(activation_rates(models[seed], {"train": train, "test": test}).assign(seed=seed))
-        by_epoch.append(probe.rates().assign(seed=seed))
+def train_four_models(train: Split, test: Split, config: TrainConfig, *, seed: int, init: str = "tf") -> SeedRun:
+    """Notebook 02's four models with ``seed`` (initialisation and batch order), routing recorded per epoch."""
+    models = build_four_models(init, seed=seed)
+    config = replace(config, seed=seed)
+    probe = RoutingProbe(len(train), config.batch_size)
+    history = train_models(models, train, test, config, extra_loss=probe, progress=False)
+    rates = activation_rates(models, {"train": train, "test": test})
+    return SeedRun(seed, history.assign(seed=seed), rates.assign(seed=seed), probe.rates().assign(seed=seed), models)
+
+
+def combine_seed_runs(runs: list[SeedRun]) -> SeedRuns:
+    """The seeds' tables concatenated, experts aligned per model and seed (expert 1 = the larger train MNIST share)."""
     return SeedRuns(
-        pd.concat(histories, ignore_index=True), align_experts(pd.concat(rates, ignore_index=True)), pd.concat(by_epoch, ignore_index=True), models
+        pd.concat([r.history for r in runs], ignore_index=True),
+        align_experts(pd.concat([r.rates for r in runs], ignore_index=True)),
+        pd.concat([r.routing_by_epoch for r in runs], ignore_index=True),
+        {r.seed: r.models for r in runs},
     )
-
-
-def mean_std(table: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
-    """Mean, standard deviation (ddof 1), min, max and count of ``value`` over seeds, per ``keys``."""
-    grouped = table.groupby(keys, sort=False)[value]
-    return grouped.agg(["mean", "std", "min", "max", "count"]).reset_index()
 
 
 def final_accuracy_per_seed(history: pd.DataFrame) -> pd.DataFrame:
     """Final train/test accuracy per seed and model."""
-    return pd.concat([final_accuracy(h).assign(seed=s) for s, h in history.groupby("seed", sort=False)], ignore_index=True)
+    return pd.concat(
+        [final_accuracy(h).assign(seed=s) for s, h in history.groupby("seed", sort=False)], ignore_index=True
+    )
 
 
 def claims_across_seeds(finals: pd.DataFrame) -> pd.DataFrame:
-    """The seed document's accuracy claims per seed, and how often / by how much they hold."""
-    per_seed = pd.concat([claim_checks(f).assign(seed=s) for s, f in finals.groupby("seed", sort=False)], ignore_index=True)
+    """Source 004's accuracy claims per seed, and how often / by how much they hold."""
+    per_seed = pd.concat(
+        [claim_checks(f).assign(seed=s) for s, f in finals.groupby("seed", sort=False)], ignore_index=True
+    )
     summary = per_seed.groupby("claim (test accuracy)", sort=False).agg(
-        holds_in=("holds", "sum"), seeds=("holds", "size"), margin_mean=("margin", "mean"),
-        margin_std=("margin", "std"), margin_min=("margin", "min"), margin_max=("margin", "max"),
+        holds_in=("holds", "sum"),
+        seeds=("holds", "size"),
+        margin_mean=("margin", "mean"),
+        margin_std=("margin", "std"),
+        margin_min=("margin", "min"),
+        margin_max=("margin", "max"),
     )
     return summary.reset_index()

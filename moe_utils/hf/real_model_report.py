@@ -1,12 +1,15 @@
 """Notebook 08's Findings: Markdown written from its tables, beside the claims of the source papers."""
+
 from __future__ import annotations
 
 import pandas as pd
 
 from ..datasets.language_tasks import FAMILIES
 
-PAPER_HEADS = ("Cognitive Mirrors (source `001`, arXiv:2512.10978): heads are specific to cognitive functions, masking a "
-               "function's top heads hurts it more than random heads, and Math Calculation uses different, deeper heads")
+PAPER_HEADS = (
+    "Cognitive Mirrors (source `001`, arXiv:2512.10978): heads are specific to cognitive functions, masking a "
+    "function's top heads hurts it more than random heads, and Math Calculation uses different, deeper heads"
+)
 PAPER_LAYERS = "source `002`: early layers stay flat across training while later layers rise"
 
 
@@ -22,10 +25,16 @@ def interval(low: float, high: float, digits: int = 3) -> str:
 
 def accuracy_text(accuracy: pd.DataFrame) -> str:
     """Per-family accuracy beside chance, the families at chance named."""
-    parts = [f"{r.family} {r.accuracy:.2f} (chance {r.chance:.2f}, 95 % {interval(r.low, r.high, 2)})" for r in accuracy.itertuples()]
+    parts = [
+        f"{r.family} {r.accuracy:.2f} (chance {r.chance:.2f}, 95 % {interval(r.low, r.high, 2)})"
+        for r in accuracy.itertuples()
+    ]
     flat = accuracy.loc[~accuracy["learned"], "family"].tolist()
-    at_chance = (f"**At chance** (the interval includes chance; left out of the claims): {', '.join(flat)}."
-                 if flat else "No family is at chance.")
+    at_chance = (
+        f"**At chance** (the interval includes chance; left out of the claims): {', '.join(flat)}."
+        if flat
+        else "No family is at chance."
+    )
     return f"**Accuracy on the evaluation half**: {'; '.join(parts)}. {at_chance}"
 
 
@@ -40,8 +49,12 @@ def ablation_text(ablation: pd.DataFrame, accuracy: pd.DataFrame) -> str:
             f"accuracy on average, layer-matched random heads {part['random drop (layer-matched)'].mean():.3f} "
             f"({int(part['random draws'].iloc[0])} draws); the margin's 95 % prompt-bootstrap interval lies above 0 "
             f"in {len(above)} of {len(part)} learned families"
-            + (f" ({', '.join(above['family'])})" if len(above) else "") + ".")
-    return "**Ablation** (evaluation half):\n" + ("\n".join(lines) if lines else "- no family is learned; no ablation claim.")
+            + (f" ({', '.join(above['family'])})" if len(above) else "")
+            + "."
+        )
+    return "**Ablation** (evaluation half):\n" + (
+        "\n".join(lines) if lines else "- no family is learned; no ablation claim."
+    )
 
 
 def specificity_text(specificity: pd.DataFrame) -> str:
@@ -51,11 +64,18 @@ def specificity_text(specificity: pd.DataFrame) -> str:
         if r["families"] < 2:
             lines.append(f"- {r['method']}: fewer than two learned families; no specificity test.")
             continue
-        verdict = ("**function-specific** (interval above 0)" if r["low"] > 0 else
-                   "**not supported** (interval includes 0)" if r["high"] >= 0 else "reversed (interval below 0)")
-        lines.append(f"- {r['method']}: own-family drop {r['diagonal']:.3f} vs other families {r['off-diagonal']:.3f}, "
-                     f"difference {signed(r['difference'])} (95 % {interval(r['low'], r['high'])}) over {r['families']} "
-                     f"learned families: {verdict}.")
+        verdict = (
+            "**function-specific** (interval above 0)"
+            if r["low"] > 0
+            else "**not supported** (interval includes 0)"
+            if r["high"] >= 0
+            else "reversed (interval below 0)"
+        )
+        lines.append(
+            f"- {r['method']}: own-family drop {r['diagonal']:.3f} vs other families {r['off-diagonal']:.3f}, "
+            f"difference {signed(r['difference'])} (95 % {interval(r['low'], r['high'])}) over {r['families']} "
+            f"learned families: {verdict}."
+        )
     return "**Specificity** (mask family A's heads, measure every family):\n" + "\n".join(lines)
 
 
@@ -67,10 +87,12 @@ def math_text(math: pd.DataFrame, accuracy: pd.DataFrame) -> str:
         own, others = r["math depth centroid"], r["others' depth centroid (mean)"]
         cos = r["math vs others (mean cos)"] - r["among the other seven (mean cos)"]
         depth = own - others
-        lines.append(f"- {r['method']}: Math's similarity to the others minus theirs among themselves {signed(cos)}; "
-                     f"its depth centroid {own:.1f} vs the others' mean {others:.1f} (layers 0–{int(r['layers']) - 1}) "
-                     f"({signed(depth, 1)}) — "
-                     + ("different and deeper" if cos < 0 and depth > 0 else "not different-and-deeper"))
+        lines.append(
+            f"- {r['method']}: Math's similarity to the others minus theirs among themselves {signed(cos)}; "
+            f"its depth centroid {own:.1f} vs the others' mean {others:.1f} (layers 0–{int(r['layers']) - 1}) "
+            f"({signed(depth, 1)}) — "
+            + ("different and deeper" if cos < 0 and depth > 0 else "not different-and-deeper")
+        )
     note = "" if learned else " Math Calculation is at chance here, so this is not evidence either way."
     return "**Math vs the rest** (one model, so no seed spread):" + note + "\n" + "\n".join(lines)
 
@@ -82,20 +104,32 @@ def layer_text(layers: pd.DataFrame) -> str:
     share_late = float(final["importance share per head"].iloc[half:].sum() / final["importance share per head"].sum())
     top = final.sort_values("importance share per head", ascending=False)["layer"].head(3).tolist()
     update = final.set_index("layer")["relative residual update"]
-    return (f"**Layer profile** ({final['checkpoint'].iloc[0]}): the second half of the layers holds "
-            f"{100 * share_late:.0f} % of the head-importance share; the three most important layers are "
-            f"{', '.join(map(str, top))}. The residual update relative to the residual norm is {update.iloc[0]:.2f} in layer 1 and "
-            f"{update.iloc[1:].median():.2f} (median) in the others. A single final checkpoint says nothing about training "
-            f"dynamics ({PAPER_LAYERS}); that needs REVISIONS.")
+    return (
+        f"**Layer profile** ({final['checkpoint'].iloc[0]}): the second half of the layers holds "
+        f"{100 * share_late:.0f} % of the head-importance share; the three most important layers are "
+        f"{', '.join(map(str, top))}. The residual update relative to the residual norm is {update.iloc[0]:.2f} in layer 1 and "
+        f"{update.iloc[1:].median():.2f} (median) in the others. A single final checkpoint says nothing about training "
+        f"dynamics ({PAPER_LAYERS}); that needs REVISIONS."
+    )
 
 
 def findings(tables) -> str:
     """The Markdown Findings of notebook 08 from its tables."""
     info = tables.info
-    head = (f"**Model**: {info['model']} — {info['layers']} layers × {info['heads']} heads; weights are 4-bit quantisations "
-            f"dequantised to float32. {info['selection prompts']} selection / {info['evaluation prompts']} evaluation prompts "
-            f"(8 families); intervals are 95 % bootstraps over prompts (one pretrained model, so no seed spread). "
-            f"Task probe accuracy on the evaluation half {info['probe held-out accuracy']:.2f} (chance {1 / len(FAMILIES):.2f}).")
-    return "\n\n".join([f"The paper's claim — {PAPER_HEADS}.", head, accuracy_text(tables.accuracy),
-                        ablation_text(tables.ablation, tables.accuracy), specificity_text(tables.specificity),
-                        math_text(tables.math, tables.accuracy), layer_text(tables.layers)])
+    head = (
+        f"**Model**: {info['model']} — {info['layers']} layers × {info['heads']} heads; weights are 4-bit quantisations "
+        f"dequantised to float32. {info['selection prompts']} selection / {info['evaluation prompts']} evaluation prompts "
+        f"(8 families); intervals are 95 % bootstraps over prompts (one pretrained model, so no seed spread). "
+        f"Task probe accuracy on the evaluation half {info['probe held-out accuracy']:.2f} (chance {1 / len(FAMILIES):.2f})."
+    )
+    return "\n\n".join(
+        [
+            f"The paper's claim — {PAPER_HEADS}.",
+            head,
+            accuracy_text(tables.accuracy),
+            ablation_text(tables.ablation, tables.accuracy),
+            specificity_text(tables.specificity),
+            math_text(tables.math, tables.accuracy),
+            layer_text(tables.layers),
+        ]
+    )

@@ -1,5 +1,6 @@
-"""Notebook 08's study: the seed analyses (head importance per function, layer profile, and for MoE models routing
+"""Notebook 08's study: the source analyses (head importance per function, layer profile, and for MoE models routing
 stability and expert load) on a real pretrained LM. Settings -> run -> tables -> findings."""
+
 from __future__ import annotations
 
 import math
@@ -24,17 +25,25 @@ from ..measures.heads import (
 )
 from ..measures.probe import probe_accuracy, probe_importance, train_probe
 from ..runtime import PROFILES, make_generator, progress
+from ..settings import StudySettings
+from ..stats import resampled_interval
 from .loading import DTYPES
 from .pretrained import REAL_MODELS
 
-QUICK_SIZES = {"per_family": 10, "n_random": 2, "n_boot": 100, "probe_steps": 30, "max_tokens": 512}  # caps of the quick profile (tests)
+QUICK_SIZES = {
+    "per_family": 10,
+    "n_random": 2,
+    "n_boot": 100,
+    "probe_steps": 30,
+    "max_tokens": 512,
+}  # caps of the quick profile (tests)
 MASK, PROBE = "head-mask gradient", "probe gradient × activation"
 METHODS = (MASK, PROBE)
 MATH = "Math Calculation"
 
 
 @dataclass(frozen=True)
-class RealModelSettings:
+class RealModelSettings(StudySettings):
     """Notebook 08's parameters, validated on construction under the names the user typed."""
 
     model: str = "smollm2"
@@ -53,13 +62,17 @@ class RealModelSettings:
     max_tokens: int = 4096
     sigmas: tuple = (0.05, 0.1, 0.2, 0.5, 1.0)
 
+    QUICK_SIZES = QUICK_SIZES
+
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model.strip():
-            raise MoeError(f"MODEL={self.model!r} is not allowed; write {' | '.join(map(repr, REAL_MODELS))}, "
-                           "a Hugging Face hub id or a local folder (comma-separated folders: checkpoints)")
+            raise MoeError(
+                f"MODEL={self.model!r} is not allowed; write {' | '.join(map(repr, REAL_MODELS))}, "
+                "a Hugging Face hub id or a local folder (comma-separated folders: checkpoints)"
+            )
         check_choice("DTYPE", self.dtype, DTYPES)
         if not isinstance(self.revisions, str):
-            raise MoeError(f"REVISIONS={self.revisions!r} is not allowed; write \"\" or comma-separated hub revisions")
+            raise MoeError(f'REVISIONS={self.revisions!r} is not allowed; write "" or comma-separated hub revisions')
         check_int("SEED", self.seed)
         check_choice("DEVICE", self.device, ("auto", "cpu", "cuda"))
         check_choice("PROFILE", self.profile, PROFILES)
@@ -68,35 +81,26 @@ class RealModelSettings:
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 0:
             raise MoeError(f"THREADS={self.threads!r} is not allowed; it must be 0 (all cores) or a positive integer")
         share = self.top_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or not 0 < share < 1:
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, (int, float))
+            or not math.isfinite(share)
+            or not 0 < share < 1
+        ):
             raise MoeError(f"TOP_SHARE={share!r} is not allowed; it must be a number strictly between 0 and 1")
         names = self.checkpoint_names
         if self.revisions and len(names) > 1:
             raise MoeError("REVISIONS is not allowed with several folders in MODEL; give one or the other")
         if self.revisions and (names[0] in REAL_MODELS or Path(names[0]).expanduser().is_dir()):
-            raise MoeError(f"REVISIONS={self.revisions!r} is not allowed with MODEL={self.model!r}, a local model: "
-                           "revisions are hub revisions; give checkpoints as comma-separated folders in MODEL instead")
-
-    @classmethod
-    def from_parameters(cls, **parameters) -> RealModelSettings:
-        """Settings from the notebook's UPPER_CASE parameters (``MODEL=…, SEED=…``)."""
-        known = {f.upper(): f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(parameters) - set(known))
-        if unknown:
-            raise MoeError(f"unknown parameter(s) {unknown}; known: {', '.join(known)}")
-        return cls(**{known[k]: v for k, v in parameters.items()})
+            raise MoeError(
+                f"REVISIONS={self.revisions!r} is not allowed with MODEL={self.model!r}, a local model: "
+                "revisions are hub revisions; give checkpoints as comma-separated folders in MODEL instead"
+            )
 
     @property
     def checkpoint_names(self) -> list[str]:
         """MODEL split at commas (one name unless several checkpoint folders are given)."""
         return [m.strip() for m in self.model.split(",") if m.strip()]
-
-    @property
-    def sizes(self) -> dict:
-        """Prompt count, random draws, bootstrap resamples and probe steps of this profile."""
-        full = {"per_family": self.per_family, "n_random": self.n_random, "n_boot": self.n_boot,
-                "probe_steps": self.probe_steps, "max_tokens": self.max_tokens}
-        return full if self.profile == "full" else {k: min(v, QUICK_SIZES[k]) for k, v in full.items()}
 
     @property
     def tag(self) -> str:
@@ -126,22 +130,16 @@ class RealModelTables:
     items: pd.DataFrame = field(default_factory=pd.DataFrame)  # per evaluation item and condition: correct
 
 
-def bootstrap_interval(statistic, groups: list[np.ndarray], n_boot: int, seed: int) -> tuple[float, float]:
-    """2.5 / 97.5 percentiles of ``statistic(indices per group)`` over resamples of each group's items."""
-    rng = np.random.default_rng(seed)
-    values = [statistic([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def checked_halves(settings: RealModelSettings):
     """(selection, evaluation) items; a one-line MoeError when PER_FAMILY leaves a family without one half."""
     selection, evaluation = split_halves(make_items(settings.seed, settings.sizes["per_family"]))
     for half, name in ((selection, "selection"), (evaluation, "evaluation")):
         empty = sorted(set(range(len(FAMILIES))) - {i.family for i in half})
         if empty:
-            raise MoeError(f"PER_FAMILY={settings.per_family} is not allowed; it leaves {FAMILIES[empty[0]]} without "
-                           f"{name} prompts (use at least 10)")
+            raise MoeError(
+                f"PER_FAMILY={settings.per_family} is not allowed; it leaves {FAMILIES[empty[0]]} without "
+                f"{name} prompts (use at least 10)"
+            )
     return selection, evaluation
 
 
@@ -150,8 +148,14 @@ def load_model(name: str, settings: RealModelSettings, revision: str | None = No
     from .loading import DENSE_ARCHITECTURES, MOE_ARCHITECTURES, load_causal_lm
     from .pretrained import resolve_model
 
-    return load_causal_lm(resolve_model(name), revision=revision, dtype=settings.dtype, device=settings.device,
-                          architectures=DENSE_ARCHITECTURES + MOE_ARCHITECTURES, purpose="notebook 08")
+    return load_causal_lm(
+        resolve_model(name),
+        revision=revision,
+        dtype=settings.dtype,
+        device=settings.device,
+        architectures=DENSE_ARCHITECTURES + MOE_ARCHITECTURES,
+        purpose="notebook 08",
+    )
 
 
 def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> RealModelTables:
@@ -170,22 +174,37 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
     sel_plan, eval_plan = build_plan(tokenizer, selection), build_plan(tokenizer, evaluation)
     sel = score(model, sel_plan, gradients=True, features=True, residual=True, batch_size=bs)
     base = score(model, eval_plan, features=True, batch_size=bs)
-    log(f"{len(selection)} selection / {len(evaluation)} evaluation prompts; gradient and baseline passes in "
-        f"{time.perf_counter() - started:.0f} s; top heads per family k = {k} of {layers * heads}")
+    log(
+        f"{len(selection)} selection / {len(evaluation)} evaluation prompts; gradient and baseline passes in "
+        f"{time.perf_counter() - started:.0f} s; top heads per family k = {k} of {layers * heads}"
+    )
     base_correct = base.correct.numpy()
-    chance = np.array([np.mean([1 / len(i.candidates) for i in evaluation if i.family == f]) for f in range(len(FAMILIES))])
+    chance = np.array(
+        [np.mean([1 / len(i.candidates) for i in evaluation if i.family == f]) for f in range(len(FAMILIES))]
+    )
     groups = [np.flatnonzero(fam_eval == f) for f in range(len(FAMILIES))]
     acc_rows = []
     for f, family in enumerate(FAMILIES):
         idx = groups[f]
-        low, high = bootstrap_interval(lambda g: base_correct[g[0]].mean(), [idx], sizes["n_boot"], settings.seed + f)
+        low, high = resampled_interval(lambda g: base_correct[g[0]].mean(), [idx], sizes["n_boot"], settings.seed + f)
         acc = float(base_correct[idx].mean())
-        acc_rows.append({"family": family, "n": len(idx), "accuracy": acc, "chance": float(chance[f]), "low": low,
-                         "high": high, "learned": bool(low > chance[f])})
+        acc_rows.append(
+            {
+                "family": family,
+                "n": len(idx),
+                "accuracy": acc,
+                "chance": float(chance[f]),
+                "low": low,
+                "high": high,
+                "learned": bool(low > chance[f]),
+            }
+        )
     accuracy = pd.DataFrame(acc_rows)
     probe = train_probe(sel.features, fam_sel, len(FAMILIES), steps=sizes["probe_steps"], seed=settings.seed)
-    shares = {MASK: importance_shares(mean_abs_by_task(sel.mask_grads, fam_sel, len(FAMILIES))),
-              PROBE: importance_shares(probe_importance(probe, sel.features, fam_sel, len(FAMILIES)))}
+    shares = {
+        MASK: importance_shares(mean_abs_by_task(sel.mask_grads, fam_sel, len(FAMILIES))),
+        PROBE: importance_shares(probe_importance(probe, sel.features, fam_sel, len(FAMILIES))),
+    }
     probe_acc = probe_accuracy(probe, base.features, torch.tensor(fam_eval))
     generator = make_generator(settings.seed)
     records = {("baseline", "", ""): base_correct}
@@ -196,13 +215,21 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         top_correct = score(model, eval_plan, top, batch_size=bs).correct.numpy()
         records[(method, FAMILIES[f], "top")] = top_correct
         for g in range(len(FAMILIES)):
-            cross_rows.append({"method": method, "masked": FAMILIES[f], "measured": FAMILIES[g],
-                               "drop": float(base_correct[groups[g]].mean() - top_correct[groups[g]].mean())})
+            cross_rows.append(
+                {
+                    "method": method,
+                    "masked": FAMILIES[f],
+                    "measured": FAMILIES[g],
+                    "drop": float(base_correct[groups[g]].mean() - top_correct[groups[g]].mean()),
+                }
+            )
         own = [evaluation[i] for i in groups[f]]
         own_plan = build_plan(tokenizer, own)
         draws = []
-        for r in range(sizes["n_random"]):
-            draws.append(score(model, own_plan, layer_matched_random_mask(top, generator), batch_size=bs).correct.numpy())
+        for _ in range(sizes["n_random"]):
+            draws.append(
+                score(model, own_plan, layer_matched_random_mask(top, generator), batch_size=bs).correct.numpy()
+            )
         draws = np.stack(draws)  # [R, items of f]
         records[(method, FAMILIES[f], "random")] = draws.mean(0)
         b = base_correct[groups[f]]
@@ -213,10 +240,20 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
             return (b[i].mean() - t[i].mean()) - (b[i].mean() - draws[:, i].mean())
 
         point = margin([np.arange(len(b))])
-        low, high = bootstrap_interval(margin, [np.arange(len(b))], sizes["n_boot"], settings.seed + 100 + f)
-        ablation_rows.append({"method": method, "family": FAMILIES[f], "k": k, "top drop": float(b.mean() - t.mean()),
-                              "random drop (layer-matched)": float(b.mean() - draws.mean()), "margin": float(point),
-                              "low": low, "high": high, "random draws": sizes["n_random"]})
+        low, high = resampled_interval(margin, [np.arange(len(b))], sizes["n_boot"], settings.seed + 100 + f)
+        ablation_rows.append(
+            {
+                "method": method,
+                "family": FAMILIES[f],
+                "k": k,
+                "top drop": float(b.mean() - t.mean()),
+                "random drop (layer-matched)": float(b.mean() - draws.mean()),
+                "margin": float(point),
+                "low": low,
+                "high": high,
+                "random draws": sizes["n_random"],
+            }
+        )
     cross = pd.DataFrame(cross_rows)
     ablation = pd.DataFrame(ablation_rows)
     learned = [f for f in range(len(FAMILIES)) if acc_rows[f]["learned"]]
@@ -227,45 +264,103 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         def specificity(gs, tops=tops):
             if len(learned) < 2:
                 return float("nan")
-            drop = np.array([[base_correct[gs[j]].mean() - tops[a][gs[j]].mean() for j in range(len(learned))]
-                             for a in learned])  # [masked learned, measured learned]
+            drop = np.array(
+                [[base_correct[gs[j]].mean() - tops[a][gs[j]].mean() for j in range(len(learned))] for a in learned]
+            )  # [masked learned, measured learned]
             eye = np.eye(len(learned), dtype=bool)
             return float(drop[eye].mean() - drop[~eye].mean())
 
         learned_groups = [groups[f] for f in learned]
         point = specificity([np.asarray(g) for g in learned_groups])
-        low, high = (bootstrap_interval(specificity, learned_groups, sizes["n_boot"], settings.seed + 200)
-                     if len(learned) >= 2 else (float("nan"), float("nan")))
-        part = cross[(cross.method == method) & cross.masked.isin([FAMILIES[f] for f in learned])
-                     & cross.measured.isin([FAMILIES[f] for f in learned])]
+        low, high = (
+            resampled_interval(specificity, learned_groups, sizes["n_boot"], settings.seed + 200)
+            if len(learned) >= 2
+            else (float("nan"), float("nan"))
+        )
+        part = cross[
+            (cross.method == method)
+            & cross.masked.isin([FAMILIES[f] for f in learned])
+            & cross.measured.isin([FAMILIES[f] for f in learned])
+        ]
         diag = part[part.masked == part.measured]["drop"]
         off = part[part.masked != part.measured]["drop"]
-        spec_rows.append({"method": method, "families": len(learned), "diagonal": float(diag.mean()) if len(diag) else float("nan"),
-                          "off-diagonal": float(off.mean()) if len(off) else float("nan"), "difference": point,
-                          "low": low, "high": high})
+        spec_rows.append(
+            {
+                "method": method,
+                "families": len(learned),
+                "diagonal": float(diag.mean()) if len(diag) else float("nan"),
+                "off-diagonal": float(off.mean()) if len(off) else float("nan"),
+                "difference": point,
+                "low": low,
+                "high": high,
+            }
+        )
     overlap_rows, sim_rows, math_rows = [], [], []
     for method, s in shares.items():
         ov, sim, depth = top_head_overlap(s, k), task_similarity(s), depth_centroid(s)
         for a in range(len(FAMILIES)):
             for b2 in range(len(FAMILIES)):
-                overlap_rows.append({"method": method, "family a": FAMILIES[a], "family b": FAMILIES[b2], "shared heads": int(ov[a, b2])})
-                sim_rows.append({"method": method, "family a": FAMILIES[a], "family b": FAMILIES[b2], "cosine": float(sim[a, b2])})
+                overlap_rows.append(
+                    {
+                        "method": method,
+                        "family a": FAMILIES[a],
+                        "family b": FAMILIES[b2],
+                        "shared heads": int(ov[a, b2]),
+                    }
+                )
+                sim_rows.append(
+                    {"method": method, "family a": FAMILIES[a], "family b": FAMILIES[b2], "cosine": float(sim[a, b2])}
+                )
         m = FAMILIES.index(MATH)
         others = [f for f in range(len(FAMILIES)) if f != m]
         among = [float(sim[a, b2]) for a in others for b2 in others if a < b2]
-        math_rows.append({"method": method, "math vs others (mean cos)": float(sim[m, others].mean()),
-                          "among the other seven (mean cos)": float(np.mean(among)),
-                          "math depth centroid": float(depth[m]), "others' depth centroid (mean)": float(depth[others].mean()),
-                          "max depth centroid of the seven": float(depth[others].max()), "layers": layers})
-    items_rows = [{"condition": " · ".join(x for x in key if x), "item": i, "family": FAMILIES[fam_eval[i]], "correct": float(v[i])}
-                  for key, v in records.items() if len(v) == len(evaluation) for i in range(len(evaluation))]
+        math_rows.append(
+            {
+                "method": method,
+                "math vs others (mean cos)": float(sim[m, others].mean()),
+                "among the other seven (mean cos)": float(np.mean(among)),
+                "math depth centroid": float(depth[m]),
+                "others' depth centroid (mean)": float(depth[others].mean()),
+                "max depth centroid of the seven": float(depth[others].max()),
+                "layers": layers,
+            }
+        )
+    items_rows = [
+        {
+            "condition": " · ".join(x for x in key if x),
+            "item": i,
+            "family": FAMILIES[fam_eval[i]],
+            "correct": float(v[i]),
+        }
+        for key, v in records.items()
+        if len(v) == len(evaluation)
+        for i in range(len(evaluation))
+    ]
     layer_table = layer_profile(sel, shares[MASK], "final")
-    info = {"layers": layers, "heads": heads, "k": k, "probe held-out accuracy": probe_acc,
-            "selection prompts": len(selection), "evaluation prompts": len(evaluation), "seconds": time.perf_counter() - started,
-            "single-pass items": int(sum(eval_plan.single_pass) + sum(sel_plan.single_pass))}
-    return RealModelTables(info, accuracy, shares, importance_long(shares), ablation, cross, pd.DataFrame(spec_rows),
-                           pd.DataFrame(overlap_rows), pd.DataFrame(sim_rows), pd.DataFrame(math_rows), layer_table,
-                           pd.DataFrame(items_rows))
+    info = {
+        "layers": layers,
+        "heads": heads,
+        "k": k,
+        "probe held-out accuracy": probe_acc,
+        "selection prompts": len(selection),
+        "evaluation prompts": len(evaluation),
+        "seconds": time.perf_counter() - started,
+        "single-pass items": int(sum(eval_plan.single_pass) + sum(sel_plan.single_pass)),
+    }
+    return RealModelTables(
+        info,
+        accuracy,
+        shares,
+        importance_long(shares),
+        ablation,
+        cross,
+        pd.DataFrame(spec_rows),
+        pd.DataFrame(overlap_rows),
+        pd.DataFrame(sim_rows),
+        pd.DataFrame(math_rows),
+        layer_table,
+        pd.DataFrame(items_rows),
+    )
 
 
 def importance_long(shares: dict[str, torch.Tensor]) -> pd.DataFrame:
@@ -273,9 +368,20 @@ def importance_long(shares: dict[str, torch.Tensor]) -> pd.DataFrame:
     rows = []
     for method, s in shares.items():
         c, layers, heads = s.shape
-        grid = np.stack(np.meshgrid(np.arange(c), np.arange(layers), np.arange(heads), indexing="ij"), -1).reshape(-1, 3)
-        rows.append(pd.DataFrame({"method": method, "family": [FAMILIES[i] for i in grid[:, 0]], "layer": grid[:, 1] + 1,
-                                  "head": grid[:, 2] + 1, "share": s.reshape(-1).numpy()}))
+        grid = np.stack(np.meshgrid(np.arange(c), np.arange(layers), np.arange(heads), indexing="ij"), -1).reshape(
+            -1, 3
+        )
+        rows.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "family": [FAMILIES[i] for i in grid[:, 0]],
+                    "layer": grid[:, 1] + 1,
+                    "head": grid[:, 2] + 1,
+                    "share": s.reshape(-1).numpy(),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -283,10 +389,15 @@ def layer_profile(sel, mask_shares: torch.Tensor, checkpoint: str) -> pd.DataFra
     """Per layer (from 1): head-importance share per head, raw mean |∂L/∂m_h| and mean ‖update‖/‖input‖."""
     share = mask_shares.mean(0)  # [L, H], the families' maps averaged
     raw = sel.mask_grads.abs().mean(0)  # [L, H]
-    return pd.DataFrame({"checkpoint": checkpoint, "layer": np.arange(1, share.shape[0] + 1),
-                         "importance share per head": (share.sum(-1) / share.sum() / share.shape[1]).numpy(),
-                         "raw mean |head-mask gradient|": raw.mean(-1).numpy(),
-                         "relative residual update": sel.residual.numpy()})
+    return pd.DataFrame(
+        {
+            "checkpoint": checkpoint,
+            "layer": np.arange(1, share.shape[0] + 1),
+            "importance share per head": (share.sum(-1) / share.sum() / share.shape[1]).numpy(),
+            "raw mean |head-mask gradient|": raw.mean(-1).numpy(),
+            "relative residual update": sel.residual.numpy(),
+        }
+    )
 
 
 def checkpoint_layers(settings: RealModelSettings, log=print) -> pd.DataFrame:
@@ -307,7 +418,9 @@ def checkpoint_layers(settings: RealModelSettings, log=print) -> pd.DataFrame:
             raise MoeError(f"checkpoint {label!r} has {head_shape(model)} layers × heads, not {shape}; all must match")
         shape = head_shape(model)
         sel = score(model, build_plan(tokenizer, items), gradients=True, residual=True, batch_size=settings.batch_size)
-        tables.append(layer_profile(sel, importance_shares(mean_abs_by_task(sel.mask_grads, fam, len(FAMILIES))), label))
+        tables.append(
+            layer_profile(sel, importance_shares(mean_abs_by_task(sel.mask_grads, fam, len(FAMILIES))), label)
+        )
         del model
     table = pd.concat(tables, ignore_index=True)
     table["checkpoint"] = pd.Categorical(table["checkpoint"], categories=[c[2] for c in checkpoints], ordered=True)
@@ -325,7 +438,9 @@ def domain_token_windows(tokenizer, seed: int, max_tokens: int, seq_len: int = 1
         text = "\n\n".join(load_domain_texts(domain, seed=seed, max_chars=max_tokens * 12).documents)
         ids = torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
         if len(ids) < max_tokens:
-            raise MoeError(f"MAX_TOKENS={max_tokens} is not allowed here; the {domain} text gives only {len(ids)} tokens")
+            raise MoeError(
+                f"MAX_TOKENS={max_tokens} is not allowed here; the {domain} text gives only {len(ids)} tokens"
+            )
         out[domain] = token_windows(ids, min(seq_len, max_tokens), max_tokens)
     return out
 
@@ -348,11 +463,22 @@ def routing_tables(model, tokenizer, settings: RealModelSettings) -> RoutingTabl
     except MoeError:
         return None
     windows = domain_token_windows(tokenizer, settings.seed, settings.sizes["max_tokens"])
-    stability = pd.concat([stability_table(model, w, list(settings.sigmas), seed=settings.seed, label=d).assign(dataset=d)
-                           for d, w in windows.items()], ignore_index=True)
+    stability = pd.concat(
+        [
+            stability_table(model, w, list(settings.sigmas), seed=settings.seed, label=d).assign(dataset=d)
+            for d, w in windows.items()
+        ],
+        ignore_index=True,
+    )
     texts = {d: tokenizer.decode(w.flatten()) for d, w in windows.items()}
-    load = expert_load_table(model, tokenizer, texts, seq_len=windows["wikipedia"].shape[1],
-                             max_tokens=settings.sizes["max_tokens"], label=settings.tag)
+    load = expert_load_table(
+        model,
+        tokenizer,
+        texts,
+        seq_len=windows["wikipedia"].shape[1],
+        max_tokens=settings.sizes["max_tokens"],
+        label=settings.tag,
+    )
     return RoutingTables(stability, load, maxvio_table(load))
 
 

@@ -4,6 +4,7 @@ In transformers 5, Mixtral, OLMoE, Qwen2-MoE, Qwen3-MoE and DeepSeek-V3 all keep
 whose forward returns ``(router_logits, top_k_weights, top_k_indices)`` (DeepSeek-V3: top-k of sigmoid scores plus
 the correction bias, within the best groups).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,10 +38,15 @@ def decoder_layers(model) -> list:
 
 def routers(model) -> list[tuple[int, torch.nn.Module]]:
     """(layer index, router module) of every MoE layer; a one-line MoeError for a model without routers."""
-    found = [(i, layer.mlp.gate) for i, layer in enumerate(decoder_layers(model))
-             if hasattr(getattr(layer, "mlp", None), "gate") and hasattr(layer.mlp.gate, "top_k")]
+    found = [
+        (i, layer.mlp.gate)
+        for i, layer in enumerate(decoder_layers(model))
+        if hasattr(getattr(layer, "mlp", None), "gate") and hasattr(layer.mlp.gate, "top_k")
+    ]
     if not found:
-        raise MoeError(f"{type(model).__name__} has no MoE routers (layer.mlp.gate); expert load and routing stability need an MoE model")
+        raise MoeError(
+            f"{type(model).__name__} has no MoE routers (layer.mlp.gate); expert load and routing stability need an MoE model"
+        )
     return found
 
 
@@ -49,13 +55,19 @@ def capture_routing(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     """One forward pass; per MoE layer, the router's input and its logits, weights and indices for every token."""
     captured, hooks = {}, []
     for index, gate in routers(model):
+
         def hook(module, args, output, index=index):
             x = args[0].reshape(-1, args[0].shape[-1])
-            captured[index] = LayerRouting(index, x.detach(), output[0].detach(), output[1].detach(), output[2].detach())
+            captured[index] = LayerRouting(
+                index, x.detach(), output[0].detach(), output[1].detach(), output[2].detach()
+            )
+
         hooks.append(gate.register_forward_hook(hook))
     try:
         device = next(model.parameters()).device
-        model(input_ids=input_ids.to(device), attention_mask=None if attention_mask is None else attention_mask.to(device))
+        model(
+            input_ids=input_ids.to(device), attention_mask=None if attention_mask is None else attention_mask.to(device)
+        )
     finally:
         for h in hooks:
             h.remove()
@@ -70,8 +82,16 @@ def token_windows(tokens: torch.Tensor, seq_len: int, max_tokens: int) -> torch.
     return tokens[: n * seq_len].view(n, seq_len)
 
 
-def expert_load_table(model, tokenizer, texts: dict[str, str], *, seq_len: int = 256, max_tokens: int = 20_000,
-                      batch_size: int = 8, label: str = "model") -> pd.DataFrame:
+def expert_load_table(
+    model,
+    tokenizer,
+    texts: dict[str, str],
+    *,
+    seq_len: int = 256,
+    max_tokens: int = 20_000,
+    batch_size: int = 8,
+    label: str = "model",
+) -> pd.DataFrame:
     """Relative expert load per domain × layer × expert (notebook 05's schema) on texts tokenised by the model's tokenizer."""
     rows = []
     for domain, text in texts.items():
@@ -81,12 +101,24 @@ def expert_load_table(model, tokenizer, texts: dict[str, str], *, seq_len: int =
         for start in range(0, len(windows), batch_size):
             for routing in capture_routing(model, windows[start : start + batch_size]):
                 n_experts = routing.logits.shape[-1]
-                counts[routing.layer] = counts.get(routing.layer, torch.zeros(n_experts, dtype=torch.long)) + expert_counts(routing.indices.cpu(), n_experts)
+                counts[routing.layer] = counts.get(
+                    routing.layer, torch.zeros(n_experts, dtype=torch.long)
+                ) + expert_counts(routing.indices.cpu(), n_experts)
         for layer, c in counts.items():
             k = int(c.sum()) // windows.numel()
             balanced = k * windows.numel() / len(c)
-            rows += [{"method": label, "domain": domain, "layer": layer, "expert": e, "tokens_routed": int(c[e]),
-                      "n_tokens": windows.numel(), "relative_load": float(c[e]) / balanced} for e in range(len(c))]
+            rows += [
+                {
+                    "method": label,
+                    "domain": domain,
+                    "layer": layer,
+                    "expert": e,
+                    "tokens_routed": int(c[e]),
+                    "n_tokens": windows.numel(),
+                    "relative_load": float(c[e]) / balanced,
+                }
+                for e in range(len(c))
+            ]
     return pd.DataFrame(rows)
 
 
@@ -94,12 +126,20 @@ def maxvio_table(load: pd.DataFrame) -> pd.DataFrame:
     """MaxVio_global per method and layer over all domains together (notebook 05's schema)."""
     rows = []
     for (method, layer), part in load.groupby(["method", "layer"], sort=False):
-        rows.append({"method": method, "layer": layer, "maxvio": max_violation(torch.tensor(part.groupby("expert")["tokens_routed"].sum().values))})
+        rows.append(
+            {
+                "method": method,
+                "layer": layer,
+                "maxvio": max_violation(torch.tensor(part.groupby("expert")["tokens_routed"].sum().values)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 @torch.no_grad()
-def stability_table(model, input_ids: torch.Tensor, sigmas: list[float], seed: int = 0, label: str = "model") -> pd.DataFrame:
+def stability_table(
+    model, input_ids: torch.Tensor, sigmas: list[float], seed: int = 0, label: str = "model"
+) -> pd.DataFrame:
     """Jaccard of top-k sets per layer vs σ, with x' = x + ε at each router's input (notebook 04's schema).
 
     The router input is captured by a hook on the clean pass; each router then re-routes its own perturbed input
@@ -114,6 +154,15 @@ def stability_table(model, input_ids: torch.Tensor, sigmas: list[float], seed: i
         for sigma in sigmas:
             noisy = relative_noise(routing.router_input, sigma, generator)
             j = jaccard(clean, selection_sets(gate(noisy)[2], n_experts))  # [tokens]
-            rows.append({"layer": routing.layer, "dataset": "text", "sigma": sigma, "jaccard": float(j.mean()),
-                         "changed": float((j < 1).float().mean()), "tokens": j.numel(), "run": label})
+            rows.append(
+                {
+                    "layer": routing.layer,
+                    "dataset": "text",
+                    "sigma": sigma,
+                    "jaccard": float(j.mean()),
+                    "changed": float((j < 1).float().mean()),
+                    "tokens": j.numel(),
+                    "run": label,
+                }
+            )
     return pd.DataFrame(rows)

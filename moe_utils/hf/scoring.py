@@ -5,6 +5,7 @@ An item's candidates share one row when, after the longest common prefix of prom
 candidate is exactly one token (then all are read from the row's last position); otherwise every candidate gets
 its own row. Rows are right-padded, so every row sees positions 0, 1, ... as it would alone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -83,10 +84,12 @@ def residual_hooks(model, record: list):
     """While active, each decoder layer's (input, output) hidden states [B, S, d] go to ``record`` in layer order."""
     hooks = []
     for layer in decoder_layers(model):
+
         def hook(module, args, kwargs, output):
             inputs = args[0] if args else kwargs["hidden_states"]
             out = output[0] if isinstance(output, tuple) else output
             record.append((inputs.detach(), out.detach()))
+
         hooks.append(layer.register_forward_hook(hook, with_kwargs=True))
     try:
         yield
@@ -111,8 +114,16 @@ class Scores:
         return self.logprobs.argmax(-1) == self.answers
 
 
-def score(model, plan: ScoringPlan, mask: torch.Tensor | None = None, *, gradients: bool = False,
-          features: bool = False, residual: bool = False, batch_size: int = 32) -> Scores:
+def score(
+    model,
+    plan: ScoringPlan,
+    mask: torch.Tensor | None = None,
+    *,
+    gradients: bool = False,
+    features: bool = False,
+    residual: bool = False,
+    batch_size: int = 32,
+) -> Scores:
     """One pass over ``plan``'s rows with head mask ``mask`` [L, H] (ones if None); see :class:`Scores`."""
     layers, heads = head_shape(model)
     device = next(model.parameters()).device
@@ -150,7 +161,9 @@ def score(model, plan: ScoringPlan, mask: torch.Tensor | None = None, *, gradien
                 index_b = torch.tensor([w[0] for w in wanted], device=device)
                 index_p = torch.tensor([w[3] for w in wanted], device=device)
                 token = torch.tensor([w[4] for w in wanted], device=device)
-                picked = F.log_softmax(output_logits(model, hidden[index_b, index_p]), -1).gather(1, token[:, None])[:, 0]
+                picked = F.log_softmax(output_logits(model, hidden[index_b, index_p]), -1).gather(1, token[:, None])[
+                    :, 0
+                ]
                 item_c = torch.tensor([[w[1], w[2]] for w in wanted])
                 totals = torch.zeros(n_items, c_max, dtype=picked.dtype, device=device)
                 totals = totals.index_put((item_c[:, 0].to(device), item_c[:, 1].to(device)), picked, accumulate=True)
@@ -168,7 +181,9 @@ def score(model, plan: ScoringPlan, mask: torch.Tensor | None = None, *, gradien
                         logprobs[i, c] = value if logprobs[i, c] == float("-inf") else logprobs[i, c] + value
             for b, r in enumerate(rows):
                 if gradients and r in answer_rows:
-                    grads[answer_rows[r]] += torch.stack([(m.grad[b] * raw[b]).sum((0, 2)).detach().cpu() for raw, m in record])
+                    grads[answer_rows[r]] += torch.stack(
+                        [(m.grad[b] * raw[b]).sum((0, 2)).detach().cpu() for raw, m in record]
+                    )
                 if features and r in readout_rows:
                     i, pos = readout_rows[r]
                     feats[i] = torch.stack([m[b, pos].detach().float().cpu() for _, m in record])  # [L, H, d]

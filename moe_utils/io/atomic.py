@@ -1,4 +1,5 @@
 """Atomic file writes: write to a temporary sibling, then rename into place; stale temporaries of dead runs removed."""
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target.stem), suffix=f".tmp{target.suffix}", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=temporary_prefix(target.stem), suffix=f".tmp{target.suffix}", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -1,4 +1,5 @@
 """File checksums, one helper for every cache and archive the project checks."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Saving figures together with the numbers they plot, atomically; shown in the notebook with alternative text."""
+
 from __future__ import annotations
 
 import json
@@ -38,13 +39,17 @@ def describe_figure(fig: plt.Figure, name: str) -> str:
     return f"Figure {name}" + (f": {shown}" if shown else "") + f" (numbers in figures/{name}.csv or .json)"
 
 
-def save_fig(fig: plt.Figure, name: str, data: pd.DataFrame | dict | list, *, alt: str | None = None, dpi: int = 150) -> None:
+def save_fig(
+    fig: plt.Figure, name: str, data: pd.DataFrame | dict | list, *, alt: str | None = None, dpi: int = 150
+) -> None:
     """Write ``figures/<name>.png`` and, beside it, the plotted numbers; in a notebook, show it with alt text.
 
     ``alt`` describes the figure for readers who cannot see it (default: built from its titles and axis labels).
     """
     if data is None or (isinstance(data, pd.DataFrame) and data.empty):
-        raise MoeError(f"figure {name!r} needs the numbers it plots; pass them as data (a non-empty DataFrame, dict or list)")
+        raise MoeError(
+            f"figure {name!r} needs the numbers it plots; pass them as data (a non-empty DataFrame, dict or list)"
+        )
     save_table(data, name)
     target = paths.figures_dir() / f"{name}.png"
     with atomic_path(target) as tmp:

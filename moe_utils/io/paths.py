@@ -1,4 +1,5 @@
 """Every filesystem location the project uses, derived from the package location."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Findings as Markdown rendered from the run's own tables, so every number in the prose comes from code."""
+
 from __future__ import annotations
 
 
@@ -13,11 +14,6 @@ def show_markdown(text: str) -> None:
         display(Markdown(text))
     else:
         print(text)
-
-
-def pm(mean: float, std: float, digits: int = 3) -> str:
-    """``mean ± std`` with ``digits`` decimals."""
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def signed(value: float, digits: int = 1) -> str:

@@ -1,5 +1,6 @@
 """Head-importance measures on maps [..., layers, heads]: shares, similarity, depth, top/random/layer-matched head
 masks, top-head overlap, the cross-task ablation summary, and residual updates relative to the residual norm."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,6 @@
-"""The task probe of Cognitive Mirrors: a linear classifier of the task from every head's output, and its gradient × activation."""
+"""The task probe of Cognitive Mirrors: a linear classifier of the task from every head's output, and its gradient
+× activation."""
+
 from __future__ import annotations
 
 import torch
@@ -9,8 +11,15 @@ from ..errors import check_positive
 from ..runtime import make_generator
 
 
-def train_probe(features: torch.Tensor, labels: torch.Tensor, n_classes: int, steps: int = 300, lr: float = 1e-2,
-                weight_decay: float = 1e-3, seed: int = 0) -> nn.Linear:
+def train_probe(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    n_classes: int,
+    steps: int = 300,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+) -> nn.Linear:
     """Linear softmax probe on flattened per-head outputs features [N, L, H, d_head] -> labels [N] (full-batch AdamW)."""
     check_positive("steps", steps)
     x = features.flatten(1)  # [N, L*H*d_head]

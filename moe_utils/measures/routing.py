@@ -1,4 +1,5 @@
 """Routing measures: top-k selection sets, their Jaccard under noise, expert load and MaxVio."""
+
 from __future__ import annotations
 
 import torch

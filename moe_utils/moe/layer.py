@@ -1,4 +1,5 @@
 """SwiGLU feed-forward layers: a dense one and a sparse Mixture-of-Experts one with sort-based dispatch."""
+
 from __future__ import annotations
 
 import torch
@@ -119,7 +120,9 @@ class MoEFeedForward(nn.Module):
             return False
         supported = all(grouped_mm_supported(x_sorted, w) for w in (self.w1, self.w3, self.w2))
         if self.dispatch == "grouped_mm" and not supported:
-            raise MoeError(f"dispatch='grouped_mm' is not available for {x_sorted.dtype} on {x_sorted.device}; use 'auto' or 'loop'")
+            raise MoeError(
+                f"dispatch='grouped_mm' is not available for {x_sorted.dtype} on {x_sorted.device}; use 'auto' or 'loop'"
+            )
         return supported
 
     def looped_experts(self, x_sorted: torch.Tensor, counts: list[int]) -> torch.Tensor:
@@ -175,7 +178,9 @@ class MoEFeedForward(nn.Module):
             self.w2.copy_(state["experts.down_proj"].transpose(1, 2))
             return
         if "experts.0.w1.weight" not in state:
-            raise MoeError("state has no 'experts.0.w1.weight' or 'experts.gate_up_proj'; it must be a Mixtral block state dict")
+            raise MoeError(
+                "state has no 'experts.0.w1.weight' or 'experts.gate_up_proj'; it must be a Mixtral block state dict"
+            )
         for e in range(self.n_experts):
             self.w1[e].copy_(state[f"experts.{e}.w1.weight"].T)
             self.w3[e].copy_(state[f"experts.{e}.w3.weight"].T)

@@ -1,4 +1,5 @@
 """Top-k expert router: softmax/sigmoid scoring, noisy top-k gating, aux-loss and aux-loss-free balancing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,9 +56,9 @@ class Routing:
     load: torch.Tensor  # [experts] float count of (token, slot) assignments per expert
 
 
-
-
-def sequence_aux_loss(scores: torch.Tensor, topk_idx: torch.Tensor, alpha: float, scope: str = "sequence") -> torch.Tensor:
+def sequence_aux_loss(
+    scores: torch.Tensor, topk_idx: torch.Tensor, alpha: float, scope: str = "sequence"
+) -> torch.Tensor:
     """DeepSeek-V3 balance loss alpha * sum_i f_i P_i, averaged over sequences ("batch": whole batch as one sequence).
 
     f_i = E / (K T) * #{t : i in TopK(t)} and P_i = mean_t s_{i,t} / sum_j s_{j,t}, over the T tokens of a sequence.
@@ -69,7 +70,11 @@ def sequence_aux_loss(scores: torch.Tensor, topk_idx: torch.Tensor, alpha: float
         scores, topk_idx = scores.reshape(1, -1, n_experts), topk_idx.reshape(1, -1, k)
     n_tokens = scores.shape[1]
     counts = torch.zeros(scores.shape[0], n_experts, device=scores.device, dtype=scores.dtype)  # [batch, experts]
-    counts.scatter_add_(1, topk_idx.reshape(scores.shape[0], -1), torch.ones_like(topk_idx.reshape(scores.shape[0], -1), dtype=scores.dtype))
+    counts.scatter_add_(
+        1,
+        topk_idx.reshape(scores.shape[0], -1),
+        torch.ones_like(topk_idx.reshape(scores.shape[0], -1), dtype=scores.dtype),
+    )
     f = counts * (n_experts / (k * n_tokens))  # [batch, experts]
     normed = scores / scores.sum(-1, keepdim=True)  # [batch, seq, experts]
     p = normed.mean(1)  # [batch, experts]
@@ -84,11 +89,7 @@ class Router(nn.Module):
         check_positive("d_model", d_model)
         if not isinstance(config, RouterConfig):
             raise MoeError(f"config={config!r} is not allowed; it must be a RouterConfig")
-        self.config = config
-        self.d_model, self.n_experts, self.top_k = d_model, config.n_experts, config.top_k
-        self.scoring, self.normalize_topk, self.noise = config.scoring, config.normalize_topk, config.noise
-        self.balancing, self.aux_loss_alpha = config.balancing, config.aux_loss_alpha
-        self.aux_loss_scope, self.bias_update_rate = config.aux_loss_scope, config.bias_update_rate
+        self.config, self.d_model = config, d_model  # the config is read, never copied into attributes
         n_experts, noise = config.n_experts, config.noise
         self.gate = nn.Linear(d_model, n_experts, bias=False)  # weight [experts, d_model], as Mixtral's gate
         bound = d_model**-0.5
@@ -100,20 +101,33 @@ class Router(nn.Module):
         self.register_buffer("expert_bias", torch.zeros(n_experts))  # [experts] selection-only bias (aux_free)
         self.noise_generator: torch.Generator | None = None
 
+    @property
+    def n_experts(self) -> int:
+        """Routed experts (``config.n_experts``)."""
+        return self.config.n_experts
+
+    @property
+    def top_k(self) -> int:
+        """Experts chosen per token (``config.top_k``)."""
+        return self.config.top_k
+
     def extra_repr(self) -> str:
         """Settings shown by print(router)."""
+        c = self.config
         return (
-            f"d_model={self.d_model}, n_experts={self.n_experts}, top_k={self.top_k}, scoring={self.scoring!r}, "
-            f"normalize_topk={self.normalize_topk}, noise={self.noise!r}, balancing={self.balancing!r}"
+            f"d_model={self.d_model}, n_experts={c.n_experts}, top_k={c.top_k}, scoring={c.scoring!r}, "
+            f"normalize_topk={c.normalize_topk}, noise={c.noise!r}, balancing={c.balancing!r}"
         )
 
     def logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Router logits, with Shazeer noise N(0,1)·softplus(x W_noise) added in training mode. -> [..., experts]."""
         logits = self.gate(x)  # [batch, seq, experts]
-        if self.noise == "noisy_topk" and self.training:
+        if self.config.noise == "noisy_topk" and self.training:
             generator = generator if generator is not None else self.noise_generator
             if generator is None:
-                raise MoeError("generator=None is not allowed; noise='noisy_topk' in training mode needs a torch.Generator")
+                raise MoeError(
+                    "generator=None is not allowed; noise='noisy_topk' in training mode needs a torch.Generator"
+                )
             eps = torch.randn(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
             logits = logits + eps * F.softplus(self.w_noise(x))
         return logits
@@ -123,25 +137,26 @@ class Router(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise MoeError(f"x.shape={tuple(x.shape)} is not allowed; it must be [batch, seq, {self.d_model}]")
         logits = self.logits(x, generator)  # [batch, seq, experts]
+        c = self.config
         logits = logits.float()  # scores in float32 even under autocast, as Hugging Face's Mixtral does
-        scores = logits.softmax(-1) if self.scoring == "softmax" else logits.sigmoid()  # [batch, seq, experts]
-        select = scores + self.expert_bias if self.balancing == "aux_free" else scores
-        topk_idx = select.detach().topk(self.top_k, dim=-1).indices  # [batch, seq, k]
+        scores = logits.softmax(-1) if c.scoring == "softmax" else logits.sigmoid()  # [batch, seq, experts]
+        select = scores + self.expert_bias if c.balancing == "aux_free" else scores
+        topk_idx = select.detach().topk(c.top_k, dim=-1).indices  # [batch, seq, k]
         topk_weight = scores.gather(-1, topk_idx)  # [batch, seq, k]
-        if self.normalize_topk:
+        if c.normalize_topk:
             topk_weight = topk_weight / topk_weight.sum(-1, keepdim=True)
-        if self.balancing == "aux_loss" and self.aux_loss_alpha > 0:
-            aux = sequence_aux_loss(scores, topk_idx, self.aux_loss_alpha, self.aux_loss_scope)
+        if c.balancing == "aux_loss" and c.aux_loss_alpha > 0:
+            aux = sequence_aux_loss(scores, topk_idx, c.aux_loss_alpha, c.aux_loss_scope)
         else:
             aux = scores.new_zeros(())
-        return Routing(scores, topk_idx, topk_weight, aux, expert_counts(topk_idx, self.n_experts).float())
+        return Routing(scores, topk_idx, topk_weight, aux, expert_counts(topk_idx, c.n_experts).float())
 
     @torch.no_grad()
     def update_bias(self, load_counts: torch.Tensor) -> None:
         """DeepSeek-V3 aux-free step: b_i += gamma * sign(mean load - load_i). load_counts: [experts]."""
-        if self.balancing != "aux_free":
-            raise MoeError(f"balancing={self.balancing!r} is not allowed for update_bias; it needs 'aux_free'")
+        if self.config.balancing != "aux_free":
+            raise MoeError(f"balancing={self.config.balancing!r} is not allowed for update_bias; it needs 'aux_free'")
         load = torch.as_tensor(load_counts, device=self.expert_bias.device).float().reshape(-1)
         if load.numel() != self.n_experts:
             raise MoeError(f"load_counts has {load.numel()} entries; it must have n_experts={self.n_experts}")
-        self.expert_bias += self.bias_update_rate * torch.sign(load.mean() - load)
+        self.expert_bias += self.config.bias_update_rate * torch.sign(load.mean() - load)

@@ -1,4 +1,5 @@
 """A small AdamW training loop for TransformerModel (aux loss + aux-free bias updates) and atomic checkpoints."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Pre-norm transformer (dense or MoE feed-forward) with per-head outputs exposed for head-importance studies."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -117,7 +118,9 @@ class TransformerBlock(nn.Module):
         self.attn = MultiHeadSelfAttention(config.d_model, config.n_heads, config.causal, generator)
         self.norm2 = nn.LayerNorm(config.d_model)
         if config.ffn == "moe":
-            self.ffn = MoEFeedForward(config.d_model, config.d_expert, config.router, config.n_shared_experts, generator)
+            self.ffn = MoEFeedForward(
+                config.d_model, config.d_expert, config.router, config.n_shared_experts, generator
+            )
         else:
             self.ffn = DenseFeedForward(config.d_model, config.d_ff, generator)
 
@@ -165,8 +168,13 @@ class TransformerModel(nn.Module):
             raise MoeError(f"head={head!r} is not allowed with input={input!r}; choose 'classifier'")
         self.config, self.input_kind, self.head_kind = config, input, head
         self.init_kwargs = {
-            "config": asdict(config), "input": input, "vocab_size": vocab_size, "patch_dim": patch_dim,
-            "head": head, "n_classes": n_classes, "seed": seed,
+            "config": asdict(config),
+            "input": input,
+            "vocab_size": vocab_size,
+            "patch_dim": patch_dim,
+            "head": head,
+            "n_classes": n_classes,
+            "seed": seed,
         }
         generator = make_generator(seed)
         d = config.d_model
@@ -202,7 +210,7 @@ class TransformerModel(nn.Module):
     def update_router_biases(self) -> None:
         """Apply DeepSeek-V3's bias update to every aux-free router, using its last forward's load."""
         for layer in self.moe_layers:
-            if layer.router.balancing == "aux_free" and layer.last_routing is not None:
+            if layer.router.config.balancing == "aux_free" and layer.last_routing is not None:
                 layer.router.update_bias(layer.last_routing.load)
 
     def features(

@@ -1,4 +1,5 @@
 """Expert load by domain (DeepSeek-V3 App. C): training two byte-level MoE LMs and measuring their routing."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from ..datasets.corpora import BYTE_VOCAB_SIZE, sample_lm_batch
-from ..errors import MoeError, check_choice, check_positive
+from ..errors import MoeError, check_choice
 from ..measures.routing import expert_counts, max_violation, relative_load  # noqa: F401 (re-exported for notebook 05)
 from ..moe.router import RouterConfig
 from ..moe.training import train_steps
@@ -16,26 +17,55 @@ from ..runtime import make_generator
 from ..runtime import progress as progress_bar
 
 METHODS = ("aux_loss", "aux_free")
-QUICK_SIZES = {"tokens_per_domain": 20000, "held_out_tokens_per_domain": 4000, "steps": 30, "n_seeds": 2, "n_boot": 100}  # caps of the quick profile
+QUICK_SIZES = {
+    "tokens_per_domain": 20000,
+    "held_out_tokens_per_domain": 4000,
+    "steps": 30,
+    "n_seeds": 2,
+    "n_boot": 100,
+}  # caps of the quick profile
 METHOD_LABELS = {"aux_loss": "Aux-Loss-Based", "aux_free": "Aux-Loss-Free"}
 DOMAIN_LABELS = {"wikipedia": "Wikipedia (en)", "github": "GitHub", "dm_mathematics": "DM Mathematics"}
 
 
-def lm_config(method: str, *, d_model: int = 64, n_heads: int = 4, n_layers: int = 4, n_experts: int = 8, top_k: int = 2,
-              d_expert: int = 32, n_shared_experts: int = 1, seq_len: int = 128, alpha: float = 0.01,
-              gamma: float = 0.01) -> TransformerConfig:
+def lm_config(
+    method: str,
+    *,
+    d_model: int = 64,
+    n_heads: int = 4,
+    n_layers: int = 4,
+    n_experts: int = 8,
+    top_k: int = 2,
+    d_expert: int = 32,
+    n_shared_experts: int = 1,
+    seq_len: int = 128,
+    alpha: float = 0.01,
+    gamma: float = 0.01,
+) -> TransformerConfig:
     """Causal DeepSeek-V3-style MoE config: sigmoid affinities, top-K on s + b (aux_free) or L_Bal (aux_loss)."""
     check_choice("method", method, METHODS)
     router = RouterConfig(
-        n_experts=n_experts, top_k=top_k, scoring="sigmoid", normalize_topk=True, noise="none", balancing=method,
-        aux_loss_alpha=alpha if method == "aux_loss" else 0.0, aux_loss_scope="sequence",
+        n_experts=n_experts,
+        top_k=top_k,
+        scoring="sigmoid",
+        normalize_topk=True,
+        noise="none",
+        balancing=method,
+        aux_loss_alpha=alpha if method == "aux_loss" else 0.0,
+        aux_loss_scope="sequence",
         bias_update_rate=gamma if method == "aux_free" else 0.0,
     )
     return TransformerConfig(
-        d_model=d_model, n_heads=n_heads, n_layers=n_layers, ffn="moe", d_expert=d_expert,
-        n_shared_experts=n_shared_experts, router=router, causal=True, max_len=seq_len,
+        d_model=d_model,
+        n_heads=n_heads,
+        n_layers=n_layers,
+        ffn="moe",
+        d_expert=d_expert,
+        n_shared_experts=n_shared_experts,
+        router=router,
+        causal=True,
+        max_len=seq_len,
     )
-
 
 
 def domain_specialisation(rel: np.ndarray) -> float:
@@ -60,8 +90,9 @@ def specialisation_table(load: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mixed_domain_batch(streams: dict[str, torch.Tensor], per_domain: int, seq_len: int,
-                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mixed_domain_batch(
+    streams: dict[str, torch.Tensor], per_domain: int, seq_len: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``per_domain`` random windows from each stream: inputs, targets [D*per_domain, S] and domain ids [D*per_domain]."""
     xs, ys, ids = [], [], []
     for d, name in enumerate(streams):
@@ -86,8 +117,17 @@ def per_domain_lm_loss(domains: list[str]):
     return loss_fn
 
 
-def train_lm(config: TransformerConfig, train: dict[str, torch.Tensor], *, steps: int, per_domain: int, lr: float,
-             seed: int, device: torch.device, progress: bool = True) -> tuple[TransformerModel, pd.DataFrame]:
+def train_lm(
+    config: TransformerConfig,
+    train: dict[str, torch.Tensor],
+    *,
+    steps: int,
+    per_domain: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+) -> tuple[TransformerModel, pd.DataFrame]:
     """Train one byte-level MoE LM on equal numbers of windows per domain; batches depend only on ``seed``."""
     model = TransformerModel(config, input="tokens", vocab_size=BYTE_VOCAB_SIZE, head="lm", seed=seed).to(device)
     streams = dict(train)  # uint8 [tokens] per domain, on the cpu
@@ -97,14 +137,23 @@ def train_lm(config: TransformerConfig, train: dict[str, torch.Tensor], *, steps
         x, y, ids = mixed_domain_batch(streams, per_domain, config.max_len, data_generator)
         return x.to(device), y.to(device), ids.to(device)
 
-    history = train_steps(model, next_batch, per_domain_lm_loss(list(streams)), steps, lr=lr, seed=seed,
-                          progress=progress, max_grad_norm=1.0)
+    history = train_steps(
+        model,
+        next_batch,
+        per_domain_lm_loss(list(streams)),
+        steps,
+        lr=lr,
+        seed=seed,
+        progress=progress,
+        max_grad_norm=1.0,
+    )
     return model.eval(), history
 
 
 @torch.no_grad()
-def held_out_routing(model: TransformerModel, held_out: dict[str, torch.Tensor], *, batch_size: int = 32,
-                     progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def held_out_routing(
+    model: TransformerModel, held_out: dict[str, torch.Tensor], *, batch_size: int = 32, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Route every non-overlapping window of each held-out stream: (expert counts per domain/layer/expert, loss per domain)."""
     model.eval()
     device = next(model.parameters()).device
@@ -119,7 +168,9 @@ def held_out_routing(model: TransformerModel, held_out: dict[str, torch.Tensor],
         y_all = tokens[1:].view(n_win, seq)
         topk = [[] for _ in model.moe_layers]
         nll, count = 0.0, 0
-        for start in progress_bar(range(0, n_win, batch_size), desc=f"held-out {name}", disable=not progress, leave=False):
+        for start in progress_bar(
+            range(0, n_win, batch_size), desc=f"held-out {name}", disable=not progress, leave=False
+        ):
             x, y = x_all[start : start + batch_size].to(device), y_all[start : start + batch_size].to(device)
             logits = model(x)  # [b, S, vocab]
             nll += F.cross_entropy(logits.reshape(-1, BYTE_VOCAB_SIZE), y.reshape(-1), reduction="sum").item()
@@ -131,19 +182,36 @@ def held_out_routing(model: TransformerModel, held_out: dict[str, torch.Tensor],
             rel = relative_load(idx, n_experts)
             counts = expert_counts(idx, n_experts)
             for e in range(n_experts):
-                load_rows.append({"domain": name, "layer": i, "expert": e, "tokens_routed": int(counts[e]),
-                                  "n_tokens": idx.shape[0] * idx.shape[1], "relative_load": float(rel[e])})
-        loss_rows.append({"domain": name, "held_out_tokens": count, "held_out_loss": nll / count,
-                          "bits_per_byte": nll / count / np.log(2)})
+                load_rows.append(
+                    {
+                        "domain": name,
+                        "layer": i,
+                        "expert": e,
+                        "tokens_routed": int(counts[e]),
+                        "n_tokens": idx.shape[0] * idx.shape[1],
+                        "relative_load": float(rel[e]),
+                    }
+                )
+        loss_rows.append(
+            {
+                "domain": name,
+                "held_out_tokens": count,
+                "held_out_loss": nll / count,
+                "bits_per_byte": nll / count / np.log(2),
+            }
+        )
     return pd.DataFrame(load_rows), pd.DataFrame(loss_rows)
 
 
 def global_maxvio(load: pd.DataFrame) -> pd.DataFrame:
     """MaxVio per method and layer of the expert counts summed over all held-out domains."""
     summed = load.groupby(["method", "layer", "expert"], sort=False)["tokens_routed"].sum().reset_index()
-    return (summed.groupby(["method", "layer"], sort=False)["tokens_routed"]
-            .apply(lambda c: max_violation(torch.tensor(c.to_numpy(), dtype=torch.float)))
-            .rename("maxvio").reset_index())
+    return (
+        summed.groupby(["method", "layer"], sort=False)["tokens_routed"]
+        .apply(lambda c: max_violation(torch.tensor(c.to_numpy(), dtype=torch.float)))
+        .rename("maxvio")
+        .reset_index()
+    )
 
 
 def training_maxvio(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -1,4 +1,5 @@
 """Plots for notebook 05: relative-load heatmaps in the paper's layout and MaxVio during training / on held-out text."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -17,13 +18,20 @@ def load_heatmaps(load: pd.DataFrame, vmax: float | None = None) -> plt.Figure:
     n_experts = load["expert"].nunique()
     annotate = n_experts <= 16  # numbers in the cells only while they fit; the csv holds them all
     tick_every = 1 if n_experts <= 16 else 4
-    fig, axes = plt.subplots(len(layers), len(methods), figsize=(4.2 * len(methods) * max(1.0, n_experts / 16), 1.25 * len(layers) + 0.8),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(layers),
+        len(methods),
+        figsize=(4.2 * len(methods) * max(1.0, n_experts / 16), 1.25 * len(layers) + 0.8),
+        squeeze=False,
+        constrained_layout=True,
+    )
     image = None
     for r, layer in enumerate(layers):
         for c, method in enumerate(methods):
             part = load[(load["method"] == method) & (load["layer"] == layer)]
-            grid = part.pivot(index="domain", columns="expert", values="relative_load").loc[domains]  # [domains, experts]
+            grid = part.pivot(index="domain", columns="expert", values="relative_load").loc[
+                domains
+            ]  # [domains, experts]
             ax = axes[r, c]
             image = ax.imshow(grid.to_numpy(), cmap="YlOrRd", vmin=0.0, vmax=vmax, aspect="auto")
             ax.set_title(f"{METHOD_LABELS.get(method, method)} Layer {layer + 1}", fontsize=9)
@@ -43,7 +51,9 @@ def maxvio_figure(train_mv: pd.DataFrame, held_mv: pd.DataFrame, window: int = 2
     methods = list(dict.fromkeys(train_mv["method"]))
     for method in methods:
         per_step = train_mv[train_mv["method"] == method].groupby("step")["maxvio"].mean()
-        left.plot(per_step.index, per_step.rolling(window, min_periods=1).mean(), label=METHOD_LABELS.get(method, method))
+        left.plot(
+            per_step.index, per_step.rolling(window, min_periods=1).mean(), label=METHOD_LABELS.get(method, method)
+        )
     left.set(xlabel="training step", ylabel=f"MaxVio_batch (layer mean, rolling {window})", yscale="log")
     left.legend()
     layers = sorted(held_mv["layer"].unique())
@@ -62,15 +72,26 @@ def seed_comparison(per_seed: pd.DataFrame, boot: pd.DataFrame):
     95 % interval over held-out documents (bars)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     configs = list(dict.fromkeys(per_seed.config))
-    for ax, stat, label in zip(axes, ("specialisation", "heldout_maxvio"), ("domain specialisation", "held-out MaxVio (domains pooled, layer mean)")):
+    for ax, stat, label in zip(
+        axes,
+        ("specialisation", "heldout_maxvio"),
+        ("domain specialisation", "held-out MaxVio (domains pooled, layer mean)"),
+    ):
         for c, config in enumerate(configs):
             for m, method in enumerate(METHOD_LABELS):
                 x = c + (m - 0.5) * 0.3
                 f = per_seed[(per_seed.config == config) & (per_seed.method == method)][stat]
                 ax.scatter(np.full(len(f), x), f, s=14, alpha=0.45, color=f"C{m}")
                 b = boot[(boot.config == config) & (boot.statistic == stat) & (boot.method == method)].iloc[0]
-                ax.errorbar(x, b.estimate, yerr=[[b.estimate - b.ci_low], [b.ci_high - b.estimate]], fmt="o", color=f"C{m}", capsize=4,
-                            label=f"{METHOD_LABELS[method]}" if c == 0 else None)
+                ax.errorbar(
+                    x,
+                    b.estimate,
+                    yerr=[[b.estimate - b.ci_low], [b.ci_high - b.estimate]],
+                    fmt="o",
+                    color=f"C{m}",
+                    capsize=4,
+                    label=f"{METHOD_LABELS[method]}" if c == 0 else None,
+                )
         ax.set_xticks(range(len(configs)), configs)
         ax.set_ylabel(label), ax.grid(alpha=0.3)
         ax.set_title(label, fontsize=9)

@@ -1,21 +1,26 @@
 """Notebook 05 over seeds and held-out documents: one model per job, per-document routing counts, bootstraps."""
+
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..datasets.corpora import build_domain_corpus
 from ..errors import MoeError
-from ..moe.transformer import TransformerConfig, TransformerModel
-from .bootstrap import grouped_bootstrap_ci
+from ..moe.transformer import TransformerModel
+from ..stats import grouped_bootstrap_ci
 from .expert_load import METHODS, held_out_routing, specialisation_table, train_lm
 
 
 @torch.no_grad()
-def document_counts(model: TransformerModel, held_out: dict[str, torch.Tensor], doc_ids: dict[str, torch.Tensor],
-                    batch_size: int = 32) -> dict[str, np.ndarray]:
+def document_counts(
+    model: TransformerModel, held_out: dict[str, torch.Tensor], doc_ids: dict[str, torch.Tensor], batch_size: int = 32
+) -> dict[str, np.ndarray]:
     """Per domain, tokens each held-out document sends to each expert: {domain: int array [documents, layers, experts]}.
 
     The windows are those of ``held_out_routing`` (non-overlapping, ``max_len`` bytes); a routed byte belongs to the
@@ -27,7 +32,9 @@ def document_counts(model: TransformerModel, held_out: dict[str, torch.Tensor], 
     for name, stream in held_out.items():
         ids = doc_ids[name]
         if len(ids) != len(stream):
-            raise MoeError(f"doc_ids[{name!r}] has {len(ids)} entries for {len(stream)} held-out bytes; they must match")
+            raise MoeError(
+                f"doc_ids[{name!r}] has {len(ids)} entries for {len(stream)} held-out bytes; they must match"
+            )
         n_win = (len(stream) - 1) // seq
         n_docs = int(ids.max()) + 1
         x_all = stream[: n_win * seq].long().view(n_win, seq)  # [windows, S]
@@ -44,42 +51,92 @@ def document_counts(model: TransformerModel, held_out: dict[str, torch.Tensor], 
     return out
 
 
-def expert_load_job(
-    method: str, seed: int, *, config: TransformerConfig, label: str, train: dict[str, torch.Tensor], held_out: dict[str, torch.Tensor],
-    doc_ids: dict[str, torch.Tensor], steps: int, per_domain: int, lr: float,
-) -> dict:
-    """Train one model (``method``, ``seed``) and route the held-out text; small tables and per-document counts."""
+@dataclass
+class ModelTables:
+    """One trained model's routing on the held-out text (small tables and per-document counts)."""
+
+    config: str  # the shape: "standard" | "fine-grained"
+    method: str  # "aux_loss" | "aux_free"
+    seed: int
+    history: pd.DataFrame  # per step: loss, loss_<domain>, maxvio_<layer>, …
+    load: pd.DataFrame  # domain, layer, expert, tokens_routed, n_tokens, relative_load, config, method, seed
+    loss: pd.DataFrame  # domain, held_out_tokens, held_out_loss, bits_per_byte, config, method, seed
+    seconds: float
+    doc_counts: dict[str, np.ndarray]  # domain -> [documents, layers, experts]
+
+
+@lru_cache(maxsize=1)
+def domain_corpus(settings):
+    """The settings' corpus (train and held-out bytes per domain), built once per process."""
+    sizes = settings.sizes
+    return build_domain_corpus(
+        tokens_per_domain=sizes["tokens_per_domain"],
+        seed=settings.seed,
+        held_out_tokens_per_domain=sizes["held_out_tokens_per_domain"],
+        held_out_doc_bytes=settings.held_out_doc_bytes,
+    )
+
+
+def expert_load_job(settings, seed: int, label: str, method: str) -> ModelTables:
+    """Train one model of ``settings`` (an ExpertLoadSettings; shape ``label``, ``method``, ``seed``) and route the
+    held-out text."""
+    corpus = domain_corpus(settings)
     started = time.perf_counter()
-    model, history = train_lm(config, train, steps=steps, per_domain=per_domain, lr=lr, seed=seed, device=torch.device("cpu"), progress=False)
+    model, history = train_lm(
+        settings.config(label, method),
+        corpus.train,
+        steps=settings.size("steps"),
+        per_domain=settings.seqs_per_domain,
+        lr=settings.lr,
+        seed=seed,
+        device=torch.device("cpu"),
+        progress=False,
+    )
     seconds = time.perf_counter() - started
-    load, loss = held_out_routing(model, held_out, progress=False)
+    load, loss = held_out_routing(model, corpus.held_out, progress=False)
     tags = {"config": label, "method": method, "seed": seed}
-    return {**tags, "history": history, "load": load.assign(**tags), "loss": loss.assign(**tags), "seconds": seconds,
-            "doc_counts": document_counts(model, held_out, doc_ids)}
+    return ModelTables(
+        label,
+        method,
+        seed,
+        history,
+        load.assign(**tags),
+        loss.assign(**tags),
+        seconds,
+        document_counts(model, corpus.held_out, corpus.held_out_doc_ids),
+    )
 
 
-def seed_rows(results: list[dict]) -> pd.DataFrame:
+def seed_rows(results: list[ModelTables]) -> pd.DataFrame:
     """One row per (config, method, seed): specialisation, held-out MaxVio (global, layer mean), load range, losses."""
     from .expert_load import global_maxvio
 
     rows = []
     for r in results:
-        load = r["load"]
-        spec = specialisation_table(load.assign(method=r["method"])).iloc[0]
-        mv = global_maxvio(load.assign(method=r["method"]))["maxvio"].mean()
-        h = r["history"]
+        load = r.load
+        spec = specialisation_table(load.assign(method=r.method)).iloc[0]
+        mv = global_maxvio(load.assign(method=r.method))["maxvio"].mean()
+        h = r.history
         train_mv = h[[c for c in h.columns if c.startswith("maxvio_")]].tail(100).mean().mean()
-        row = {"config": r["config"], "method": r["method"], "seed": r["seed"], "specialisation": spec["specialisation_all_layers"],
-               "heldout_maxvio": mv, "train_maxvio_last100": train_mv, "min_relative_load": load["relative_load"].min(),
-               "max_relative_load": load["relative_load"].max(), "train_seconds": r["seconds"]}
-        row.update({f"loss_{d}": v for d, v in r["loss"].set_index("domain")["held_out_loss"].items()})
+        row = {
+            "config": r.config,
+            "method": r.method,
+            "seed": r.seed,
+            "specialisation": spec["specialisation_all_layers"],
+            "heldout_maxvio": mv,
+            "train_maxvio_last100": train_mv,
+            "min_relative_load": load["relative_load"].min(),
+            "max_relative_load": load["relative_load"].max(),
+            "train_seconds": r.seconds,
+        }
+        row.update({f"loss_{d}": v for d, v in r.loss.set_index("domain")["held_out_loss"].items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def stacked_counts(results: list[dict], label: str, seeds: list[int]) -> dict[str, np.ndarray]:
+def stacked_counts(results: list[ModelTables], label: str, seeds: list[int]) -> dict[str, np.ndarray]:
     """{domain: [documents, methods, seeds, layers, experts]} of one config, methods in METHODS order."""
-    by = {(r["method"], r["seed"]): r["doc_counts"] for r in results if r["config"] == label}
+    by = {(r.method, r.seed): r.doc_counts for r in results if r.config == label}
     domains = list(next(iter(by.values())))
     return {d: np.stack([np.stack([by[(m, s)][d] for s in seeds], 1) for m in METHODS], 1) for d in domains}
 
@@ -112,8 +169,22 @@ def document_bootstrap(groups: dict[str, np.ndarray], *, n_boot: int = 1000, see
     stats = {"specialisation": specialisation_by_method, "heldout_maxvio": heldout_maxvio_by_method}
     rows = []
     for name, fn in stats.items():
-        for label, pick in ((METHODS[0], lambda v: v[0]), (METHODS[1], lambda v: v[1]), ("aux_free − aux_loss", lambda v: v[free] - v[base])):
-            point, low, high = grouped_bootstrap_ci(groups, lambda g, fn=fn, pick=pick: float(pick(fn(g))), n_boot=n_boot, seed=seed)
-            rows.append({"statistic": name, "method": label, "estimate": point, "ci_low": low, "ci_high": high,
-                         "documents": "; ".join(f"{d} {len(v)}" for d, v in groups.items())})
+        for label, pick in (
+            (METHODS[0], lambda v: v[0]),
+            (METHODS[1], lambda v: v[1]),
+            ("aux_free − aux_loss", lambda v: v[free] - v[base]),
+        ):
+            point, low, high = grouped_bootstrap_ci(
+                groups, lambda g, fn=fn, pick=pick: float(pick(fn(g))), n_boot=n_boot, seed=seed
+            )
+            rows.append(
+                {
+                    "statistic": name,
+                    "method": label,
+                    "estimate": point,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "documents": "; ".join(f"{d} {len(v)}" for d, v in groups.items()),
+                }
+            )
     return pd.DataFrame(rows)

@@ -1,14 +1,15 @@
-"""Attention-head importance: a task probe's gradient × activation (Cognitive Mirrors) and head-mask gradients (Michel et al. 2019)."""
+"""Attention-head importance: a task probe's gradient × activation (Cognitive Mirrors) and head-mask gradients
+(Michel et al. 2019)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
-from ..errors import MoeError, check_positive
+from ..errors import check_positive
 from ..measures.heads import (  # noqa: F401 (re-exported for notebook 06)
     depth_centroid,
     importance_shares,
@@ -19,21 +20,26 @@ from ..measures.heads import (  # noqa: F401 (re-exported for notebook 06)
 from ..measures.probe import probe_accuracy, probe_importance, train_probe  # noqa: F401 (re-exported)
 from ..runtime import make_generator
 
-QUICK_SIZES = {"n_train": 200, "n_held_out": 60, "steps": 150, "probe_steps": 50, "n_seeds": 2}  # caps of the quick profile (tests)
+QUICK_SIZES = {
+    "n_train": 200,
+    "n_held_out": 60,
+    "steps": 150,
+    "probe_steps": 50,
+    "n_seeds": 2,
+}  # caps of the quick profile (tests)
 
 
-def last_head_outputs(model, tokens: torch.Tensor, head_mask: torch.Tensor | None = None, batch_size: int = 512) -> torch.Tensor:
+def last_head_outputs(
+    model, tokens: torch.Tensor, head_mask: torch.Tensor | None = None, batch_size: int = 512
+) -> torch.Tensor:
     """Every head's output at the last position, [N, n_layers, n_heads, d_head], from an eval-mode forward."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(tokens), batch_size):
-            model(tokens[i:i + batch_size], head_mask=head_mask, record=True)
+            model(tokens[i : i + batch_size], head_mask=head_mask, record=True)
             out.append(torch.stack([h[:, -1] for h in model.head_outputs()], 1))  # [B, L, H, d_head]
     return torch.cat(out)
-
-
-
 
 
 def head_mask_gradients(model, tokens: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
@@ -47,12 +53,16 @@ def head_mask_gradients(model, tokens: torch.Tensor, answers: torch.Tensor) -> t
     return torch.stack(grads, 1).detach()
 
 
-def mask_gradient_importance(model, data: TaskSplit, n_classes: int = len(TASKS), batch_size: int = 256) -> torch.Tensor:
+def mask_gradient_importance(
+    model, data: TaskSplit, n_classes: int = len(TASKS), batch_size: int = 256
+) -> torch.Tensor:
     """Michel et al. 2019 I_h = E_x |∂L(x)/∂m_h| per task, [C, L, H], over the examples of ``data``."""
     total, count = None, torch.zeros(n_classes)
     for i in range(0, len(data), batch_size):
-        g = head_mask_gradients(model, data.tokens[i:i + batch_size], data.answers[i:i + batch_size]).abs()  # [B, L, H]
-        task = data.task[i:i + batch_size]
+        g = head_mask_gradients(
+            model, data.tokens[i : i + batch_size], data.answers[i : i + batch_size]
+        ).abs()  # [B, L, H]
+        task = data.task[i : i + batch_size]
         if total is None:
             total = torch.zeros(n_classes, *g.shape[1:])
         total.index_add_(0, task, g)
@@ -60,23 +70,24 @@ def mask_gradient_importance(model, data: TaskSplit, n_classes: int = len(TASKS)
     return total / count.clamp(min=1).view(-1, 1, 1)
 
 
-
 def importance_frame(shares: torch.Tensor, method: str) -> pd.DataFrame:
     """Long table (method, task, layer, head, share) of shares [C, L, H]."""
     c, l, h = shares.shape
     grid = np.stack(np.meshgrid(np.arange(c), np.arange(l), np.arange(h), indexing="ij"), -1).reshape(-1, 3)
-    return pd.DataFrame({
-        "method": method, "task": [TASKS[i] for i in grid[:, 0]], "layer": grid[:, 1], "head": grid[:, 2],
-        "share": shares.reshape(-1).numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "method": method,
+            "task": [TASKS[i] for i in grid[:, 0]],
+            "layer": grid[:, 1],
+            "head": grid[:, 2],
+            "share": shares.reshape(-1).numpy(),
+        }
+    )
 
 
-
-
-
-
-def ablation_table(model, held_out: TaskSplit, shares_by_method: dict[str, torch.Tensor], k: int, n_random: int = 5,
-                   seed: int = 0) -> pd.DataFrame:
+def ablation_table(
+    model, held_out: TaskSplit, shares_by_method: dict[str, torch.Tensor], k: int, n_random: int = 5, seed: int = 0
+) -> pd.DataFrame:
     """Held-out accuracy per task with its top-k heads (per method) or k random heads masked; one row per task/condition."""
     check_positive("k", k)
     base = accuracy_by_task(model, held_out)
@@ -86,8 +97,20 @@ def ablation_table(model, held_out: TaskSplit, shares_by_method: dict[str, torch
     random_acc = [accuracy_by_task(model, held_out, random_heads_mask(shape, k, generator)) for _ in range(n_random)]
     for c, task in enumerate(TASKS):
         data = held_out.of_task(c)
-        conditions = {f"top-{k} ({m})": accuracy_by_task(model, data, top_heads_mask(s[c], k))[task] for m, s in shares_by_method.items()}
+        conditions = {
+            f"top-{k} ({m})": accuracy_by_task(model, data, top_heads_mask(s[c], k))[task]
+            for m, s in shares_by_method.items()
+        }
         conditions[f"random {k} (mean of {n_random})"] = float(np.mean([r[task] for r in random_acc]))
         for name, acc in conditions.items():
-            rows.append({"task": task, "condition": name, "k": k, "accuracy": acc, "baseline": base[task], "drop": base[task] - acc})
+            rows.append(
+                {
+                    "task": task,
+                    "condition": name,
+                    "k": k,
+                    "accuracy": acc,
+                    "baseline": base[task],
+                    "drop": base[task] - acc,
+                }
+            )
     return pd.DataFrame(rows)

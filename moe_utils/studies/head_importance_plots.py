@@ -1,4 +1,5 @@
 """Plots for notebook 06: layer × head importance grids, task-similarity heatmaps, ablation bars."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -26,18 +27,30 @@ def importance_grid(shares: torch.Tensor, title: str, vmax: float | None = None)
 
 
 def similarity_heatmaps(similarities: dict[str, torch.Tensor]):
-    """Task × task cosine-similarity heatmaps, one panel per importance method, with values written in."""
-    fig, axes = plt.subplots(1, len(similarities), figsize=(6.5 * len(similarities), 5.6))
+    """Task × task cosine-similarity heatmaps, one panel per importance method, values written in (seaborn)."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(similarities), figsize=(6.5 * len(similarities), 5.6), constrained_layout=True)
     axes = np.atleast_1d(axes)
-    for ax, (method, sim) in zip(axes, similarities.items()):
-        image = ax.imshow(sim.numpy(), vmin=0, vmax=1, cmap="magma")
-        for i in range(sim.shape[0]):
-            for j in range(sim.shape[1]):
-                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w" if sim[i, j] < 0.6 else "k")
-        ax.set_xticks(range(len(TASKS)), TASKS, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(TASKS)), TASKS if ax is axes[0] else [], fontsize=8)
+    for i, (ax, (method, sim)) in enumerate(zip(axes, similarities.items())):
+        frame = pd.DataFrame(sim.numpy(), index=list(TASKS), columns=list(TASKS))
+        sns.heatmap(
+            frame,
+            ax=ax,
+            vmin=0,
+            vmax=1,
+            cmap="magma",
+            annot=True,
+            fmt=".2f",
+            annot_kws={"fontsize": 7},
+            square=True,
+            cbar=i == len(similarities) - 1,
+            yticklabels=i == 0,
+            cbar_kws={"label": "cosine similarity of importance maps", "shrink": 0.8},
+        )
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        ax.tick_params(axis="y", labelsize=8)
         ax.set_title(method, fontsize=10)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="cosine similarity of importance maps")
     return fig
 
 
@@ -68,3 +81,11 @@ def ablation_seeds(per_seed: pd.DataFrame, title: str):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def accuracy_bars(accuracy: pd.DataFrame):
+    """Held-out accuracy per family beside chance and the majority answer's share."""
+    ax = accuracy[["held-out accuracy", "chance", "majority"]].plot.bar(
+        figsize=(10, 3.5), rot=20, color=["tab:blue", "0.6", "0.8"]
+    )
+    return ax.figure

@@ -1,7 +1,9 @@
 """Notebook 06 over seeds: one seed's whole study (train, importance on one half, ablation on the other, controls)."""
+
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -16,7 +18,7 @@ from ..datasets.cognitive_tasks import (
     make_task_data,
 )
 from ..moe.training import train_steps
-from ..moe.transformer import TransformerConfig, TransformerModel
+from ..moe.transformer import TransformerModel
 from ..runtime import make_generator
 from .head_importance import (
     ablation_table,
@@ -48,32 +50,73 @@ def math_summary(shares: dict[str, torch.Tensor]) -> pd.DataFrame:
         among = sim[others][:, others]
         off = among[~torch.eye(len(others), dtype=bool)]
         depth = depth_centroid(s)
-        rows.append({
-            "method": m, "math vs others (mean cos)": float(sim[math, others].mean()),
-            "among the other seven (mean cos)": float(off.mean()), "least similar pair among the seven": float(off.min()),
-            "math depth centroid": float(depth[math]), "others' depth centroid (mean)": float(depth[others].mean()),
-            "max depth centroid of the seven": float(depth[others].max()),
-        })
+        rows.append(
+            {
+                "method": m,
+                "math vs others (mean cos)": float(sim[math, others].mean()),
+                "among the other seven (mean cos)": float(off.mean()),
+                "least similar pair among the seven": float(off.min()),
+                "math depth centroid": float(depth[math]),
+                "others' depth centroid (mean)": float(depth[others].mean()),
+                "max depth centroid of the seven": float(depth[others].max()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def head_importance_job(
-    seed: int, *, n_train: int, n_held_out: int, seq_len: int, config: TransformerConfig, steps: int, batch_size: int, lr: float,
-    probe_steps: int, top_heads: int, n_random: int, keep_model: bool = False,
-) -> dict:
-    """Seed ``seed``'s study: task data, model, probes; importance on the held-out *selection* half, ablation on the
-    *evaluation* half; a shuffled-label probe as the control for the probe's format cue."""
+@dataclass
+class SeedTables:
+    """One seed's whole study: accuracy, probes, importance shares, the Math check and the ablation."""
+
+    seed: int
+    families: pd.DataFrame
+    history: pd.DataFrame
+    seconds: float
+    accuracy: pd.DataFrame  # task -> held-out accuracy, train accuracy
+    probes: dict  # probe and control-probe accuracies
+    shares: dict  # method -> [tasks, layers, heads] importance shares
+    math: pd.DataFrame  # per method: Math's similarity and depth against the other seven
+    control_correlation: dict  # task -> Pearson r of the probe's and the control's maps
+    ablation: pd.DataFrame  # task, condition, accuracy, drop, seed
+    split_sizes: tuple  # (selection, evaluation) prompts
+    model: TransformerModel | None
+
+
+def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTables:
+    """Seed ``seed``'s study of ``settings`` (a HeadImportanceSettings): task data, model, probes; importance on the
+    held-out *selection* half, ablation on the *evaluation* half; a shuffled-label probe as the control."""
+    sizes, config, steps = settings.sizes, settings.model, settings.size("steps")
+    n_train, n_held_out, seq_len, batch_size, lr = (
+        sizes["n_train"],
+        sizes["n_held_out"],
+        settings.seq_len,
+        settings.batch_size,
+        settings.lr,
+    )
+    probe_steps, top_heads, n_random = sizes["probe_steps"], settings.top_heads, settings.n_random
     train, held, families = make_task_data(seed, n_train, n_held_out, seq_len=seq_len)
     select, evaluate = disjoint_halves(held, seed)
     model = TransformerModel(config, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
     batches = make_generator(seed + 1)
     started = time.perf_counter()
-    history = train_steps(model, lambda step: balanced_batch(train, batch_size, batches), answer_loss, steps, lr=lr, seed=seed,
-                          max_grad_norm=1.0, progress=False)
+    history = train_steps(
+        model,
+        lambda step: balanced_batch(train, batch_size, batches),
+        answer_loss,
+        steps,
+        lr=lr,
+        seed=seed,
+        max_grad_norm=1.0,
+        progress=False,
+    )
     seconds = time.perf_counter() - started
     model.eval()
-    accuracy = pd.DataFrame({"held-out accuracy": accuracy_by_task(model, held), "train accuracy": accuracy_by_task(model, train)})
-    f_train, f_select, f_eval = (last_head_outputs(model, d.tokens) for d in (train, select, evaluate))  # [N, L, H, d_head]
+    accuracy = pd.DataFrame(
+        {"held-out accuracy": accuracy_by_task(model, held), "train accuracy": accuracy_by_task(model, train)}
+    )
+    f_train, f_select, f_eval = (
+        last_head_outputs(model, d.tokens) for d in (train, select, evaluate)
+    )  # [N, L, H, d_head]
     probe = train_probe(f_train, train.task, len(TASKS), steps=probe_steps, seed=seed)
     control = train_probe(f_train, shuffled_labels(train.task, seed), len(TASKS), steps=probe_steps, seed=seed)
     shares = {
@@ -81,17 +124,32 @@ def head_importance_job(
         MASK: importance_shares(mask_gradient_importance(model, select)),
         CONTROL: importance_shares(probe_importance(control, f_select, select.task, len(TASKS))),
     }
-    probes = {"probe train accuracy": probe_accuracy(probe, f_train, train.task), "probe held-out accuracy": probe_accuracy(probe, f_eval, evaluate.task),
-              "control probe train accuracy": probe_accuracy(control, f_train, train.task),
-              "control probe held-out accuracy": probe_accuracy(control, f_eval, evaluate.task)}
-    survives = {t: float(torch.corrcoef(torch.stack([shares[PROBE][c].flatten(), shares[CONTROL][c].flatten()]))[0, 1])
-                for c, t in enumerate(TASKS)}  # Pearson r: how much of each probe map's pattern the control reproduces
+    probes = {
+        "probe train accuracy": probe_accuracy(probe, f_train, train.task),
+        "probe held-out accuracy": probe_accuracy(probe, f_eval, evaluate.task),
+        "control probe train accuracy": probe_accuracy(control, f_train, train.task),
+        "control probe held-out accuracy": probe_accuracy(control, f_eval, evaluate.task),
+    }
+    survives = {
+        t: float(torch.corrcoef(torch.stack([shares[PROBE][c].flatten(), shares[CONTROL][c].flatten()]))[0, 1])
+        for c, t in enumerate(TASKS)
+    }  # Pearson r: how much of each probe map's pattern the control reproduces
     ablation = ablation_table(model, evaluate, shares, top_heads, n_random, seed=seed)
     if keep_model:  # a fresh copy: the recorded head outputs hold autograd graphs, which cannot cross processes
         kept = TransformerModel(config, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
         kept.load_state_dict(model.state_dict())
         model = kept.eval()
-    return {"seed": seed, "families": families, "history": history, "seconds": seconds, "accuracy": accuracy, "probes": probes,
-            "shares": shares, "math": math_summary(shares).assign(seed=seed), "control_correlation": survives,
-            "ablation": ablation.assign(seed=seed), "split_sizes": (len(select), len(evaluate)),
-            "model": model if keep_model else None}
+    return SeedTables(
+        seed,
+        families,
+        history,
+        seconds,
+        accuracy,
+        probes,
+        shares,
+        math_summary(shares).assign(seed=seed),
+        survives,
+        ablation.assign(seed=seed),
+        (len(select), len(evaluate)),
+        model if keep_model else None,
+    )

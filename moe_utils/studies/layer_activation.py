@@ -1,4 +1,5 @@
-"""Per-layer activation across training (seed 002): checkpoints during training, per-layer measures at each."""
+"""Per-layer activation across training (source 002: checkpoints during training, per-layer measures at each."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,15 +14,22 @@ from ..moe.transformer import TransformerModel
 from ..runtime import progress
 from .head_importance import importance_shares, mask_gradient_importance
 
-QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 32, "n_seeds": 2}  # the quick profile caps these (notebook 07's tests)
+QUICK_SIZES = {
+    "n_train": 100,
+    "n_held_out": 20,
+    "steps": 32,
+    "n_seeds": 2,
+}  # the quick profile caps these (notebook 07's tests)
 
 
 def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
     """Mean |block output − block input| over positions and dims for each layer, [L], from an eval forward."""
     model.eval()
     stats = []
-    hooks = [block.register_forward_hook(lambda mod, args, out: stats.append((out - args[0]).abs().mean().item()))
-             for block in model.blocks]
+    hooks = [
+        block.register_forward_hook(lambda mod, args, out: stats.append((out - args[0]).abs().mean().item()))
+        for block in model.blocks
+    ]
     try:
         with torch.no_grad():
             model(tokens)
@@ -46,11 +54,17 @@ def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: l
     return keep
 
 
-ALL_HELD_OUT = f"held-out accuracy, all prompts (mean of {len(TASKS)})"  # analyse_checkpoints' column for ``accuracy_set``
+ALL_HELD_OUT = (
+    f"held-out accuracy, all prompts (mean of {len(TASKS)})"  # analyse_checkpoints' column for ``accuracy_set``
+)
 
 
-def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit, show_progress: bool = True,
-                        accuracy_set: TaskSplit | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def analyse_checkpoints(
+    saved: list[tuple[int, Path]],
+    probe_set: TaskSplit,
+    show_progress: bool = True,
+    accuracy_set: TaskSplit | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per checkpoint: held-out accuracy (``progress``) and per-layer importance / residual-update measures (``per_layer``).
 
     ``accuracy_set`` (e.g. every held-out prompt) adds the column ``ALL_HELD_OUT``: an accuracy with less sampling noise
@@ -69,15 +83,26 @@ def analyse_checkpoints(saved: list[tuple[int, Path]], probe_set: TaskSplit, sho
         update_share = update / update.sum() / n_heads  # per-head scale: sums to 1 over L x H cells
         raw = raw_layer_importance(by_task)  # [L], not rescaled
         acc = accuracy_by_task(ckpt, probe_set)
-        rows.append({"step": step, "loss (train, last step)": ckpt.checkpoint_extra["loss"],
-                     f"held-out accuracy (mean of {len(TASKS)}, evaluation prompts)": acc.mean(),
-                     **({ALL_HELD_OUT: accuracy_by_task(ckpt, accuracy_set).mean()} if accuracy_set is not None else {}),
-                     **{f"acc {t}": a for t, a in acc.items()}})
+        rows.append(
+            {
+                "step": step,
+                "loss (train, last step)": ckpt.checkpoint_extra["loss"],
+                f"held-out accuracy (mean of {len(TASKS)}, evaluation prompts)": acc.mean(),
+                **({ALL_HELD_OUT: accuracy_by_task(ckpt, accuracy_set).mean()} if accuracy_set is not None else {}),
+                **{f"acc {t}": a for t, a in acc.items()},
+            }
+        )
         for layer in range(n_layers):
-            per_layer.append({"step": step, "layer": layer + 1, "importance share per head": float(head_share[layer].mean()),
-                              "residual update share per head": float(update_share[layer]),
-                              "raw mean |head-mask gradient|": float(raw[layer]),
-                              "raw mean |residual update|": float(update[layer])})
+            per_layer.append(
+                {
+                    "step": step,
+                    "layer": layer + 1,
+                    "importance share per head": float(head_share[layer].mean()),
+                    "residual update share per head": float(update_share[layer]),
+                    "raw mean |head-mask gradient|": float(raw[layer]),
+                    "raw mean |residual update|": float(update[layer]),
+                }
+            )
     return pd.DataFrame(rows), pd.DataFrame(per_layer)
 
 

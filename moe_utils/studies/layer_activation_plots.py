@@ -1,4 +1,5 @@
 """Plots for notebook 07: layer × training-step heatmaps."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -14,7 +15,9 @@ def layer_step_heatmaps(panels: dict[str, pd.DataFrame], vmax: float | None = No
     for ax, (title, frame) in zip(axes, panels.items()):  # frame: index steps, columns layers 1..L
         image = ax.imshow(frame.values, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=vmax)
         ax.set_xticks(range(frame.shape[1]), frame.columns)
-        ax.set_yticks(range(frame.shape[0]), [f"{s:,}" if isinstance(s, (int, np.integer)) else str(s) for s in frame.index])
+        ax.set_yticks(
+            range(frame.shape[0]), [f"{s:,}" if isinstance(s, (int, np.integer)) else str(s) for s in frame.index]
+        )
         ax.set_xlabel("Layer")
         ax.set_title(title, fontsize=10)
     axes[0].set_ylabel("Steps")
@@ -46,9 +49,13 @@ def readable_heatmaps(panels: dict[str, tuple[pd.DataFrame, str, float | None]])
             if len(rows):
                 ax.legend(fontsize=7, loc="upper right")
         ax.set_xticks(range(frame.shape[1]), frame.columns)
-        ax.set_yticks(range(frame.shape[0]), [f"{s:,}" if isinstance(s, (int, np.integer)) else str(s) for s in frame.index])
+        ax.set_yticks(
+            range(frame.shape[0]), [f"{s:,}" if isinstance(s, (int, np.integer)) else str(s) for s in frame.index]
+        )
         ax.set_xlabel("Layer")
         ax.set_title(title, fontsize=9)
-        fig.colorbar(image, ax=ax, shrink=0.85, label=f"{scale} scale" + (f", clipped at {clip:g}" if clip is not None else ""))
+        fig.colorbar(
+            image, ax=ax, shrink=0.85, label=f"{scale} scale" + (f", clipped at {clip:g}" if clip is not None else "")
+        )
     axes[0].set_ylabel("Steps")
     return fig

@@ -1,4 +1,5 @@
 """Routing stability under input noise: top-k selection sets, Jaccard, relative Gaussian noise, consistency loss."""
+
 from __future__ import annotations
 
 import time
@@ -13,13 +14,16 @@ from ..measures.routing import jaccard, relative_noise, selection_sets  # noqa: 
 from ..moe.router import NOISES, Router
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patches
-from ..runtime import make_generator, progress
+from ..runtime import make_generator
 
 SURROGATES = ("probs", "scaled")
-QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3, "n_seeds": 2}  # caps of the quick profile (tests)
-
-
-
+QUICK_SIZES = {
+    "steps": 15,
+    "n_test": 200,
+    "n_probe": 60,
+    "fluct_every": 3,
+    "n_seeds": 2,
+}  # caps of the quick profile (tests)
 
 
 def soft_jaccard(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -27,7 +31,9 @@ def soft_jaccard(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.
     return torch.minimum(p, q).sum(-1) / torch.maximum(p, q).sum(-1).clamp_min(eps)
 
 
-def surrogate_probs(router: Router, x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+def surrogate_probs(
+    router: Router, x: torch.Tensor, kind: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Router probabilities for the consistency term: "probs" = router scores, "scaled" = softmax of standardised logits."""
     check_choice("surrogate", kind, SURROGATES)
     if kind == "probs":
@@ -37,7 +43,9 @@ def surrogate_probs(router: Router, x: torch.Tensor, kind: str, generator: torch
     return z.softmax(-1)  # temperature fixed: shrinking the gate weights cannot flatten it
 
 
-def consistency_loss(model: TransformerModel, sigma: float, generator: torch.Generator, kind: str = "probs") -> torch.Tensor:
+def consistency_loss(
+    model: TransformerModel, sigma: float, generator: torch.Generator, kind: str = "probs"
+) -> torch.Tensor:
     """Mean over MoE layers and tokens of 1 - soft_jaccard(p(x), p(x')) on each layer's last router input."""
     terms = []
     for layer in model.moe_layers:
@@ -61,7 +69,9 @@ def routing_sets(model: TransformerModel, patches: torch.Tensor) -> list[torch.T
     """Per MoE layer, bool selection sets [B, S, E] of the clean input patches [B, S, P] (eval mode)."""
     model.eval()
     model(patches)
-    return [selection_sets(layer.router(layer.last_router_input).topk_idx, layer.n_experts) for layer in model.moe_layers]
+    return [
+        selection_sets(layer.router(layer.last_router_input).topk_idx, layer.n_experts) for layer in model.moe_layers
+    ]
 
 
 def add_jaccards(sums: dict, key: tuple[int, float], j: torch.Tensor, mnist: torch.Tensor) -> None:
@@ -94,8 +104,13 @@ def clean_passes(model: TransformerModel, images: torch.Tensor, is_mnist: torch.
 
 @torch.no_grad()
 def stability_curves(
-    model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, sigmas: list[float],
-    patch: int, seed: int, batch_size: int = 250,
+    model: TransformerModel,
+    images: torch.Tensor,
+    is_mnist: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 250,
 ) -> pd.DataFrame:
     """Mean Jaccard and changed-set fraction per (layer, dataset, σ), perturbing each layer's router input alone."""
     generator = make_generator(seed)
@@ -113,10 +128,15 @@ def stability_curves(
 
 @torch.no_grad()
 def input_noise_curves(
-    model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, sigmas: list[float],
-    patch: int, seed: int, batch_size: int = 250,
+    model: TransformerModel,
+    images: torch.Tensor,
+    is_mnist: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 250,
 ) -> pd.DataFrame:
-    """The seed's variant: x' = x + ε on the model's input (pixel patches, σ relative to each patch's RMS).
+    """The source's variant: x' = x + ε on the model's input (pixel patches, σ relative to each patch's RMS).
 
     The whole model runs on x and on x'; each MoE layer's top-k sets are compared (mean Jaccard and changed-set
     fraction per layer, dataset and σ), so a layer's change includes everything the noise did below it.
@@ -124,7 +144,9 @@ def input_noise_curves(
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
     for x, mnist in clean_passes(model, images, is_mnist, patch, batch_size):
-        orig = [selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers]  # [b, S, E] each
+        orig = [
+            selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers
+        ]  # [b, S, E] each
         for sigma in sigmas:
             model(relative_noise(x, sigma, generator))
             for li, layer in enumerate(model.moe_layers):
@@ -135,7 +157,13 @@ def input_noise_curves(
 
 @torch.no_grad()
 def selection_grid(
-    model: TransformerModel, image: torch.Tensor, sigma: float, patch: int, seed: int, layer: int = 0, tokens: int = 8,
+    model: TransformerModel,
+    image: torch.Tensor,
+    sigma: float,
+    patch: int,
+    seed: int,
+    layer: int = 0,
+    tokens: int = 8,
 ) -> pd.DataFrame:
     """E_orig, E_pert, E_orig∩E_pert, E_orig∪E_pert of the first ``tokens`` tokens of one image [H, W] (long table)."""
     check_positive("tokens", tokens)
@@ -144,7 +172,9 @@ def selection_grid(
     moe = model.moe_layers[layer]
     h = moe.last_router_input  # [1, S, d]
     orig = selection_sets(moe.router(h).topk_idx, moe.n_experts)[0, :tokens]  # [tokens, E]
-    pert = selection_sets(moe.router(relative_noise(h, sigma, make_generator(seed))).topk_idx, moe.n_experts)[0, :tokens]
+    pert = selection_sets(moe.router(relative_noise(h, sigma, make_generator(seed))).topk_idx, moe.n_experts)[
+        0, :tokens
+    ]
     grids = {"E_orig": orig, "E_pert": pert, "intersection": orig & pert, "union": orig | pert}
     rows = []
     for t in range(orig.shape[0]):
@@ -154,15 +184,30 @@ def selection_grid(
 
 
 @torch.no_grad()
-def accuracy_by_dataset(model: TransformerModel, images: torch.Tensor, labels: torch.Tensor, is_mnist: torch.Tensor, patch: int, batch_size: int = 500) -> dict[str, float]:
+def accuracy_by_dataset(
+    model: TransformerModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    is_mnist: torch.Tensor,
+    patch: int,
+    batch_size: int = 500,
+) -> dict[str, float]:
     """Test accuracy overall, on MNIST and on CIFAR images."""
     model.eval()
-    correct = torch.cat([model(x).argmax(-1) == labels[s : s + len(x)] for s, x in patch_batches(images, patch, batch_size)])
-    return {"acc": float(correct.float().mean()), "acc_mnist": float(correct[is_mnist].float().mean()), "acc_cifar": float(correct[~is_mnist].float().mean())}
+    correct = torch.cat(
+        [model(x).argmax(-1) == labels[s : s + len(x)] for s, x in patch_batches(images, patch, batch_size)]
+    )
+    return {
+        "acc": float(correct.float().mean()),
+        "acc_mnist": float(correct[is_mnist].float().mean()),
+        "acc_cifar": float(correct[~is_mnist].float().mean()),
+    }
 
 
 @torch.no_grad()
-def router_sharpness(model: TransformerModel, images: torch.Tensor, patch: int, batch_size: int = 250) -> dict[str, float]:
+def router_sharpness(
+    model: TransformerModel, images: torch.Tensor, patch: int, batch_size: int = 250
+) -> dict[str, float]:
     """Mean top-1 router probability, mean logit std (flat routers: small) and effective number of experts used per layer."""
     model.eval()
     top, spread, n = 0.0, 0.0, 0
@@ -175,7 +220,10 @@ def router_sharpness(model: TransformerModel, images: torch.Tensor, patch: int, 
             spread += float(logits.std(-1).sum())
             n += logits[..., 0].numel()
             loads[li] += layer.router(layer.last_router_input).load
-    usage = {f"experts_used_layer{li}": float(torch.special.entr(load / load.sum()).sum().exp()) for li, load in enumerate(loads)}
+    usage = {
+        f"experts_used_layer{li}": float(torch.special.entr(load / load.sum()).sum().exp())
+        for li, load in enumerate(loads)
+    }
     return {"router_top1_prob": top / n, "router_logit_std": spread / n, **usage}
 
 
@@ -195,7 +243,9 @@ class RoutingFluctuation:
         self.model.train()
         if self.previous is not None:
             for li, (now, before) in enumerate(zip(sets, self.previous)):
-                self.rows.append({"step": step + 1, "layer": li, "changed": float((now != before).any(-1).float().mean())})
+                self.rows.append(
+                    {"step": step + 1, "layer": li, "changed": float((now != before).any(-1).float().mean())}
+                )
         self.previous = sets
 
     def frame(self) -> pd.DataFrame:
@@ -225,23 +275,41 @@ class RunSpec:
 
 
 def build_run_specs(
-    lambdas: list[float], train_sigma: float, surrogate: str, *, sigma_sweep: list[float] = (), lambda_for_sigma_sweep: float = 1.0,
-    extra_surrogate_lambda: float = 0.0, balanced_lambda: float = 0.0, balance_alpha: float = 0.1,
+    lambdas: list[float],
+    train_sigma: float,
+    surrogate: str,
+    *,
+    sigma_sweep: list[float] = (),
+    lambda_for_sigma_sweep: float = 1.0,
+    extra_surrogate_lambda: float = 0.0,
+    balanced_lambda: float = 0.0,
+    balance_alpha: float = 0.1,
 ) -> list[RunSpec]:
     """Notebook 04's runs: λ sweep at ``train_sigma`` (λ = 0 is the baseline), other training σ, the other surrogate,
     noisy top-k gating, and (``balanced_lambda`` > 0) the baseline and one λ with the aux balance loss."""
     if 0.0 not in lambdas:
-        raise MoeError(f"LAMBDAS={', '.join(f'{v:g}' for v in lambdas)!r} is not allowed; it must include 0 (the baseline)")
+        raise MoeError(
+            f"LAMBDAS={', '.join(f'{v:g}' for v in lambdas)!r} is not allowed; it must include 0 (the baseline)"
+        )
     other = "scaled" if surrogate == "probs" else "probs"
-    specs = [RunSpec(f"λ={lam:g}" if lam else "baseline", lam, train_sigma if lam else 0.0, surrogate) for lam in lambdas]
-    specs += [RunSpec(f"λ={lambda_for_sigma_sweep:g}, σ_train={s:g}", lambda_for_sigma_sweep, s, surrogate)
-              for s in sigma_sweep if s != train_sigma]
+    specs = [
+        RunSpec(f"λ={lam:g}" if lam else "baseline", lam, train_sigma if lam else 0.0, surrogate) for lam in lambdas
+    ]
+    specs += [
+        RunSpec(f"λ={lambda_for_sigma_sweep:g}, σ_train={s:g}", lambda_for_sigma_sweep, s, surrogate)
+        for s in sigma_sweep
+        if s != train_sigma
+    ]
     if extra_surrogate_lambda:
         specs.append(RunSpec(f"λ={extra_surrogate_lambda:g} ({other})", extra_surrogate_lambda, train_sigma, other))
     specs.append(RunSpec("noisy top-k", surrogate=surrogate, noise="noisy_topk"))
     if balanced_lambda:
         specs.append(RunSpec("baseline + balance", surrogate=surrogate, balance_alpha=balance_alpha))
-        specs.append(RunSpec(f"λ={balanced_lambda:g} + balance", balanced_lambda, train_sigma, surrogate, balance_alpha=balance_alpha))
+        specs.append(
+            RunSpec(
+                f"λ={balanced_lambda:g} + balance", balanced_lambda, train_sigma, surrogate, balance_alpha=balance_alpha
+            )
+        )
     return specs
 
 
@@ -249,7 +317,8 @@ def build_seed_specs(lam: float, train_sigma: float, surrogate: str, balance_alp
     """The runs repeated over seeds: baseline, λ, and both with the aux balance loss (names as in ``build_run_specs``)."""
     check_positive("SEED_LAMBDA", lam, integer=False)
     return [
-        RunSpec("baseline", surrogate=surrogate), RunSpec(f"λ={lam:g}", lam, train_sigma, surrogate),
+        RunSpec("baseline", surrogate=surrogate),
+        RunSpec(f"λ={lam:g}", lam, train_sigma, surrogate),
         RunSpec("baseline + balance", surrogate=surrogate, balance_alpha=balance_alpha),
         RunSpec(f"λ={lam:g} + balance", lam, train_sigma, surrogate, balance_alpha=balance_alpha),
     ]
@@ -270,8 +339,17 @@ def make_loss_fn(spec: RunSpec):
 
 
 def train_run(
-    spec: RunSpec, config: TransformerConfig, images: torch.Tensor, labels: torch.Tensor, probe: torch.Tensor,
-    steps: int, batch_size: int, lr: float, patch: int, seed: int, fluct_every: int,
+    spec: RunSpec,
+    config: TransformerConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    probe: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    patch: int,
+    seed: int,
+    fluct_every: int,
 ) -> tuple[TransformerModel, pd.DataFrame, pd.DataFrame, float]:
     """Train one model on random batches of uint8 images [N, H, W]; return model, history, fluctuation, seconds."""
     balance = {"balancing": "aux_loss", "aux_loss_alpha": spec.balance_alpha} if spec.balance_alpha else {}
@@ -290,31 +368,23 @@ def train_run(
     return model, history, fluct.frame(), time.perf_counter() - started
 
 
-def run_all(specs: list[RunSpec], **kwargs) -> dict[str, tuple]:
-    """train_run for every spec, with a tqdm bar; {name: (model, history, fluctuation, seconds)}."""
-    return {spec.name: train_run(spec, **kwargs) for spec in progress(specs, desc="runs")}
-
-
-def parse_floats(name: str, text: str) -> list[float]:
-    """Comma-separated non-negative numbers, e.g. "0, 0.5, 1" -> [0.0, 0.5, 1.0]; a one-line MoeError otherwise."""
-    try:
-        values = [float(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise MoeError(f"{name}={text!r} is not allowed; it must be comma-separated non-negative numbers") from None
-    if not values or any(v < 0 for v in values):
-        raise MoeError(f"{name}={text!r} is not allowed; it must be comma-separated non-negative numbers")
-    return values
-
-
 def run_kind(spec: RunSpec) -> str:
-    """"baseline", "consistency" or "noisy_topk", with " + balance" when the aux balance loss is on."""
+    """ "baseline", "consistency" or "noisy_topk", with " + balance" when the aux balance loss is on."""
     kind = "noisy_topk" if spec.noise == "noisy_topk" else ("consistency" if spec.lam > 0 else "baseline")
     return kind + (" + balance" if spec.balance_alpha else "")
 
 
 def evaluate_run(
-    spec: RunSpec, model: TransformerModel, history: pd.DataFrame, seconds: float, test, probe, sigmas: list[float],
-    eval_sigma: float, patch: int, seed: int,
+    spec: RunSpec,
+    model: TransformerModel,
+    history: pd.DataFrame,
+    seconds: float,
+    test,
+    probe,
+    sigmas: list[float],
+    eval_sigma: float,
+    patch: int,
+    seed: int,
 ) -> tuple[pd.DataFrame, dict]:
     """One run's accuracy on ``test`` and Jaccard curves on ``probe`` (Splits) -> (curves, trade-off row)."""
     acc = accuracy_by_dataset(model, test.images, test.labels, test.is_mnist, patch)
@@ -322,24 +392,21 @@ def evaluate_run(
     at = c[c.sigma == eval_sigma]
     weights = at.tokens / at.tokens.sum()
     row = {
-        "run": spec.name, "kind": run_kind(spec), "lam": spec.lam, "train_sigma": spec.sigma, "surrogate": spec.surrogate,
-        "noise": spec.noise, "balance_alpha": spec.balance_alpha, **acc, **router_sharpness(model, probe.images, patch), "eval_sigma": eval_sigma,
-        "jaccard": float((at.jaccard * weights).sum()), "changed": float((at.changed * weights).sum()),
+        "run": spec.name,
+        "kind": run_kind(spec),
+        "lam": spec.lam,
+        "train_sigma": spec.sigma,
+        "surrogate": spec.surrogate,
+        "noise": spec.noise,
+        "balance_alpha": spec.balance_alpha,
+        **acc,
+        **router_sharpness(model, probe.images, patch),
+        "eval_sigma": eval_sigma,
+        "jaccard": float((at.jaccard * weights).sum()),
+        "changed": float((at.changed * weights).sum()),
         **{f"jaccard_layer{l}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for l, g in at.groupby("layer")},
         **{f"jaccard_{d}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for d, g in at.groupby("dataset")},
-        "final_ce": float(history["ce"].tail(50).mean()), "train_seconds": seconds,
+        "final_ce": float(history["ce"].tail(50).mean()),
+        "train_seconds": seconds,
     }
     return c.assign(run=spec.name), row
-
-
-def evaluate_runs(
-    specs: list[RunSpec], runs: dict[str, tuple], test, probe, sigmas: list[float], eval_sigma: float, patch: int, seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per run: accuracy on ``test`` and Jaccard curves on ``probe`` (Splits); -> (curves, trade-off table)."""
-    curves, table = [], []
-    for spec in progress(specs, desc="evaluate"):
-        model, history, _, seconds = runs[spec.name]
-        c, row = evaluate_run(spec, model, history, seconds, test, probe, sigmas, eval_sigma, patch, seed)
-        curves.append(c)
-        table.append(row)
-    return pd.concat(curves, ignore_index=True), pd.DataFrame(table)

@@ -1,4 +1,5 @@
-"""Plots for notebook 04: Jaccard vs σ, selection grids (the seed's picture), routing fluctuation, stability trade-off."""
+"""Plots for notebook 04: Jaccard vs σ, selection grids (the source's picture), routing fluctuation, stability trade-off."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -6,7 +7,12 @@ import numpy as np
 import pandas as pd
 
 DATASET_STYLES = {"mnist": "-", "cifar": "--"}
-GRID_PANELS = (("E_orig", "$E_{orig}$"), ("E_pert", "$E_{pert}$"), ("intersection", r"$E_{orig} \cap E_{pert}$"), ("union", r"$E_{orig} \cup E_{pert}$"))
+GRID_PANELS = (
+    ("E_orig", "$E_{orig}$"),
+    ("E_pert", "$E_{pert}$"),
+    ("intersection", r"$E_{orig} \cap E_{pert}$"),
+    ("union", r"$E_{orig} \cup E_{pert}$"),
+)
 
 
 def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
@@ -15,7 +21,9 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
     fig, axes = plt.subplots(len(layers), 2, figsize=(11, 3.6 * len(layers)), squeeze=False)
     colors = dict(zip(runs, plt.cm.viridis(np.linspace(0, 0.9, len(runs)))))
     present = list(dict.fromkeys(curves.dataset))
-    datasets = [d for d in DATASET_STYLES if d in present] + [d for d in present if d not in DATASET_STYLES]  # e.g. "text"
+    datasets = [d for d in DATASET_STYLES if d in present] + [
+        d for d in present if d not in DATASET_STYLES
+    ]  # e.g. "text"
     for row, layer in enumerate(layers):
         for col, metric in enumerate(("jaccard", "changed")):
             ax = axes[row, col]
@@ -26,7 +34,9 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
                     ax.plot(f.sigma, f[metric], style, marker=".", color=colors[run], label=f"{run} · {dataset}")
             ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
             ax.set_xlabel("σ (relative to the token's router-input RMS)")
-            ax.set_ylabel("mean Jaccard J(E_orig, E_pert)" if metric == "jaccard" else "share of tokens with a changed set")
+            ax.set_ylabel(
+                "mean Jaccard J(E_orig, E_pert)" if metric == "jaccard" else "share of tokens with a changed set"
+            )
             ax.set_title(f"MoE layer {layer}")
             ax.grid(alpha=0.3)
     axes[0, 1].legend(fontsize=7, ncol=2)
@@ -35,7 +45,7 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
 
 
 def selection_grids(grid: pd.DataFrame, title: str):
-    """The seed's picture: E_orig, E_pert, intersection and union as black/white token × expert grids."""
+    """The source's picture: E_orig, E_pert, intersection and union as black/white token × expert grids."""
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
     n_tokens, n_experts = grid.token.max() + 1, grid.expert.max() + 1
     for ax, (column, label) in zip(axes, GRID_PANELS):
@@ -71,7 +81,13 @@ def fluctuation(fluct: pd.DataFrame, runs: list[str]):
 def tradeoff(table: pd.DataFrame, eval_sigma: float):
     """Test accuracy vs mean hard Jaccard at the evaluation σ, one labelled point per run."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    markers = {"consistency": "o", "noisy_topk": "s", "baseline": "*", "consistency + balance": "P", "baseline + balance": "X"}
+    markers = {
+        "consistency": "o",
+        "noisy_topk": "s",
+        "baseline": "*",
+        "consistency + balance": "P",
+        "baseline + balance": "X",
+    }
     for kind in table.kind.unique():
         f, marker = table[table.kind == kind], markers.get(kind, "o")
         ax.scatter(f.jaccard, f.acc, marker=marker, s=60, label=kind)
@@ -89,13 +105,24 @@ def seed_bands(summary: pd.DataFrame, eval_sigma: float):
     """Jaccard (left) and changed share (right) vs σ over seeds: mean line, ±1 std band; one line per (run, noise placement)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     lines = list(dict.fromkeys(zip(summary.run, summary.noise_at)))
-    colors = dict(zip(dict.fromkeys(r for r, _ in lines), plt.cm.viridis(np.linspace(0, 0.9, len({r for r, _ in lines})))))
-    for ax, metric, label in zip(axes, ("jaccard", "changed"), ("mean Jaccard J(E_orig, E_pert)", "share of tokens with a changed set")):
+    colors = dict(
+        zip(dict.fromkeys(r for r, _ in lines), plt.cm.viridis(np.linspace(0, 0.9, len({r for r, _ in lines}))))
+    )
+    for ax, metric, label in zip(
+        axes, ("jaccard", "changed"), ("mean Jaccard J(E_orig, E_pert)", "share of tokens with a changed set")
+    ):
         for run, noise_at in lines:
             f = summary[(summary.run == run) & (summary.noise_at == noise_at)].sort_values("sigma")
             style = "-" if noise_at == "router input" else "--"
             mean, std = f[f"{metric}_mean"], f[f"{metric}_std"].fillna(0)
-            ax.plot(f.sigma, mean, style, marker=".", color=colors[run], label=f"{run} · noise at {noise_at} (n = {int(f.n_seeds.min())})")
+            ax.plot(
+                f.sigma,
+                mean,
+                style,
+                marker=".",
+                color=colors[run],
+                label=f"{run} · noise at {noise_at} (n = {int(f.n_seeds.min())})",
+            )
             ax.fill_between(f.sigma, mean - std, mean + std, color=colors[run], alpha=0.15, lw=0)
         ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("σ (relative to the RMS of the perturbed vector)"), ax.set_ylabel(label)
@@ -114,8 +141,16 @@ def tradeoff_seeds(per_seed: pd.DataFrame, eval_sigma: float):
     for run in runs:
         f = per_seed[per_seed.run == run]
         ax.scatter(f.jaccard, f.acc, color=colors[run], alpha=0.35, s=18)
-        ax.errorbar(f.jaccard.mean(), f.acc.mean(), xerr=f.jaccard.std(ddof=1), yerr=f.acc.std(ddof=1), fmt="o", color=colors[run],
-                    capsize=3, label=f"{run} (n = {f.seed.nunique()})")
+        ax.errorbar(
+            f.jaccard.mean(),
+            f.acc.mean(),
+            xerr=f.jaccard.std(ddof=1),
+            yerr=f.acc.std(ddof=1),
+            fmt="o",
+            color=colors[run],
+            capsize=3,
+            label=f"{run} (n = {f.seed.nunique()})",
+        )
     ax.set_xlabel(f"mean Jaccard at σ = {eval_sigma} (router input, both layers, all probe tokens)")
     ax.set_ylabel("test accuracy (20 classes)")
     ax.set_title("Routing stability vs accuracy over seeds (mean ± 1 std; faint: each seed)", fontsize=9)

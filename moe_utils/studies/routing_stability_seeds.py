@@ -1,13 +1,15 @@
 """Notebook 04 over seeds: one run (train + evaluate) as a job for ``run_parallel``, and curves pooled over layers."""
+
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import pandas as pd
 import torch
 
 from ..datasets.mnist_cifar import load_mnist_cifar
-from ..moe.transformer import TransformerConfig, image_to_patches
+from ..moe.transformer import TransformerModel, image_to_patches
 from ..runtime import make_generator
 from .routing_stability import RunSpec, evaluate_run, input_noise_curves, train_run
 
@@ -28,30 +30,57 @@ def stability_splits(data, data_seed: int, n_test: int, n_probe: int):
     return test, probe
 
 
-def stability_job(
-    spec: RunSpec, seed: int, *, config: TransformerConfig, data_source: str, data_seed: int, n_test: int, n_probe: int,
-    steps: int, batch_size: int, lr: float, patch: int, fluct_every: int, sigmas: list[float], eval_sigma: float,
-    input_noise: bool = False, keep_model: bool = False,
-) -> dict:
-    """Train one run with ``seed`` (init, batches, noise) and evaluate it; small tables only unless ``keep_model``.
+@dataclass
+class RunTables:
+    """One trained and evaluated run: its trade-off row and curves, and the model when kept."""
 
-    Keys: seed, spec, row (trade-off row), curves (router-input noise), input_curves (model-input noise or None),
-    fluctuation, history, model (or None).
-    """
-    data = _data(data_source)
-    test, probe = stability_splits(data, data_seed, n_test, n_probe)
-    fluct_probe = image_to_patches(probe.images[:256], patch)  # [256, tokens, patch²]
+    seed: int
+    spec: RunSpec
+    row: dict  # the trade-off row (accuracy, Jaccard at EVAL_SIGMA, router sharpness, train_seconds, …)
+    curves: pd.DataFrame  # router-input noise: run, layer, dataset, sigma, jaccard, changed, tokens, seed, noise_at
+    input_curves: pd.DataFrame | None  # model-input noise (the source's placement), or None
+    fluctuation: pd.DataFrame  # step, layer, changed, run, seed
+    history: pd.DataFrame
+    model: TransformerModel | None
+
+
+def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False, keep_model: bool = False) -> RunTables:
+    """Train one run of ``settings`` (a StabilitySettings) with ``seed`` (init, batches, noise) and evaluate it."""
+    sizes = settings.sizes
+    data = _data(settings.data_source)
+    test, probe = stability_splits(data, settings.seed, sizes["n_test"], sizes["n_probe"])
+    fluct_probe = image_to_patches(probe.images[:256], settings.patch)  # [256, tokens, patch²]
     model, history, fluct, seconds = train_run(
-        spec, config=config, images=data.train.images, labels=data.train.labels, probe=fluct_probe, steps=steps,
-        batch_size=batch_size, lr=lr, patch=patch, seed=seed, fluct_every=fluct_every,
+        spec,
+        config=settings.model,
+        images=data.train.images,
+        labels=data.train.labels,
+        probe=fluct_probe,
+        steps=sizes["steps"],
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        patch=settings.patch,
+        seed=seed,
+        fluct_every=sizes["fluct_every"],
     )
+    sigmas, eval_sigma, patch = settings.sigmas, settings.eval_sigma, settings.patch
     curves, row = evaluate_run(spec, model, history, seconds, test, probe, sigmas, eval_sigma, patch, seed)
     inputs = None
     if input_noise:
-        inputs = input_noise_curves(model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed).assign(run=spec.name)
-    return {"seed": seed, "spec": spec, "row": {"seed": seed, **row}, "curves": curves.assign(seed=seed, noise_at="router input"),
-            "input_curves": None if inputs is None else inputs.assign(seed=seed), "fluctuation": fluct.assign(run=spec.name, seed=seed),
-            "history": history, "model": model if keep_model else None}
+        inputs = input_noise_curves(
+            model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed
+        )
+        inputs = inputs.assign(run=spec.name, seed=seed)
+    return RunTables(
+        seed,
+        spec,
+        {"seed": seed, **row},
+        curves.assign(seed=seed, noise_at="router input"),
+        inputs,
+        fluct.assign(run=spec.name, seed=seed),
+        history,
+        model if keep_model else None,
+    )
 
 
 def pooled_curves(curves: pd.DataFrame) -> pd.DataFrame:

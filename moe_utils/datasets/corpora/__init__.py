@@ -10,16 +10,38 @@
 
 Tokens are UTF-8 bytes (vocabulary ``BYTE_VOCAB_SIZE`` = 256). All randomness comes from explicit seeds or generators.
 """
+
 from __future__ import annotations
 
 from .dm_math import dm_module_names, generate_dm_mathematics
 from .domains import DOMAINS, build_domain_corpus, load_domain_texts
 from .stdlib_code import STDLIB_EXCLUDED_DIRS, load_github, stdlib_python_files
-from .text import BYTE_VOCAB_SIZE, DomainCorpus, DomainText, decode_bytes, encode_bytes, sample_lm_batch, split_documents
+from .text import (
+    BYTE_VOCAB_SIZE,
+    DomainCorpus,
+    DomainText,
+    decode_bytes,
+    encode_bytes,
+    sample_lm_batch,
+    split_documents,
+)
 from .wikipedia import load_wikipedia
 
 __all__ = [
-    "BYTE_VOCAB_SIZE", "DOMAINS", "STDLIB_EXCLUDED_DIRS", "DomainCorpus", "DomainText", "build_domain_corpus",
-    "decode_bytes", "dm_module_names", "encode_bytes", "generate_dm_mathematics", "load_domain_texts", "load_github",
-    "load_wikipedia", "sample_lm_batch", "split_documents", "stdlib_python_files",
+    "BYTE_VOCAB_SIZE",
+    "DOMAINS",
+    "STDLIB_EXCLUDED_DIRS",
+    "DomainCorpus",
+    "DomainText",
+    "build_domain_corpus",
+    "decode_bytes",
+    "dm_module_names",
+    "encode_bytes",
+    "generate_dm_mathematics",
+    "load_domain_texts",
+    "load_github",
+    "load_wikipedia",
+    "sample_lm_batch",
+    "split_documents",
+    "stdlib_python_files",
 ]

@@ -1,4 +1,5 @@
 """DM Mathematics: question/answer pairs generated locally by DeepMind's ``mathematics_dataset``, deterministically."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,7 +67,9 @@ def _dm_module_table() -> dict:
     try:
         from mathematics_dataset.modules import modules as dm_modules
     except ImportError as exc:
-        raise MoeError(f"DM Mathematics needs mathematics_dataset ({exc}); run: pip install mathematics_dataset") from None
+        raise MoeError(
+            f"DM Mathematics needs mathematics_dataset ({exc}); run: pip install mathematics_dataset"
+        ) from None
     _patch_mathematics_dataset_entities()
 
     flat = {}
@@ -259,5 +262,3 @@ def generate_dm_mathematics(
     info = {k: v for k, v in payload.items() if k != "examples"}
     info.update(source="mathematics_dataset", cache_path=str(cache) if use_cache else None, from_cache=cached)
     return DomainText("dm_mathematics", documents, info)
-
-

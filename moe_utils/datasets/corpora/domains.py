@@ -1,4 +1,5 @@
 """The three domains together: seeded per-domain documents and equal-budget train / held-out byte streams."""
+
 from __future__ import annotations
 
 import math
@@ -10,6 +11,7 @@ from .text import DomainCorpus, DomainText, limit_chars, permutation, uint8_tens
 from .wikipedia import load_wikipedia
 
 DOMAINS = ("wikipedia", "github", "dm_mathematics")
+
 
 def load_domain_texts(domain: str, *, seed: int, max_chars: int | None = None) -> DomainText:
     """Documents of one domain in a seeded random order, at most ``max_chars`` characters (last document cut).
@@ -95,7 +97,9 @@ def build_domain_corpus(
             )
         train[domain] = uint8_tensor(train_bytes)
         held_out[domain] = uint8_tensor(held_bytes)
-        doc_ids[domain] = torch.repeat_interleave(torch.arange(len(held_lengths)), torch.tensor(held_lengths, dtype=torch.long))
+        doc_ids[domain] = torch.repeat_interleave(
+            torch.arange(len(held_lengths)), torch.tensor(held_lengths, dtype=torch.long)
+        )
         infos[domain] = text.info
         rows.append(
             {

@@ -2,6 +2,7 @@
 
 (Named ``stdlib_code`` rather than ``code`` so that it never shadows the standard library's ``code`` module.)
 """
+
 from __future__ import annotations
 
 import os
@@ -52,5 +53,3 @@ def load_github(root: str | os.PathLike | None = None) -> DomainText:
         "skipped_undecodable": skipped,
     }
     return DomainText("github", documents, info)
-
-

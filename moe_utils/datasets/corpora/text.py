@@ -1,4 +1,5 @@
 """Byte-level tokens, document containers and seeded document handling shared by the three domains."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,8 +38,9 @@ class DomainCorpus:
     held_out: dict[str, torch.Tensor]
     record: pd.DataFrame
     info: dict[str, dict] = field(default_factory=dict)
-    held_out_doc_ids: dict[str, torch.Tensor] = field(default_factory=dict)  # [held-out bytes] document index of each byte
-
+    held_out_doc_ids: dict[str, torch.Tensor] = field(
+        default_factory=dict
+    )  # [held-out bytes] document index of each byte
 
 
 def uint8_tensor(data: bytes) -> torch.Tensor:
@@ -77,7 +79,6 @@ def sample_lm_batch(
     return window[:, :-1], window[:, 1:]
 
 
-
 def permutation(n: int, seed: int, purpose: int) -> np.ndarray:
     """A seeded permutation of range(n); ``purpose`` separates the streams of different uses of one seed."""
     return np.random.default_rng([seed, purpose]).permutation(n)
@@ -106,5 +107,3 @@ def split_documents(documents: list[str], held_out_fraction: float, seed: int) -
     held = [documents[i] for i in order[:n_held]]
     train = [documents[i] for i in order[n_held:]]
     return train, held
-
-

@@ -1,4 +1,5 @@
 """Wikipedia (en): WikiText-2's tokenized validation + test files, one document per article."""
+
 from __future__ import annotations
 
 import hashlib
@@ -97,5 +98,3 @@ def load_wikipedia() -> DomainText:
         }
     info = {"source": source, "dataset": "WikiText-2 (tokenized release), valid+test", "files": files}
     return DomainText("wikipedia", documents, info)
-
-

@@ -1,4 +1,5 @@
-"""The shared tensor-batch training loop and the activation-rate statistics."""
+"""exp1.training and exp1.gating_stats: the shared tensor-batch training loop and the activation-rate statistics."""
+
 from __future__ import annotations
 
 import pytest
@@ -71,7 +72,9 @@ def test_pre_designed_rates_are_exactly_one_and_zero():
     models = build_four_models(seed=0)
     rates = activation_rates(models, {"train": split})
     pre = rates[rates.model == "pre-designed gate"].set_index(["dataset", "expert"])["rate"]
-    assert pre[("MNIST", 1)] == 1.0 and pre[("MNIST", 2)] == 0.0 and pre[("CIFAR", 1)] == 0.0 and pre[("CIFAR", 2)] == 1.0
+    assert (
+        pre[("MNIST", 1)] == 1.0 and pre[("MNIST", 2)] == 0.0 and pre[("CIFAR", 1)] == 0.0 and pre[("CIFAR", 2)] == 1.0
+    )
     assert "single expert" not in set(rates.model)
     sums = rates.groupby(["model", "split", "dataset"])["rate"].sum()
     assert sums.sub(1).abs().max() < 1e-6

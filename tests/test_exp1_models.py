@@ -1,4 +1,5 @@
-"""Gate, expert and mixture math of Experiment 1."""
+"""exp1.models: gate, expert and mixture math of Experiment 1."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,7 +54,9 @@ def test_stable_loss_equals_naive_loss_on_easy_inputs():
     labels = torch.arange(len(x)) % 20
     model = build_mixture("linear", seed=2)
     gate = model.gate(x, is_mnist).exp()  # [batch, 2]
-    experts = torch.softmax(torch.nn.functional.linear(x, model.experts.weight, model.experts.bias).view(len(x), 2, 20), -1)
+    experts = torch.softmax(
+        torch.nn.functional.linear(x, model.experts.weight, model.experts.bias).view(len(x), 2, 20), -1
+    )
     naive_y = (gate[:, :, None] * experts).sum(1)  # Σ G_i E_i
     naive = -naive_y[torch.arange(len(x)), labels].log().mean()
     torch.testing.assert_close(nll_loss(model(x, is_mnist), labels), naive)

@@ -1,4 +1,5 @@
-"""Notebook 03's helpers: balancing losses, gate strategies, per-class routing, expert alignment, MLP experts, probes."""
+"""exp1 (notebooks 01-03): gate studies, balancing, strategies, class routing, hard split, seeds and the Findings."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,12 +13,17 @@ from moe_utils.exp1.expert_sweep import build_sweep, routing_summary
 from moe_utils.exp1.gate_analysis import expert_order, gate_weight_distributions, weight_summary
 from moe_utils.exp1.gate_balance import balance_extra_loss, balance_loss, cv_squared_loss, switch_balance_loss
 from moe_utils.exp1.gate_strategies import experts_equal, gate_lr_groups, run_gate_strategies
-from moe_utils.exp1.gating_stats import align_experts, class_activation_rates, class_activation_rates_from_weights, majority_share
+from moe_utils.exp1.gating_stats import (
+    align_experts,
+    class_activation_rates,
+    class_activation_rates_from_weights,
+    majority_share,
+)
 from moe_utils.exp1.hard_split import Variant, classify_split, run_variant
 from moe_utils.exp1.input_scaling import ScaledInput
 from moe_utils.exp1.models import MLPExperts, build_experts, build_mixture
 from moe_utils.exp1.routing_probe import RoutingProbe
-from moe_utils.exp1.seed_study import claims_across_seeds, final_accuracy_per_seed, run_seeds
+from moe_utils.exp1.seed_study import claims_across_seeds, combine_seed_runs, final_accuracy_per_seed, train_four_models
 from moe_utils.exp1.training import TrainConfig, train_models
 
 # --- balancing losses -------------------------------------------------------------------------------------------
@@ -32,7 +38,9 @@ def test_balancing_losses_are_minimal_for_a_uniform_gate(n_experts):
     for _ in range(20):
         weights = torch.softmax(3 * torch.randn(32, n_experts, generator=g), -1)
         assert cv_squared_loss(weights) > 1e-4
-        skewed = torch.softmax(torch.randn(32, n_experts, generator=g) + torch.eye(n_experts)[0] * 4, -1)  # most weight on expert 1
+        skewed = torch.softmax(
+            torch.randn(32, n_experts, generator=g) + torch.eye(n_experts)[0] * 4, -1
+        )  # most weight on expert 1
         assert switch_balance_loss(skewed) > 1.0 + 0.5 * (n_experts - 1) / n_experts
 
 
@@ -89,7 +97,13 @@ def test_frozen_expert_strategy_keeps_pre_trained_experts_and_trains_the_gate():
     train, test = toy_split(256, 2), toy_split(64, 3)
     config = TrainConfig(epochs=2, batch_size=32, lr=1e-2, seed=0)
     history, models = run_gate_strategies(
-        train, test, config, gates={"linear gate": "linear"}, balance={"balance cv²": ("cv2", 0.1)}, lr_factors=[0.1, 10], seed=0
+        train,
+        test,
+        config,
+        gates={"linear gate": "linear"},
+        balance={"balance cv²": ("cv2", 0.1)},
+        lr_factors=[0.1, 10],
+        seed=0,
     )
     pre = models["pre-designed gate"]
     frozen = models["linear gate | frozen experts"]
@@ -98,14 +112,23 @@ def test_frozen_expert_strategy_keeps_pre_trained_experts_and_trains_the_gate():
     untrained = build_mixture("linear", seed=1)  # the common starting point of every linear-gate strategy
     assert not torch.equal(frozen.gate.linear.weight, untrained.gate.linear.weight)
     assert not torch.equal(frozen.experts.weight, untrained.experts.weight)
-    assert set(history["strategy"]) == {"pre-training", "joint", "balance cv²", "gate lr ×0.1", "gate lr ×10", "frozen experts"}
+    assert set(history["strategy"]) == {
+        "pre-training",
+        "joint",
+        "balance cv²",
+        "gate lr ×0.1",
+        "gate lr ×10",
+        "frozen experts",
+    }
     assert len(history) == (1 + 5) * 2 * 2  # (pre-designed + 5 strategies) × epochs × splits
 
 
 def test_gate_lr_factor_changes_only_how_fast_the_gate_moves():
     train, test = toy_split(128, 4), toy_split(32, 5)
     config = TrainConfig(epochs=1, batch_size=32, lr=1e-3, seed=0)
-    _, models = run_gate_strategies(train, test, config, gates={"g": "linear"}, balance={}, lr_factors=[0.1, 10], seed=5)
+    _, models = run_gate_strategies(
+        train, test, config, gates={"g": "linear"}, balance={}, lr_factors=[0.1, 10], seed=5
+    )
     start = build_mixture("linear", seed=6).gate.linear.weight
     moved = {f: (models[f"g | gate lr ×{f:g}"].gate.linear.weight - start).abs().mean().item() for f in (0.1, 10)}
     assert moved[10] > 5 * moved[0.1], moved
@@ -138,12 +161,19 @@ def test_per_class_rates_of_models_sum_to_one_over_experts(gate, n_experts):
 
 def rates_frame(model, mnist, cifar):
     return pd.DataFrame(
-        [{"model": model, "split": s, "dataset": d, "expert": e + 1, "rate": r} for s in ("train", "test") for d, rr in (("MNIST", mnist), ("CIFAR", cifar)) for e, r in enumerate(rr)]
+        [
+            {"model": model, "split": s, "dataset": d, "expert": e + 1, "rate": r}
+            for s in ("train", "test")
+            for d, rr in (("MNIST", mnist), ("CIFAR", cifar))
+            for e, r in enumerate(rr)
+        ]
     )
 
 
 def test_align_experts_swaps_only_when_expert_2_has_more_mnist():
-    rates = pd.concat([rates_frame("a", (0.3, 0.7), (0.9, 0.1)), rates_frame("b", (0.8, 0.2), (0.1, 0.9))], ignore_index=True)
+    rates = pd.concat(
+        [rates_frame("a", (0.3, 0.7), (0.9, 0.1)), rates_frame("b", (0.8, 0.2), (0.1, 0.9))], ignore_index=True
+    )
     aligned = align_experts(rates).set_index(["model", "split", "dataset", "expert"])["rate"]
     assert aligned[("a", "test", "MNIST", 1)] == 0.7 and aligned[("a", "test", "CIFAR", 1)] == 0.1  # swapped
     assert aligned[("a", "train", "CIFAR", 2)] == 0.9
@@ -169,7 +199,11 @@ def test_expert_order_and_weight_summary():
 
 def test_gate_weight_distributions_skip_fixed_gates_and_sum_to_one():
     split = toy_split(300, 7)
-    models = {"pre": build_mixture("pre_designed", seed=0), "lin": build_mixture("linear", seed=1), "mlp": build_mixture("mlp", seed=2)}
+    models = {
+        "pre": build_mixture("pre_designed", seed=0),
+        "lin": build_mixture("linear", seed=1),
+        "mlp": build_mixture("mlp", seed=2),
+    }
     hist, summary = gate_weight_distributions(models, {"train": split, "test": split}, bins=10)
     assert set(hist["model"]) == {"lin", "mlp"}
     assert hist.groupby(["model", "split", "dataset"])["share"].sum().sub(1).abs().max() < 1e-9
@@ -189,18 +223,25 @@ def test_majority_share_and_split_classification():
         ignore_index=True,
     )
     majority = majority_share(rates)
-    row = majority[(majority["model"] == "seed-like") & (majority["dataset"] == "CIFAR") & (majority["split"] == "test")].iloc[0]
+    row = majority[
+        (majority["model"] == "seed-like") & (majority["dataset"] == "CIFAR") & (majority["split"] == "test")
+    ].iloc[0]
     assert row["majority_share"] == 0.99 and row["majority_expert"] == 2
     kinds = classify_split(majority).set_index("model")["split_kind"]
     assert kinds.to_dict() == {
-        "seed-like": "hard CIFAR, shared MNIST", "collapsed": "collapsed to one expert", "separated": "datasets separated", "soft": "soft"
+        "seed-like": "hard CIFAR, shared MNIST",
+        "collapsed": "collapsed to one expert",
+        "separated": "datasets separated",
+        "soft": "soft",
     }
 
 
 def test_routing_summary_counts_experts_in_use():
     rates = rates_frame("m", (0.5, 0.47, 0.03), (0.0, 0.0, 1.0))
     summary = routing_summary(rates).set_index(["split", "dataset"])
-    assert summary.loc[("test", "MNIST"), "experts_used"] == 2 and summary.loc[("test", "CIFAR"), "majority_share"] == 1.0
+    assert (
+        summary.loc[("test", "MNIST"), "experts_used"] == 2 and summary.loc[("test", "CIFAR"), "majority_share"] == 1.0
+    )
 
 
 def test_routing_probe_records_every_epoch_and_matches_a_fixed_gate():
@@ -287,19 +328,188 @@ def test_variant_rejects_bad_values():
 
 def test_run_variant_returns_rates_and_epoch_routing():
     train, test = toy_split(128, 10), toy_split(32, 11)
-    out = run_variant(Variant("raw", scale=255.0), train, test, TrainConfig(epochs=2, batch_size=32), ["linear", "mlp"], seed=0)
+    out = run_variant(
+        Variant("raw", scale=255.0), train, test, TrainConfig(epochs=2, batch_size=32), ["linear", "mlp"], seed=0
+    )
     assert set(out["accuracy"]["model"]) == {"linear gate", "1-hidden-layer gate"}
     assert sorted(out["by_epoch"]["epoch"].unique()) == [1, 2]
-    assert (out["majority"]["majority_share"] >= 0.5 - 1e-9).all()
+    rates = out["rates"].groupby(["model", "split", "dataset"])["rate"].max().rename("largest rate").reset_index()
+    majority = out["majority"].merge(rates, on=["model", "split", "dataset"])
+    assert len(majority) == 8 and (majority["majority_share"] - majority["largest rate"]).abs().max() < 1e-12
 
 
-def test_seed_study_aligns_and_counts_claims():
+def test_seed_runs_align_experts_and_claims_count_the_holding_seeds():
     train, test = toy_split(256, 12), toy_split(64, 13)
-    runs = run_seeds(train, test, TrainConfig(epochs=1, batch_size=64, lr=1e-2), seeds=[0, 100])
-    assert set(runs.history["seed"]) == {0, 100} and set(runs.models) == {0, 100}
+    config = TrainConfig(epochs=1, batch_size=64, lr=1e-2)
+    runs = combine_seed_runs([train_four_models(train, test, config, seed=s) for s in (0, 1)])
+    assert set(runs.history["seed"]) == {0, 1} and set(runs.models) == {0, 1}
     train_mnist = runs.rates[(runs.rates["split"] == "train") & (runs.rates["dataset"] == "MNIST")]
     wide = train_mnist.pivot_table(index=["model", "seed"], columns="expert", values="rate")
     assert (wide[1] >= wide[2]).all()  # expert 1 = larger MNIST share, for every model and seed
-    claims = claims_across_seeds(final_accuracy_per_seed(runs.history))
-    assert (claims["seeds"] == 2).all() and claims["holds_in"].between(0, 2).all()
     assert set(runs.routing_by_epoch["model"]) == {"pre-designed gate", "linear gate", "1-hidden-layer gate"}
+    models = ["single expert", "pre-designed gate", "linear gate", "1-hidden-layer gate"]
+    finals = pd.DataFrame(
+        {
+            "model": models * 2,
+            "seed": [0] * 4 + [1] * 4,
+            "train": 0.7,
+            "test": [0.60, 0.61, 0.63, 0.59, 0.60, 0.59, 0.58, 0.62],
+        }
+    )
+    claims = claims_across_seeds(final_accuracy_per_seed(runs.history)).set_index("claim (test accuracy)")
+    assert (claims["seeds"] == 2).all()
+    hand = claims_across_seeds(finals).set_index("claim (test accuracy)")
+    assert hand.loc["linear gate > pre-designed gate", "holds_in"] == 1  # +0.02 in seed 0, −0.01 in seed 1
+    assert hand.loc["pre-designed gate > single expert", "holds_in"] == 1
+    assert hand.loc["best learned gate > single expert", "holds_in"] == 2
+    assert hand.loc["linear gate > pre-designed gate", "margin_mean"] == pytest.approx(0.005)
+
+
+class FakeData:
+    """The parts of MnistCifar that the Findings read."""
+
+    def __init__(self, source_data: bool = True):
+        self.is_source_data, self.dataset_names, self.source = source_data, ("MNIST", "CIFAR"), "mirror"
+
+    def describe(self) -> str:
+        return "the test's data"
+
+
+def test_data_findings_count_images_and_compare_pixels():
+    from types import SimpleNamespace
+
+    from moe_utils.exp1.report import data_findings
+
+    counts = pd.DataFrame(
+        {"class": range(20), "name": list("abcdefghijklmnopqrst"), "train": [6] * 10 + [5] * 10, "test": [1] * 20}
+    )
+    totals = pd.DataFrame(
+        {"train": {"MNIST": 60, "CIFAR": 50, "total": 110}, "test": {"MNIST": 10, "CIFAR": 10, "total": 20}}
+    )
+    stats = pd.DataFrame(
+        [
+            {"split": "train", "dataset": d, "mean": m, "share of zero pixels": z}
+            for d, m, z in (("MNIST", 33.4, 0.75), ("CIFAR", 122.6, 0.001))
+        ]
+    )
+    text = data_findings(SimpleNamespace(data=FakeData(), counts=counts, totals=totals, stats=stats))
+    assert text.startswith("The cache holds 130 images: 110 train (60 MNIST + 50 CIFAR) and 20 test.")
+    assert (
+        "MNIST has 6–6 train images and CIFAR 5–5" in text and "75 % of MNIST's" in text and "0.1 % of CIFAR's" in text
+    )
+
+
+def four_model_tables(source_data: bool):
+    from types import SimpleNamespace
+
+    from moe_utils.exp1.settings import FourModelsSettings
+    from moe_utils.exp1.summary import claim_checks, rates_beside_source
+
+    final = pd.DataFrame(
+        {
+            "model": ["single expert", "pre-designed gate", "linear gate", "1-hidden-layer gate"],
+            "train": [0.6, 0.6, 0.7, 0.7],
+            "test": [0.60, 0.59, 0.62, 0.61],
+        }
+    )
+    rates = pd.DataFrame(
+        [
+            {"model": m, "split": sp, "dataset": d, "expert": e, "rate": 0.5}
+            for m in ("pre-designed gate", "linear gate", "1-hidden-layer gate")
+            for sp in ("train", "test")
+            for d in ("MNIST", "CIFAR")
+            for e in (1, 2)
+        ]
+    )
+    return SimpleNamespace(
+        settings=FourModelsSettings(),
+        data=FakeData(source_data),
+        final=final,
+        claims=claim_checks(final),
+        rates=rates,
+        compared=rates_beside_source(rates, source_data=source_data),
+    )
+
+
+def test_four_model_findings_check_the_claims_and_compare_rates_only_on_the_source_data():
+    from moe_utils.exp1.report import four_models_findings
+
+    text = four_models_findings(four_model_tables(True)).replace("\n", " ")
+    assert "*pre-designed gate > single expert* does **not** hold (−1.00 points)" in text
+    assert "*linear gate > pre-designed gate* holds (+3.00 points)" in text
+    assert "Linear gate: MNIST 0.50 / 0.50 (0.63 / 0.37)" in text  # source 004's rates in brackets
+    other = four_models_findings(four_model_tables(False))
+    assert "not source 004's data, so no comparison" in other and "(0.63 / 0.37)" not in other
+
+
+class Tables(dict):
+    """A notebook-03 tables stand-in: tables by name, settings, data and timings as attributes."""
+
+
+def hard_split_tables(later_share: float, source_data: bool = True):
+    from types import SimpleNamespace
+
+    from moe_utils.exp1.gate_analysis_study import VARIANTS
+    from moe_utils.exp1.settings import GateAnalysisSettings
+
+    t = Tables()
+    t.settings, t.splits = (
+        GateAnalysisSettings(n_seeds=2, hard_split_seeds=1),
+        SimpleNamespace(data=FakeData(source_data)),
+    )
+    t["seed_kinds"] = pd.DataFrame(
+        {"model": ["linear gate", "1-hidden-layer gate"] * 2, "cifar_majority": [0.99, 0.5, 0.96, 0.98]}
+    )
+    t["hard_summary"] = pd.DataFrame(
+        [
+            {
+                "variant": v.name,
+                "model": m,
+                "seed_like": 1,
+                "runs": 1,
+                "cifar_majority_mean": 0.9,
+                "test_accuracy_mean": 0.6,
+            }
+            for v in VARIANTS
+            for m in ("linear gate", "1-hidden-layer gate")
+        ]
+    )
+    t["by_epoch"] = pd.DataFrame(
+        [
+            {
+                "variant": "02 setting, full data (study 5, 2 seeds)",
+                "dataset": "CIFAR",
+                "model": m,
+                "epoch": e,
+                "majority_share": 0.8 if e == 1 else later_share,
+            }
+            for m in ("linear gate", "1-hidden-layer gate")
+            for e in (1, 2)
+        ]
+    )
+    return t
+
+
+def test_hard_split_lines_say_whether_epochs_harden_the_split_and_quote_the_source_only_on_its_data():
+    from moe_utils.exp1.report import claim_line, hard_split_lines
+
+    text = hard_split_lines(hard_split_tables(later_share=0.8)).replace("\n", " ")
+    assert (
+        "≥ 0.97 in 1 of 2 seeds for the 1-hidden-layer gate and 1 of 2 for the linear gate (source 004 reports" in text
+    )
+    assert "more epochs do not make the split harder" in text and "linear gate 0.80 → 0.80" in text
+    harder = hard_split_lines(hard_split_tables(later_share=0.95, source_data=False)).replace("\n", " ")
+    assert "harden the split in at least one gate" in harder and "source 004 reports" not in harder
+    claims = pd.DataFrame(
+        [
+            {
+                "claim (test accuracy)": "a > b",
+                "holds_in": 4,
+                "seeds": 5,
+                "margin_mean": 0.012,
+                "margin_std": 0.004,
+                "margin_min": -0.001,
+            }
+        ]
+    )
+    assert claim_line(claims, "a > b") == "4 of 5 seeds (+1.2 ± 0.4 points, min −0.1)"

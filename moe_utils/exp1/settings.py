@@ -1,0 +1,145 @@
+"""Notebooks 01–03's parameters, one frozen, validated object per notebook (quick-profile sizes included)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..datasets.mnist_cifar import SOURCES, parse_dataset_names
+from ..errors import check_bool, check_choice, check_range, parse_positive_ints
+from ..settings import StudySettings
+from ..stats import seed_list
+from .models import INITS
+from .training import OPTIMIZERS, TrainConfig
+
+
+@dataclass(frozen=True)
+class DataSetupSettings(StudySettings):
+    """Notebook 01: which archives, how to name them, and how many example images."""
+
+    POSITIVE = ("samples_per_class",)
+
+    seed: int = 0
+    device: str = "auto"
+    profile: str = "full"
+    data_source: str = "auto"
+    dataset_names: str = "auto"
+    rebuild_cache: bool = False
+    samples_per_class: int = 6
+
+    def __post_init__(self):
+        self.check_common()
+        check_choice("DATA_SOURCE", self.data_source, SOURCES)
+        parse_dataset_names(self.dataset_names)
+        check_bool("REBUILD_CACHE", self.rebuild_cache)
+
+
+@dataclass(frozen=True)
+class FourModelsSettings(StudySettings):
+    """Notebook 02: the four models of source 004 trained once (quick: 2 epochs on 10 % of each split)."""
+
+    QUICK_SIZES = {"epochs": 2, "train_share": 0.1, "test_share": 0.1}
+    POSITIVE = ("epochs", "batch_size")
+    POSITIVE_FLOATS = ("lr",)
+
+    seed: int = 0
+    device: str = "auto"
+    profile: str = "full"
+    data_source: str = "auto"
+    dataset_names: str = "auto"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.001
+    optimizer: str = "adam"
+    init: str = "tf"
+    train_share: float = 1.0  # not a parameter: the quick profile caps it
+    test_share: float = 1.0  # not a parameter: the quick profile caps it
+
+    def __post_init__(self):
+        self.check_common()
+        check_choice("DATA_SOURCE", self.data_source, SOURCES)
+        parse_dataset_names(self.dataset_names)
+        check_choice("OPTIMIZER", self.optimizer, OPTIMIZERS)
+        check_choice("INIT", self.init, INITS)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The training loop's settings at this profile's epochs."""
+        return TrainConfig(
+            epochs=self.size("epochs"), batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer, seed=self.seed
+        )
+
+
+@dataclass(frozen=True)
+class GateAnalysisSettings(StudySettings):
+    """Notebook 03: the seeds of notebook 02's run and the gate studies (quick: 5 % of train, 1 epoch, 2 seeds)."""
+
+    QUICK_SIZES = {
+        "n_seeds": 2,
+        "hard_split_seeds": 1,
+        "seed_epochs": 1,
+        "study_epochs": 1,
+        "train_share": 0.05,
+        "test_share": 0.1,
+    }
+    POSITIVE = ("batch_size", "n_seeds", "seed_epochs", "study_epochs", "hard_split_seeds", "hist_bins", "workers")
+    POSITIVE_FLOATS = ("lr", "balance_cv2", "balance_switch")
+
+    seed: int = 0
+    n_seeds: int = 5
+    workers: int = 2
+    device: str = "auto"
+    profile: str = "full"
+    data_source: str = "auto"
+    init: str = "tf"
+    batch_size: int = 128
+    lr: float = 0.001
+    optimizer: str = "adam"
+    seed_epochs: int = 10
+    study_epochs: int = 6
+    study_fraction: float = 0.25
+    sweep_experts: str = "1,2,4,8"
+    balance_cv2: float = 0.1
+    balance_switch: float = 0.1
+    hard_split_seeds: int = 3
+    hist_bins: int = 20
+    train_share: float = 1.0  # not a parameter: the quick profile caps it
+    test_share: float = 1.0  # not a parameter: the quick profile caps it
+
+    def __post_init__(self):
+        self.check_common()
+        check_choice("DATA_SOURCE", self.data_source, SOURCES)
+        check_choice("INIT", self.init, INITS)
+        check_choice("OPTIMIZER", self.optimizer, OPTIMIZERS)
+        check_range("STUDY_FRACTION", self.study_fraction, 1e-6, 1.0)
+        parse_positive_ints("SWEEP_EXPERTS", self.sweep_experts)
+
+    @property
+    def experts(self) -> list[int]:
+        """The numbers of experts of study 3 (1: a single expert, no gate)."""
+        return parse_positive_ints("SWEEP_EXPERTS", self.sweep_experts)
+
+    @property
+    def seeds(self) -> list[int]:
+        """SEED, SEED + 1, … (N_SEEDS of them): notebook 02's run is the first."""
+        return seed_list(self.seed, self.size("n_seeds"))
+
+    @property
+    def hard_seeds(self) -> list[int]:
+        """The seeds of study 6's training settings: SEED, SEED + 1, … (HARD_SPLIT_SEEDS of them)."""
+        return seed_list(self.seed, self.size("hard_split_seeds"))
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The seed runs' training loop (SEED_EPOCHS epochs)."""
+        return TrainConfig(
+            epochs=self.size("seed_epochs"),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            seed=self.seed,
+        )
+
+    @property
+    def study_config(self) -> TrainConfig:
+        """Studies 3, 4 and 6's training loop (STUDY_EPOCHS epochs)."""
+        return replace(self.train_config, epochs=self.size("study_epochs"))

@@ -1,0 +1,149 @@
+"""Statistics over seeds and resamples, shared by Experiment 1 and the studies: seed lists, per-group summaries,
+paired margins, bootstrap intervals, and the one mean ± std formatter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import MoeError, check_int, check_positive, check_range
+
+
+def seed_list(seed: int, n_seeds: int) -> list[int]:
+    """The seeds of a study: ``seed``, ``seed + 1``, … (``n_seeds`` of them); the first is the notebook's SEED."""
+    check_int("SEED", seed)
+    check_positive("N_SEEDS", n_seeds)
+    return [int(seed) + i for i in range(n_seeds)]
+
+
+def group_stats(table: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """Mean, std (ddof 1), min, max and count of ``value`` per ``keys`` group (columns mean, std, min, max, count)."""
+    return table.groupby(keys, sort=False)[value].agg(["mean", "std", "min", "max", "count"]).reset_index()
+
+
+def seed_summary(per_seed: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
+    """Mean, std (ddof 1), min, max and n of each value column over seeds, per ``by`` group (columns ``<value>_mean`` …)."""
+    missing = sorted(set(by + values + ["seed"]) - set(per_seed.columns))
+    if missing:
+        raise MoeError(f"per-seed table has no column(s) {missing}")
+    grouped = per_seed.groupby(by, sort=False)[values]
+    stats = {"mean": grouped.mean(), "std": grouped.std(ddof=1), "min": grouped.min(), "max": grouped.max()}
+    out = pd.concat(stats, axis=1)
+    out.columns = [f"{value}_{stat}" for stat, value in out.columns]
+    out = out[[f"{v}_{s}" for v in values for s in stats]].reset_index()
+    out["n_seeds"] = per_seed.groupby(by, sort=False)["seed"].nunique().to_numpy()
+    return out
+
+
+def paired_margin(per_seed: pd.DataFrame, column: str, a, b, value: str) -> dict:
+    """Per-seed difference value(a) − value(b) of rows whose ``column`` is a or b, paired by seed.
+
+    Returns mean, std (ddof 1), min, max of the differences, n (seeds with both), ``holds`` (seeds where a > b) and
+    ``below`` (seeds where a < b).
+    """
+    wide = per_seed[per_seed[column].isin([a, b])].pivot_table(index="seed", columns=column, values=value)
+    if a not in wide.columns or b not in wide.columns:
+        raise MoeError(f"{column}={a!r} or {b!r} has no rows; paired margins need both")
+    diff = (wide[a] - wide[b]).dropna()
+    if len(diff) == 0:
+        raise MoeError(f"{column}={a!r} and {b!r} share no seed; paired margins need both in one seed")
+    return {
+        "a": a,
+        "b": b,
+        "value": value,
+        "mean": float(diff.mean()),
+        "std": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan"),
+        "min": float(diff.min()),
+        "max": float(diff.max()),
+        "n": int(len(diff)),
+        "holds": int((diff > 0).sum()),
+        "below": int((diff < 0).sum()),
+    }
+
+
+def mean_std(mean: float, std: float, decimals: int = 3) -> str:
+    """The one mean ± std formatter: ``0.736 ± 0.012`` (a real minus sign)."""
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}".replace("-", "−")
+
+
+def mean_std_text(values: pd.Series, decimals: int = 3, scale: float = 1.0) -> str:
+    """``mean_std`` of a per-seed series (std with ddof 1; nan for one seed), values times ``scale``."""
+    values = values.astype(float) * scale
+    std = values.std(ddof=1) if len(values) > 1 else float("nan")
+    return mean_std(values.mean(), std, decimals)
+
+
+def margin_text(m: dict, scale: float = 1.0, unit: str = "", decimals: int = 3) -> str:
+    """ "+0.123 ± 0.010 (higher in 5 of 5 seeds)" or "−0.04 ± 0.01 (lower in 4 of 5 seeds)" from a ``paired_margin``
+    result, values times ``scale``; the count is of the seeds whose difference has the mean's sign."""
+    mean, std = m["mean"] * scale, m["std"] * scale
+    sign = "+" if mean >= 0 else "−"
+    side, count = ("higher", m["holds"]) if mean >= 0 else ("lower", m["below"])
+    return f"{sign}{abs(mean):.{decimals}f} ± {std:.{decimals}f}{unit} ({side} in {int(count)} of {int(m['n'])} seeds)"
+
+
+def _check_bootstrap(n_boot: int, level: float) -> None:
+    """One-line errors for a bad resample count or confidence level."""
+    check_positive("n_boot", n_boot)
+    check_range("level", level, 0.5, 0.999)
+
+
+def _interval(point: float, draws: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(point, low, high): the percentile interval of ``draws``, widened to contain ``point``."""
+    tail = (1 - level) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return point, float(min(low, point)), float(max(high, point))
+
+
+def bootstrap_ci(
+    units: list[np.ndarray] | np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(point estimate, low, high): ``statistic`` of the stacked units, and its percentile interval over resamples.
+
+    ``units`` holds one entry per document (e.g. its routing counts [layers, experts]); each resample draws as many
+    documents with replacement and applies ``statistic`` to the stacked draw [documents, ...].
+    """
+    units = np.asarray(units)
+    if len(units) < 2:
+        raise MoeError(f"bootstrap needs at least 2 documents; got {len(units)}")
+    _check_bootstrap(n_boot, level)
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(units[rng.integers(0, len(units), len(units))]) for _ in range(n_boot)])
+    return _interval(float(statistic(units)), draws, level)
+
+
+def grouped_bootstrap_ci(
+    groups: dict[str, np.ndarray],
+    statistic: Callable[[dict[str, np.ndarray]], float],
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Like ``bootstrap_ci`` with documents resampled *within* each group (e.g. each domain keeps its document count)."""
+    for name, units in groups.items():
+        if len(units) < 2:
+            raise MoeError(f"bootstrap needs at least 2 documents per group; {name!r} has {len(units)}")
+    _check_bootstrap(n_boot, level)
+    rng = np.random.default_rng(seed)
+    groups = {k: np.asarray(v) for k, v in groups.items()}
+    draws = np.array(
+        [statistic({k: v[rng.integers(0, len(v), len(v))] for k, v in groups.items()}) for _ in range(n_boot)]
+    )
+    return _interval(float(statistic(groups)), draws, level)
+
+
+def resampled_interval(statistic, groups: list[np.ndarray], n_boot: int, seed: int) -> tuple[float, float]:
+    """2.5 / 97.5 percentiles of ``statistic(items per group)`` over resamples of each group's items (with
+    replacement, each group keeping its size): the 95 % interval over prompts of notebook 08."""
+    rng = np.random.default_rng(seed)
+    values = [statistic([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)

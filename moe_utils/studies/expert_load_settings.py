@@ -1,0 +1,103 @@
+"""Notebook 05's parameters as one frozen, validated object: the corpus, the two configurations and training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import check_at_most, check_int
+from ..moe.transformer import TransformerConfig
+from ..settings import StudySettings
+from ..stats import seed_list
+from .expert_load import METHODS, lm_config
+
+
+@dataclass(frozen=True)
+class ExpertLoadSettings(StudySettings):
+    """Expert load by domain (source ``000``), validated under the notebook's parameter names."""
+
+    QUICK_SIZES = {
+        "tokens_per_domain": 20000,
+        "held_out_tokens_per_domain": 4000,
+        "steps": 30,
+        "n_seeds": 2,
+        "n_boot": 100,
+    }
+    POSITIVE = (
+        "tokens_per_domain",
+        "held_out_tokens_per_domain",
+        "steps",
+        "seqs_per_domain",
+        "seq_len",
+        "n_layers",
+        "n_experts",
+        "cpu_threads",
+        "n_seeds",
+        "workers",
+        "held_out_doc_bytes",
+        "n_boot",
+        "fine_top_k",
+        "fine_d_expert",
+    )
+    POSITIVE_FLOATS = ("lr",)
+    NONNEGATIVE = ("alpha", "gamma")
+
+    seed: int = 0
+    n_seeds: int = 5
+    workers: int = 2
+    device: str = "auto"
+    profile: str = "full"
+    tokens_per_domain: int = 400000
+    held_out_tokens_per_domain: int = 40000
+    held_out_doc_bytes: int = 1500
+    n_boot: int = 1000
+    steps: int = 1000
+    seqs_per_domain: int = 4
+    seq_len: int = 128
+    lr: float = 0.003
+    n_layers: int = 4
+    n_experts: int = 8
+    top_k: int = 2
+    fine_n_experts: int = 32
+    fine_top_k: int = 4
+    fine_d_expert: int = 16
+    alpha: float = 0.01
+    gamma: float = 0.01
+    cpu_threads: int = 1
+
+    def __post_init__(self):
+        self.check_common()
+        check_at_most("TOP_K", self.top_k, "N_EXPERTS", self.n_experts)
+        check_int("FINE_N_EXPERTS", self.fine_n_experts)
+        if self.fine_n_experts:
+            check_at_most("FINE_TOP_K", self.fine_top_k, "FINE_N_EXPERTS", self.fine_n_experts)
+
+    @property
+    def seeds(self) -> list[int]:
+        """SEED, SEED + 1, … (N_SEEDS of them; 2 in the quick profile)."""
+        return seed_list(self.seed, self.size("n_seeds"))
+
+    @property
+    def shapes(self) -> dict[str, dict]:
+        """The expert shapes compared: "standard" and (FINE_N_EXPERTS > 0) "fine-grained"."""
+        shapes = {"standard": dict(n_experts=self.n_experts, top_k=self.top_k)}
+        if self.fine_n_experts:
+            shapes["fine-grained"] = dict(
+                n_experts=self.fine_n_experts, top_k=self.fine_top_k, d_expert=self.fine_d_expert
+            )
+        return shapes
+
+    def config(self, label: str, method: str) -> TransformerConfig:
+        """The causal MoE LM of one shape (``label``) and balancing ``method``."""
+        return lm_config(
+            method,
+            n_layers=self.n_layers,
+            seq_len=self.seq_len,
+            alpha=self.alpha,
+            gamma=self.gamma,
+            **self.shapes[label],
+        )
+
+    @property
+    def runs(self) -> list[tuple[str, str]]:
+        """(shape, method) of every model trained per seed."""
+        return [(label, method) for label in self.shapes for method in METHODS]

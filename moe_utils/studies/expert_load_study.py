@@ -1,0 +1,147 @@
+"""Notebook 05's study, settings -> run -> tables: every (shape, method, seed) model trained in parallel, routed on
+held-out text, summarised over seeds and held-out documents."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..datasets.corpora import DomainCorpus
+from ..runtime import run_parallel
+from ..stats import paired_margin
+from .expert_load import METHODS, global_maxvio, specialisation_table, training_maxvio
+from .expert_load_seeds import (
+    ModelTables,
+    document_bootstrap,
+    domain_corpus,
+    expert_load_job,
+    seed_rows,
+    stacked_counts,
+)
+from .expert_load_settings import ExpertLoadSettings
+
+LOAD_COLUMNS = ["method", "domain", "layer", "expert", "tokens_routed", "n_tokens", "relative_load"]
+
+
+@dataclass
+class ExpertLoadTables:
+    """Everything notebook 05 plots and reports."""
+
+    settings: ExpertLoadSettings
+    corpus: DomainCorpus
+    info: dict  # models, seconds, processes, training seconds
+    first: dict[tuple[str, str], ModelTables]  # (shape, method) -> the first seed's model tables
+    load: pd.DataFrame  # standard shape, first seed: LOAD_COLUMNS
+    fine_load: pd.DataFrame | None  # fine-grained shape, first seed (None without one)
+    losses: pd.DataFrame  # method, domain, held_out_tokens, held_out_loss, bits_per_byte, train_loss_last100
+    maxvio: pd.DataFrame  # method, kind, step, layer, maxvio (training batches and held-out global)
+    maxvio_summary: pd.DataFrame  # method -> first / last 100 training steps, held-out
+    specialisation: pd.DataFrame  # first seed, standard shape: per method, overall and per layer
+    per_seed: pd.DataFrame  # one row per (config, method, seed)
+    bootstrap: pd.DataFrame  # document-bootstrap intervals per config, statistic and method
+    margins: pd.DataFrame  # paired-by-seed aux_free − aux_loss per config and value
+
+
+def loss_table(settings: ExpertLoadSettings, corpus: DomainCorpus, first: dict) -> pd.DataFrame:
+    """Held-out loss and bits per byte per method and domain, with the last 100 steps' training loss."""
+    histories = {m: first[("standard", m)].history for m in METHODS}
+    train_loss = pd.DataFrame(
+        [
+            {"method": m, "domain": d, "train_loss_last100": h[f"loss_{d}"].tail(100).mean()}
+            for m, h in histories.items()
+            for d in corpus.train
+        ]
+    )
+    losses = pd.concat([first[("standard", m)].loss for m in METHODS], ignore_index=True)
+    columns = ["method", "domain", "held_out_tokens", "held_out_loss", "bits_per_byte"]
+    return losses[columns].merge(train_loss, on=["method", "domain"])
+
+
+def maxvio_tables(settings: ExpertLoadSettings, first: dict, load: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(MaxVio per training batch and on held-out text, its summary per method) for the standard shape."""
+    steps = settings.size("steps")
+    train_mv = training_maxvio({m: first[("standard", m)].history for m in METHODS})
+    held_mv = global_maxvio(load)
+    maxvio = pd.concat(
+        [train_mv.assign(kind="train_batch"), held_mv.assign(kind="held_out_global", step=steps)], ignore_index=True
+    )
+    summary = pd.DataFrame(
+        {
+            "train MaxVio_batch, first 100 steps": train_mv[train_mv["step"] < 100].groupby("method")["maxvio"].mean(),
+            "train MaxVio_batch, last 100 steps": train_mv[train_mv["step"] >= steps - 100]
+            .groupby("method")["maxvio"]
+            .mean(),
+            "held-out MaxVio_global (layer mean)": held_mv.groupby("method")["maxvio"].mean(),
+        }
+    )
+    return maxvio[["method", "kind", "step", "layer", "maxvio"]], summary
+
+
+def seed_statistics(settings: ExpertLoadSettings, corpus: DomainCorpus, results: list) -> tuple:
+    """(per_seed, bootstrap, margins): the specialisation and balance statistics over seeds and documents."""
+    per_seed = seed_rows(results)
+    boot = pd.concat(
+        [
+            document_bootstrap(
+                stacked_counts(results, label, settings.seeds), n_boot=settings.size("n_boot"), seed=settings.seed
+            ).assign(config=label)
+            for label in settings.shapes
+        ],
+        ignore_index=True,
+    )
+    values = ["specialisation", "heldout_maxvio", *[f"loss_{d}" for d in corpus.train]]
+    margins = pd.DataFrame(
+        [
+            {
+                "config": label,
+                **paired_margin(per_seed[per_seed.config == label], "method", "aux_free", "aux_loss", value),
+            }
+            for label in settings.shapes
+            for value in values
+        ]
+    )
+    return per_seed, boot, margins
+
+
+def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
+    """Train every model in WORKERS processes and compute the notebook's tables."""
+    corpus = domain_corpus(settings)
+    started = time.perf_counter()
+    jobs = [
+        dict(settings=settings, seed=seed, label=label, method=method)
+        for seed in settings.seeds
+        for label, method in settings.runs
+    ]
+    results = run_parallel(expert_load_job, jobs, workers=settings.workers, desc="models")
+    info = {
+        "models": len(results),
+        "configurations": len(settings.runs),
+        "seeds": len(settings.seeds),
+        "seconds": time.perf_counter() - started,
+        "processes": settings.workers,
+        "train seconds": sum(r.seconds for r in results),
+    }
+    first = {(r.config, r.method): r for r in results if r.seed == settings.seed}
+    load = pd.concat([first[("standard", m)].load for m in METHODS], ignore_index=True)[LOAD_COLUMNS]
+    fine = None
+    if "fine-grained" in settings.shapes:
+        fine = pd.concat([first[("fine-grained", m)].load for m in METHODS], ignore_index=True)
+    maxvio, summary = maxvio_tables(settings, first, load)
+    per_seed, boot, margins = seed_statistics(settings, corpus, results)
+    return ExpertLoadTables(
+        settings,
+        corpus,
+        info,
+        first,
+        load,
+        fine,
+        loss_table(settings, corpus, first),
+        maxvio,
+        summary,
+        specialisation_table(load),
+        per_seed,
+        boot,
+        margins,
+    )

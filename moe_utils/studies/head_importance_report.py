@@ -1,0 +1,84 @@
+"""Notebook 06's Findings, written from its tables: every number in the prose comes from here."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..datasets.cognitive_tasks import TASKS
+from ..io.report import share
+from ..stats import margin_text, mean_std_text
+from .head_importance_seeds import CONTROL, MASK, PROBE
+from .head_importance_study import HeadImportanceTables
+
+LEARNED_MARGIN = 0.05  # a family counts as learned above max(chance, majority) + this
+
+
+def learned_families(accuracy: pd.DataFrame) -> list[str]:
+    """Families whose held-out accuracy beats both chance and the majority answer by LEARNED_MARGIN."""
+    best_guess = accuracy[["chance", "majority"]].max(axis=1)
+    return accuracy[accuracy["held-out accuracy"] > best_guess + LEARNED_MARGIN].index.tolist()
+
+
+def math_line(seed_table: pd.DataFrame, tag: str, name: str) -> str:
+    """Whether Math is less similar to the others and deeper than each of them, seed by seed."""
+    n = len(seed_table)
+    cos = seed_table[f"{tag}: math cos − others cos"]
+    deep = seed_table[f"{tag}: math depth − max other depth"]
+    mean_deep = seed_table[f"{tag}: math depth − others' mean depth"]
+    verdict = "**holds in every seed**" if (cos < 0).all() and (deep > 0).all() else "not supported in every seed"
+    return (
+        f"{name}: Math's similarity to the others minus the others' among themselves {mean_std_text(cos)} (Math less "
+        f"similar in {int((cos < 0).sum())} of {n} seeds); Math's depth centroid minus the others' mean "
+        f"{mean_std_text(mean_deep, 2)} layers (deeper than their mean in {int((mean_deep > 0).sum())} of {n} seeds, "
+        f"deeper than every other function in {int((deep > 0).sum())} of {n}) — {verdict}"
+    )
+
+
+def learning_lines(t: HeadImportanceTables) -> str:
+    """Which families the first seed learned, and the mean accuracy over seeds."""
+    acc, st = t.accuracy, t.seed_table
+    learned = learned_families(acc)
+    unlearned = [f for f in acc.index if f not in learned]
+    rows = "; ".join(
+        f"{f} {r['held-out accuracy']:.2f} vs {r['chance']:.2f} / {r['majority']:.2f}" for f, r in acc.iterrows()
+    )
+    return f"""**Learning** (seed {t.settings.seed}, held-out accuracy vs chance / majority): {rows}.
+Learned clearly above chance and majority (+{LEARNED_MARGIN:g}): {", ".join(learned) or "none"}; not learned:
+{", ".join(unlearned) or "none"} — the maps of unlearned functions show where the loss gradient flows, not heads that
+implement the function. Mean held-out accuracy over the 8 families across {len(st)} seeds:
+{mean_std_text(st["mean held-out accuracy"])}."""
+
+
+def probe_lines(t: HeadImportanceTables) -> str:
+    """The probe's accuracy against its shuffled-label control, and the layer-0 share of each method."""
+    s, st = t.settings, t.seed_table
+    layer0 = {m: sh[:, 0].sum(-1) for m, sh in t.shares.items()}  # [tasks] share of each task's importance in layer 0
+    span = lambda m: f"{share(float(layer0[m].min()))}–{share(float(layer0[m].max()))}"  # noqa: E731
+    return f"""**The probe's format cue.** The task probe separates the families with held-out accuracy
+{mean_std_text(st["probe held-out accuracy"])} ({len(st)} seeds); the shuffled-label control reaches
+{mean_std_text(st["control probe held-out accuracy"])} (chance {1 / len(TASKS):.3f}). The control's maps correlate with the
+probe's maps at r = {mean_std_text(st["control correlation (task mean)"], 2)} (mean over tasks): that much of each probe map's
+pattern appears without any task signal (heads that carry large activations and gradients whatever the labels). The
+head-mask gradient does not use the probe, so it has no format cue. Share of each function's importance in layer 0
+(seed {s.seed}, uniform {1 / s.n_layers:.2f}): probe {span(PROBE)}, head mask {span(MASK)}."""
+
+
+def ablation_lines(t: HeadImportanceTables) -> str:
+    """The top heads' accuracy cost against random heads, paired by seed."""
+    s, n = t.settings, len(t.seed_table)
+    margins = t.ablation_margins.set_index("a")
+    drops = t.ablation_by_seed.groupby("condition", sort=False)["drop"]
+    top = lambda method: margin_text(margins.loc[f"top-{s.top_heads} ({method})"].to_dict())  # noqa: E731
+    return f"""**Ablation** (heads ranked on the selection half, accuracy on the evaluation half, mean over the 8 tasks):
+masking each function's {s.top_heads} top heads (of {s.n_layers * s.n_heads}) costs
+{"; ".join(f"{c} {mean_std_text(g)}" for c, g in drops)} accuracy over {n} seeds. Against {s.top_heads} random heads, paired by
+seed: head-mask ranking {top(MASK)}, probe ranking {top(PROBE)}, shuffled-label ranking {top(CONTROL)}."""
+
+
+def findings(t: HeadImportanceTables) -> str:
+    """Notebook 06's Findings (Markdown) from its tables."""
+    n, st = len(t.seed_table), t.seed_table
+    math = f"""**Is Math Calculation different, and deeper?** Over {n} seeds (mean ± std). {math_line(st, "mask", MASK)}.
+{math_line(st, "probe", PROBE)}. "Holds" needs Math both less similar and deeper than every other function in all {n} seeds
+({t.settings.n_layers} layers)."""
+    return "\n\n".join([learning_lines(t), probe_lines(t), math, ablation_lines(t)])

@@ -1,0 +1,130 @@
+"""Notebook 06's study, settings -> run -> tables: every seed's whole study in parallel, summarised over seeds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from ..datasets.cognitive_tasks import ANSWERS, TASKS, make_task_data
+from ..runtime import run_parallel
+from ..stats import paired_margin
+from .head_importance import depth_centroid, importance_frame, task_similarity
+from .head_importance_seeds import CONTROL, MASK, PROBE, SeedTables, head_importance_job
+from .head_importance_settings import HeadImportanceSettings
+
+MAIN_METHODS = (PROBE, MASK)  # the two importance methods drawn; CONTROL is the probe's control
+METHOD_TAGS = {MASK: "mask", PROBE: "probe", CONTROL: "control"}
+
+
+@dataclass
+class HeadImportanceTables:
+    """Everything notebook 06 plots and reports."""
+
+    settings: HeadImportanceSettings
+    info: dict  # seeds, seconds, processes
+    families: pd.DataFrame  # the task families of seed SEED
+    first: SeedTables  # the first seed's study (its model kept)
+    accuracy: pd.DataFrame  # task -> held-out / train accuracy, chance, majority, above chance
+    importance: pd.DataFrame  # method, task, layer, head, share (the first seed)
+    similarity: dict  # method -> [tasks, tasks] cosine similarity of the maps
+    similarity_table: pd.DataFrame  # task, <task>…, method
+    math: pd.DataFrame  # the first seed's Math check
+    depths: pd.DataFrame  # task -> depth centroid per method
+    ablation: pd.DataFrame  # the first seed's ablation
+    seed_table: pd.DataFrame  # one row per seed: probes, accuracy, control correlation, Math check
+    ablation_seeds: pd.DataFrame  # every seed's ablation (task, condition, drop, seed)
+    ablation_by_seed: pd.DataFrame  # seed, condition, drop (mean over the 8 tasks)
+    ablation_margins: pd.DataFrame  # each ranking against random heads, paired by seed
+
+    @property
+    def shares(self) -> dict:
+        """The first seed's two importance maps [tasks, layers, heads] (probe, head mask)."""
+        return {m: self.first.shares[m] for m in MAIN_METHODS}
+
+
+def accuracy_table(first: SeedTables, families: pd.DataFrame) -> pd.DataFrame:
+    """The first seed's accuracy per family beside chance (1 / candidates) and the majority answer's share."""
+    accuracy = first.accuracy.assign(
+        chance=[1 / len(a) for a in ANSWERS], majority=families.set_index("task")["majority"]
+    )
+    accuracy["above chance"] = accuracy["held-out accuracy"] - accuracy["chance"]
+    return accuracy
+
+
+def seed_row(r: SeedTables) -> dict:
+    """One seed's probe accuracies, mean accuracy, control correlation and Math differences."""
+    row = {
+        "seed": r.seed,
+        **r.probes,
+        "mean held-out accuracy": float(r.accuracy["held-out accuracy"].mean()),
+        "control correlation (task mean)": float(pd.Series(r.control_correlation).mean()),
+    }
+    for _, m in r.math.iterrows():
+        tag = METHOD_TAGS[m.method]
+        row[f"{tag}: math cos − others cos"] = m["math vs others (mean cos)"] - m["among the other seven (mean cos)"]
+        row[f"{tag}: math depth − max other depth"] = m["math depth centroid"] - m["max depth centroid of the seven"]
+        row[f"{tag}: math depth − others' mean depth"] = m["math depth centroid"] - m["others' depth centroid (mean)"]
+    return row
+
+
+def ablation_statistics(results: list[SeedTables]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(every seed's ablation, its mean over tasks per seed and condition, each ranking vs random heads by seed)."""
+    abl = pd.concat([r.ablation for r in results], ignore_index=True)
+    by_seed = abl.groupby(["seed", "condition"], sort=False)["drop"].mean().reset_index()  # mean over the 8 tasks
+    random = next(c for c in by_seed.condition.unique() if c.startswith("random"))
+    margins = pd.DataFrame(
+        [paired_margin(by_seed, "condition", c, random, "drop") for c in by_seed.condition.unique() if c != random]
+    )
+    return abl, by_seed, margins
+
+
+def similarity_tables(shares: dict) -> tuple[dict, pd.DataFrame]:
+    """Cosine similarity of the task maps per method, as tensors and as one long table."""
+    similarity = {m: task_similarity(s) for m, s in shares.items()}
+    table = pd.concat(
+        [
+            pd.DataFrame(s.numpy(), index=list(TASKS), columns=list(TASKS))
+            .rename_axis("task")
+            .reset_index()
+            .assign(method=m)
+            for m, s in similarity.items()
+        ]
+    )
+    return similarity, table
+
+
+def run(settings: HeadImportanceSettings) -> HeadImportanceTables:
+    """Every seed's study in WORKERS processes (the first keeps its model); the notebook's tables."""
+    torch.set_num_threads(settings.threads)
+    sizes = settings.sizes
+    _, _, families = make_task_data(settings.seed, sizes["n_train"], sizes["n_held_out"], seq_len=settings.seq_len)
+    started = time.perf_counter()
+    jobs = [dict(settings=settings, seed=s, keep_model=s == settings.seed) for s in settings.seeds]
+    results = run_parallel(head_importance_job, jobs, workers=settings.workers, desc="seeds")
+    info = {"seeds": len(results), "seconds": time.perf_counter() - started, "processes": settings.workers}
+    first = results[0]
+    shares = {m: first.shares[m] for m in MAIN_METHODS}
+    similarity, similarity_table = similarity_tables(shares)
+    depths = pd.DataFrame({m: depth_centroid(s).numpy() for m, s in shares.items()}, index=list(TASKS))
+    abl, by_seed, margins = ablation_statistics(results)
+    importance = pd.concat([importance_frame(s, m) for m, s in first.shares.items()])
+    return HeadImportanceTables(
+        settings,
+        info,
+        families,
+        first,
+        accuracy_table(first, families),
+        importance,
+        similarity,
+        similarity_table,
+        first.math.drop(columns="seed"),
+        depths,
+        first.ablation.drop(columns="seed"),
+        pd.DataFrame([seed_row(r) for r in results]),
+        abl,
+        by_seed,
+        margins,
+    )

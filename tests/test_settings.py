@@ -1,0 +1,114 @@
+"""Every notebook's settings object: built from the parameters cell in one call, frozen, validated on construction
+with the parameter's name as the user typed it, and the quick profile's sizes as caps of the full ones."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from moe_utils.errors import MoeError
+from moe_utils.exp1.settings import DataSetupSettings, FourModelsSettings, GateAnalysisSettings
+from moe_utils.studies.expert_load_settings import ExpertLoadSettings
+from moe_utils.studies.head_importance_settings import HeadImportanceSettings
+from moe_utils.studies.layer_activation_settings import LayerActivationSettings
+from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+ALL = [
+    DataSetupSettings,
+    FourModelsSettings,
+    GateAnalysisSettings,
+    StabilitySettings,
+    ExpertLoadSettings,
+    HeadImportanceSettings,
+    LayerActivationSettings,
+]
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_defaults_are_valid_frozen_and_built_from_a_namespace(cls):
+    settings = cls()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.seed = 1
+    namespace = {"SEED": 3, "PROFILE": "quick", "other": object(), "lowercase_is_ignored": 1}
+    built = cls.from_parameters(namespace)
+    assert built.seed == 3 and built.profile == "quick" and built == dataclasses.replace(cls(), seed=3, profile="quick")
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_the_common_parameters_are_checked_by_name(cls):
+    with pytest.raises(MoeError, match="SEED='0' is not allowed"):
+        cls(seed="0")
+    with pytest.raises(MoeError, match="PROFILE='fast' is not allowed; choose one of 'full', 'quick'"):
+        cls(profile="fast")
+    with pytest.raises(MoeError, match="DEVICE='gpu' is not allowed"):
+        cls(device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(MoeError, match="DEVICE='cuda' is not allowed; this machine has no CUDA device"):
+            cls(device="cuda")
+
+
+@pytest.mark.parametrize(
+    ("cls", "field", "value", "message"),
+    [
+        (FourModelsSettings, "lr", float("inf"), "LR=inf is not allowed; it must be a finite number"),
+        (FourModelsSettings, "optimizer", "adamw", "OPTIMIZER='adamw' is not allowed"),
+        (GateAnalysisSettings, "sweep_experts", "1,x", "SWEEP_EXPERTS='1,x'"),
+        (GateAnalysisSettings, "study_fraction", 0.0, "STUDY_FRACTION=0.0 is not allowed"),
+        (StabilitySettings, "lambdas", "1, 3", "LAMBDAS='1, 3' is not allowed; it must include 0"),
+        (StabilitySettings, "eval_sigmas", "0, inf", "EVAL_SIGMAS='0, inf'"),
+        (StabilitySettings, "top_k", 9, "TOP_K=9 is not allowed; it must be at most N_EXPERTS=8"),
+        (StabilitySettings, "train_sigma", float("nan"), "TRAIN_SIGMA=nan is not allowed; it must be a finite number"),
+        (ExpertLoadSettings, "fine_top_k", 40, "FINE_TOP_K=40 is not allowed; it must be at most FINE_N_EXPERTS=32"),
+        (ExpertLoadSettings, "gamma", -0.1, "GAMMA=-0.1 is not allowed"),
+        (HeadImportanceSettings, "seq_len", 11, "SEQ_LEN=11 is not allowed; it must be an int of at least 12"),
+        (
+            HeadImportanceSettings,
+            "top_heads",
+            33,
+            "TOP_HEADS=33 is not allowed; it must be at most N_LAYERS × N_HEADS=32",
+        ),
+        (
+            LayerActivationSettings,
+            "n_checkpoints",
+            7,
+            "N_CHECKPOINTS=7 is not allowed; it must divide the number of steps",
+        ),
+        (LayerActivationSettings, "n_heads", 5, "N_HEADS=5 is not allowed; it must divide D_MODEL=48"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_parameter(cls, field, value, message):
+    with pytest.raises(MoeError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        cls(**{field: value})
+    assert "\n" not in str(err.value)
+
+
+def test_the_quick_profile_caps_sizes_and_the_full_profile_keeps_them():
+    full, quick = StabilitySettings(), StabilitySettings(profile="quick")
+    assert full.size("steps") == 500 and quick.size("steps") == 15 and quick.seeds == [0, 1]
+    assert StabilitySettings(profile="quick", steps=5).size("steps") == 5  # a smaller value stays
+    assert (
+        FourModelsSettings(profile="quick").size("train_share") == 0.1 and FourModelsSettings().size("train_share") == 1
+    )
+    assert GateAnalysisSettings(seed=7).seeds == [7, 8, 9, 10, 11] and GateAnalysisSettings(seed=7).hard_seeds == [
+        7,
+        8,
+        9,
+    ]
+
+
+def test_settings_build_the_models_they_describe():
+    model = StabilitySettings(n_experts=4, top_k=1, patch=16).model
+    assert model.router.n_experts == 4 and model.router.top_k == 1 and model.max_len == 4
+    assert [s.name for s in StabilitySettings().seed_specs] == [
+        "baseline",
+        "λ=3",
+        "baseline + balance",
+        "λ=3 + balance",
+    ]
+    load = ExpertLoadSettings(fine_n_experts=0)
+    assert list(load.shapes) == ["standard"] and load.runs == [("standard", "aux_loss"), ("standard", "aux_free")]
+    assert load.config("standard", "aux_free").router.balancing == "aux_free"
+    assert HeadImportanceSettings(ffn="moe").model.ffn == "moe"
+    assert LayerActivationSettings().model.n_layers == 12

@@ -1,0 +1,89 @@
+"""moe_utils.stats: seed lists, summaries over seeds, paired margins, bootstrap intervals and the mean ± std text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from moe_utils.errors import MoeError
+from moe_utils.stats import (
+    bootstrap_ci,
+    group_stats,
+    grouped_bootstrap_ci,
+    margin_text,
+    mean_std,
+    mean_std_text,
+    paired_margin,
+    seed_list,
+    seed_summary,
+)
+
+
+def test_seed_list_starts_at_the_notebook_seed():
+    assert seed_list(7, 3) == [7, 8, 9]
+    with pytest.raises(MoeError, match="N_SEEDS=0"):
+        seed_list(0, 0)
+
+
+def test_seed_summary_is_mean_and_sample_std_per_group():
+    frame = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2, "acc": [0.1, 0.2, 0.6, 1.0, 1.0, 1.0]})
+    out = seed_summary(frame, ["run"], ["acc"]).set_index("run")
+    assert out.loc["a", "acc_mean"] == pytest.approx(0.3)
+    assert out.loc["a", "acc_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
+    assert out.loc["b", "acc_std"] == 0 and out.loc["a", "n_seeds"] == 3
+
+
+def test_paired_margin_pairs_by_seed_not_by_row_order():
+    frame = pd.DataFrame(
+        {"run": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2, 2, 0, 1], "acc": [1.0, 2.0, 3.0, 2.5, 1.5, 1.0]}
+    )
+    m = paired_margin(frame, "run", "a", "b", "acc")  # differences by seed: 1-1.5, 2-1, 3-2.5
+    assert m["mean"] == pytest.approx(np.mean([-0.5, 1.0, 0.5])) and m["holds"] == 2 and m["n"] == 3
+    with pytest.raises(MoeError, match="no rows"):
+        paired_margin(frame, "run", "a", "c", "acc")
+
+
+def mean_of(draw: np.ndarray) -> float:
+    return float(draw.mean())
+
+
+def test_interval_contains_the_point_estimate_and_shrinks_with_more_documents():
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(1.0, 0.5, 20), rng.normal(1.0, 0.5, 2000)
+    p_few, lo_few, hi_few = bootstrap_ci(few, mean_of, n_boot=500, seed=1)
+    p_many, lo_many, hi_many = bootstrap_ci(many, mean_of, n_boot=500, seed=1)
+    assert lo_few <= p_few <= hi_few and lo_many <= p_many <= hi_many
+    assert (hi_many - lo_many) < (hi_few - lo_few) / 5  # ~ 1/sqrt(100) of the width
+    assert bootstrap_ci(few, mean_of, n_boot=200, seed=3) == bootstrap_ci(few, mean_of, n_boot=200, seed=3)
+    with pytest.raises(MoeError, match="at least 2 documents"):
+        bootstrap_ci(few[:1], mean_of)
+
+
+def test_grouped_bootstrap_resamples_within_groups():
+    groups = {"a": np.zeros(30), "b": np.ones(30)}
+    point, low, high = grouped_bootstrap_ci(groups, lambda g: float(g["b"].mean() - g["a"].mean()), n_boot=100)
+    assert point == low == high == 1.0  # every resample keeps 30 zeros and 30 ones
+
+
+def test_group_stats_gives_mean_sample_std_and_count():
+    frame = pd.DataFrame({"model": ["a", "a", "b"], "acc": [0.2, 0.4, 1.0]})
+    out = group_stats(frame, ["model"], "acc").set_index("model")
+    assert out.loc["a", "mean"] == pytest.approx(0.3) and out.loc["a", "std"] == pytest.approx(
+        np.std([0.2, 0.4], ddof=1)
+    )
+    assert out.loc["a", "count"] == 2 and np.isnan(out.loc["b", "std"])
+
+
+def test_one_formatter_for_mean_and_std():
+    assert mean_std(0.7361, 0.0123) == "0.736 ± 0.012"
+    assert mean_std(-0.31, 0.5, 1) == "−0.3 ± 0.5"  # a real minus sign
+    assert mean_std_text(pd.Series([0.1, 0.3]), 2) == mean_std(0.2, float(np.std([0.1, 0.3], ddof=1)), 2)
+    assert mean_std_text(pd.Series([1.0]), 1).endswith("± nan")  # one seed has no spread
+
+
+def test_margin_text_counts_the_seeds_on_the_mean_side():
+    up = {"mean": 0.12, "std": 0.01, "holds": 4, "below": 1, "n": 5}
+    assert margin_text(up) == "+0.120 ± 0.010 (higher in 4 of 5 seeds)"
+    down = {"mean": -0.04, "std": 0.02, "holds": 1, "below": 3, "n": 5}
+    assert margin_text(down, scale=100, unit=" points", decimals=1) == "−4.0 ± 2.0 points (lower in 3 of 5 seeds)"
