@@ -11,18 +11,7 @@ import torch
 
 from moe_utils.datasets.mnist_cifar import Split, random_share
 from moe_utils.errors import MoeError
-from moe_utils.runtime import PROGRESS_ENV, ClosingLine, profile_sizes, progress, resolve_device, run_parallel
-
-
-def test_quick_caps_the_full_sizes_and_full_keeps_them():
-    quick = {"steps": 15, "share": 0.1}
-    assert profile_sizes("full", quick, steps=500, share=1.0, other=3) == {"steps": 500, "share": 1.0, "other": 3}
-    assert profile_sizes("quick", quick, steps=500, share=1.0, other=3) == {"steps": 15, "share": 0.1, "other": 3}
-    assert profile_sizes("quick", quick, steps=4, share=1.0) == {"steps": 4, "share": 0.1}  # a smaller full value stays
-    with pytest.raises(MoeError, match="PROFILE='fast'"):
-        profile_sizes("fast", quick, steps=1, share=1.0)
-    with pytest.raises(MoeError, match="no full-profile value"):
-        profile_sizes("quick", quick, steps=1)
+from moe_utils.runtime import PROGRESS_ENV, ClosingLine, progress, resolve_device, run_parallel
 
 
 def test_random_share_draws_only_below_one():

@@ -17,13 +17,6 @@ from ..runtime import make_generator
 from ..runtime import progress as progress_bar
 
 METHODS = ("aux_loss", "aux_free")
-QUICK_SIZES = {
-    "tokens_per_domain": 20000,
-    "held_out_tokens_per_domain": 4000,
-    "steps": 30,
-    "n_seeds": 2,
-    "n_boot": 100,
-}  # caps of the quick profile
 METHOD_LABELS = {"aux_loss": "Aux-Loss-Based", "aux_free": "Aux-Loss-Free"}
 DOMAIN_LABELS = {"wikipedia": "Wikipedia (en)", "github": "GitHub", "dm_mathematics": "DM Mathematics"}
 

@@ -20,14 +20,6 @@ from ..measures.heads import (  # noqa: F401 (re-exported for notebook 06)
 from ..measures.probe import probe_accuracy, probe_importance, train_probe  # noqa: F401 (re-exported)
 from ..runtime import make_generator
 
-QUICK_SIZES = {
-    "n_train": 200,
-    "n_held_out": 60,
-    "steps": 150,
-    "probe_steps": 50,
-    "n_seeds": 2,
-}  # caps of the quick profile (tests)
-
 
 def last_head_outputs(
     model, tokens: torch.Tensor, head_mask: torch.Tensor | None = None, batch_size: int = 512

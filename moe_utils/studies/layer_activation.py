@@ -14,13 +14,6 @@ from ..moe.transformer import TransformerModel
 from ..runtime import progress
 from .head_importance import importance_shares, mask_gradient_importance
 
-QUICK_SIZES = {
-    "n_train": 100,
-    "n_held_out": 20,
-    "steps": 32,
-    "n_seeds": 2,
-}  # the quick profile caps these (notebook 07's tests)
-
 
 def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
     """Mean |block output − block input| over positions and dims for each layer, [L], from an eval forward."""

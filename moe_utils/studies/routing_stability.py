@@ -17,13 +17,6 @@ from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patc
 from ..runtime import make_generator
 
 SURROGATES = ("probs", "scaled")
-QUICK_SIZES = {
-    "steps": 15,
-    "n_test": 200,
-    "n_probe": 60,
-    "fluct_every": 3,
-    "n_seeds": 2,
-}  # caps of the quick profile (tests)
 
 
 def soft_jaccard(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
