@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from .errors import MoeError, check_choice, check_finite, check_int, check_nonnegative, check_positive
 from .runtime import PROFILES, resolve_device
+from .stats import seed_list
 
 
 class StudySettings:
@@ -47,6 +48,11 @@ class StudySettings:
         """The run's sizes: each QUICK_SIZES field at its full value, capped in the quick profile."""
         full = {k: getattr(self, k) for k in self.QUICK_SIZES}
         return full if self.profile == "full" else {k: min(v, self.QUICK_SIZES[k]) for k, v in full.items()}
+
+    @property
+    def seeds(self) -> list[int]:
+        """SEED, SEED + 1, … (N_SEEDS of them, capped in the quick profile); the first is the notebook's SEED."""
+        return seed_list(self.seed, self.size("n_seeds"))
 
     def size(self, name: str):
         """One size of this profile (``settings.size("steps")``)."""

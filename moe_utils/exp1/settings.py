@@ -119,11 +119,6 @@ class GateAnalysisSettings(StudySettings):
         return parse_positive_ints("SWEEP_EXPERTS", self.sweep_experts)
 
     @property
-    def seeds(self) -> list[int]:
-        """SEED, SEED + 1, … (N_SEEDS of them): notebook 02's run is the first."""
-        return seed_list(self.seed, self.size("n_seeds"))
-
-    @property
     def hard_seeds(self) -> list[int]:
         """The seeds of study 6's training settings: SEED, SEED + 1, … (HARD_SPLIT_SEEDS of them)."""
         return seed_list(self.seed, self.size("hard_split_seeds"))

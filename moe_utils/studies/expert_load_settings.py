@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from ..errors import check_at_most, check_int
 from ..moe.transformer import TransformerConfig
 from ..settings import StudySettings
-from ..stats import seed_list
 from .expert_load import METHODS, lm_config
 
 
@@ -70,11 +69,6 @@ class ExpertLoadSettings(StudySettings):
         check_int("FINE_N_EXPERTS", self.fine_n_experts)
         if self.fine_n_experts:
             check_at_most("FINE_TOP_K", self.fine_top_k, "FINE_N_EXPERTS", self.fine_n_experts)
-
-    @property
-    def seeds(self) -> list[int]:
-        """SEED, SEED + 1, … (N_SEEDS of them; 2 in the quick profile)."""
-        return seed_list(self.seed, self.size("n_seeds"))
 
     @property
     def shapes(self) -> dict[str, dict]:

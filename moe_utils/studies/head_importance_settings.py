@@ -8,7 +8,6 @@ from ..errors import MoeError, check_at_most, check_choice, check_divides
 from ..moe.router import RouterConfig
 from ..moe.transformer import FFNS, TransformerConfig
 from ..settings import StudySettings
-from ..stats import seed_list
 
 MIN_SEQ_LEN = 12  # the longest prompt, in characters
 
@@ -68,11 +67,6 @@ class HeadImportanceSettings(StudySettings):
         check_divides("N_HEADS", self.n_heads, "D_MODEL", self.d_model)
         check_choice("FFN", self.ffn, FFNS)
         check_at_most("TOP_HEADS", self.top_heads, "N_LAYERS × N_HEADS", self.n_layers * self.n_heads)
-
-    @property
-    def seeds(self) -> list[int]:
-        """SEED, SEED + 1, … (N_SEEDS of them; 2 in the quick profile)."""
-        return seed_list(self.seed, self.size("n_seeds"))
 
     @property
     def model(self) -> TransformerConfig:

@@ -9,7 +9,6 @@ from ..errors import MoeError, check_divides
 from ..io import paths
 from ..moe.transformer import TransformerConfig
 from ..settings import StudySettings
-from ..stats import seed_list
 from .head_importance_settings import check_seq_len
 
 
@@ -62,11 +61,6 @@ class LayerActivationSettings(StudySettings):
                 f"N_CHECKPOINTS={self.n_checkpoints!r} is not allowed; it must divide the number of steps "
                 f"({steps} in profile {self.profile!r})"
             )
-
-    @property
-    def seeds(self) -> list[int]:
-        """SEED, SEED + 1, … (N_SEEDS of them; 2 in the quick profile)."""
-        return seed_list(self.seed, self.size("n_seeds"))
 
     @property
     def model(self) -> TransformerConfig:

@@ -11,7 +11,6 @@ from ..errors import check_at_most, check_choice, check_divides, parse_floats
 from ..moe.router import SCORINGS, RouterConfig
 from ..moe.transformer import TransformerConfig
 from ..settings import StudySettings
-from ..stats import seed_list
 from .routing_stability import SURROGATES, RunSpec, build_run_specs, build_seed_specs
 
 
@@ -103,11 +102,6 @@ class StabilitySettings(StudySettings):
     def seed_specs(self) -> list[RunSpec]:
         """The four runs repeated over seeds: baseline and λ = SEED_LAMBDA, each with and without the balance loss."""
         return build_seed_specs(self.seed_lambda, self.train_sigma, self.surrogate, self.balance_alpha)
-
-    @property
-    def seeds(self) -> list[int]:
-        """SEED, SEED + 1, … (N_SEEDS of them; 2 in the quick profile)."""
-        return seed_list(self.seed, self.size("n_seeds"))
 
     @property
     def model(self) -> TransformerConfig:
