@@ -61,11 +61,11 @@ def test_switch_loss_gradient_flows_through_the_mean_gate_probability_only():
 
 def test_balance_extra_loss_applies_only_to_named_models():
     model = build_mixture("linear", seed=0)
-    x, is_mnist = torch.rand(8, 1024), torch.ones(8, dtype=torch.bool)
+    x, is_first = torch.rand(8, 1024), torch.ones(8, dtype=torch.bool)
     extra = balance_extra_loss({"balanced": ("cv2", 0.5)})
-    assert extra("plain", model, x, is_mnist).item() == 0.0
-    expected = 0.5 * cv_squared_loss(model.gate_log_weights(x, is_mnist).exp())
-    torch.testing.assert_close(extra("balanced", model, x, is_mnist), expected)
+    assert extra("plain", model, x, is_first).item() == 0.0
+    expected = 0.5 * cv_squared_loss(model.gate_log_weights(x, is_first).exp())
+    torch.testing.assert_close(extra("balanced", model, x, is_first), expected)
 
 
 def test_balancing_term_balances_the_gate():
@@ -77,7 +77,7 @@ def test_balancing_term_balances_the_gate():
             m.gate.linear.bias.copy_(torch.tensor([2.0, -2.0]))
     train_models(models, train, test, config, extra_loss=balance_extra_loss({"balanced": ("cv2", 5.0)}), progress=False)
     x = train.images.float() / 255
-    cv = {name: cv_squared_loss(m.gate_log_weights(x, train.is_mnist).exp()).item() for name, m in models.items()}
+    cv = {name: cv_squared_loss(m.gate_log_weights(x, train.is_first).exp()).item() for name, m in models.items()}
     assert cv["balanced"] < 0.5 * cv["plain"], cv
 
 
@@ -190,9 +190,9 @@ def test_align_experts_orders_many_experts_by_mnist_share():
 
 def test_expert_order_and_weight_summary():
     weights = torch.tensor([[0.2, 0.8], [0.05, 0.95], [0.5, 0.5], [0.99, 0.01]])
-    is_mnist = torch.tensor([True, True, False, False])
-    assert expert_order(weights, is_mnist).tolist() == [1, 0]
-    summary = weight_summary(weights[is_mnist][:, [1, 0]])
+    is_first = torch.tensor([True, True, False, False])
+    assert expert_order(weights, is_first).tolist() == [1, 0]
+    summary = weight_summary(weights[is_first][:, [1, 0]])
     assert summary["activation_rate_e1"] == pytest.approx(0.875)
     assert summary["frac_max_gt_0.9"] == pytest.approx(0.5)
 
@@ -287,8 +287,8 @@ def test_mlp_experts_are_independent_and_match_a_plain_mlp():
 def test_mixture_with_mlp_experts_trains_and_rejects_bad_kind():
     model = build_mixture("linear", 4, "mlp", seed=0)
     assert isinstance(model.experts, MLPExperts) and model.gate.n_experts == 4
-    x, is_mnist = torch.rand(6, 1024), torch.zeros(6, dtype=torch.bool)
-    torch.testing.assert_close(model(x, is_mnist).exp().sum(-1), torch.ones(6))
+    x, is_first = torch.rand(6, 1024), torch.zeros(6, dtype=torch.bool)
+    torch.testing.assert_close(model(x, is_first).exp().sum(-1), torch.ones(6))
     with pytest.raises(MoeError, match="EXPERTS='cnn' is not allowed"):
         build_experts("cnn")
     with pytest.raises(MoeError, match="N_EXPERTS=0"):
@@ -298,9 +298,9 @@ def test_mixture_with_mlp_experts_trains_and_rejects_bad_kind():
 def test_scaled_input_feeds_scaled_pixels():
     model = build_mixture("linear", seed=0)
     wrapped = ScaledInput(model, 255.0)
-    x, is_mnist = torch.rand(4, 1024), torch.ones(4, dtype=torch.bool)
-    torch.testing.assert_close(wrapped(x, is_mnist), model(255 * x, is_mnist))
-    torch.testing.assert_close(wrapped.gate_log_weights(x, is_mnist), model.gate_log_weights(255 * x, is_mnist))
+    x, is_first = torch.rand(4, 1024), torch.ones(4, dtype=torch.bool)
+    torch.testing.assert_close(wrapped(x, is_first), model(255 * x, is_first))
+    torch.testing.assert_close(wrapped.gate_log_weights(x, is_first), model.gate_log_weights(255 * x, is_first))
     assert wrapped.experts is model.experts
     with pytest.raises(MoeError, match="SCALE=0"):
         ScaledInput(model, 0)
@@ -370,6 +370,7 @@ class FakeData:
 
     def __init__(self, source_data: bool = True):
         self.is_source_data, self.dataset_names, self.source = source_data, ("MNIST", "CIFAR"), "mirror"
+        self.n_first, self.n_classes = 10, 20
 
     def describe(self) -> str:
         return "the test's data"
@@ -439,7 +440,7 @@ def test_four_model_findings_check_the_claims_and_compare_rates_only_on_the_sour
     assert "*linear gate > pre-designed gate* holds (+3.00 points)" in text
     assert "Linear gate: MNIST 0.50 / 0.50 (0.63 / 0.37)" in text  # source 004's rates in brackets
     other = four_models_findings(four_model_tables(False))
-    assert "not source 004's data, so no comparison" in other and "(0.63 / 0.37)" not in other
+    assert "see the table above" in other and "(0.63 / 0.37)" not in other and "004" not in other
 
 
 class Tables(dict):

@@ -21,53 +21,53 @@ from moe_utils.exp1.models import (
 def batch(n=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1024, generator=g)
-    is_mnist = torch.arange(n) % 3 == 0
-    return x, is_mnist
+    is_first = torch.arange(n) % 3 == 0
+    return x, is_first
 
 
 def test_pre_designed_gate_routes_exactly():
-    x, is_mnist = batch()
-    weights = PreDesignedGate()(x, is_mnist).exp()
-    assert torch.equal(weights[is_mnist], torch.tensor([[1.0, 0.0]]).expand(int(is_mnist.sum()), 2))
-    assert torch.equal(weights[~is_mnist], torch.tensor([[0.0, 1.0]]).expand(int((~is_mnist).sum()), 2))
+    x, is_first = batch()
+    weights = PreDesignedGate()(x, is_first).exp()
+    assert torch.equal(weights[is_first], torch.tensor([[1.0, 0.0]]).expand(int(is_first.sum()), 2))
+    assert torch.equal(weights[~is_first], torch.tensor([[0.0, 1.0]]).expand(int((~is_first).sum()), 2))
 
 
 def test_pre_designed_mixture_equals_the_chosen_expert():
-    x, is_mnist = batch()
+    x, is_first = batch()
     model = build_mixture("pre_designed", seed=0)
-    log_y = model(x, is_mnist)
+    log_y = model(x, is_first)
     experts = model.experts(x)  # [batch, 2, classes]
-    chosen = torch.where(is_mnist[:, None], experts[:, 0], experts[:, 1])
+    chosen = torch.where(is_first[:, None], experts[:, 0], experts[:, 1])
     torch.testing.assert_close(log_y, chosen)
 
 
 @pytest.mark.parametrize("gate", ["pre_designed", "linear", "mlp"])
 def test_mixture_rows_sum_to_one(gate):
-    x, is_mnist = batch()
-    y = build_mixture(gate, seed=1)(x, is_mnist).exp()
+    x, is_first = batch()
+    y = build_mixture(gate, seed=1)(x, is_first).exp()
     torch.testing.assert_close(y.sum(-1), torch.ones(len(x)))
     assert bool((y >= 0).all())
 
 
 def test_stable_loss_equals_naive_loss_on_easy_inputs():
-    x, is_mnist = batch()
+    x, is_first = batch()
     labels = torch.arange(len(x)) % 20
     model = build_mixture("linear", seed=2)
-    gate = model.gate(x, is_mnist).exp()  # [batch, 2]
+    gate = model.gate(x, is_first).exp()  # [batch, 2]
     experts = torch.softmax(
         torch.nn.functional.linear(x, model.experts.weight, model.experts.bias).view(len(x), 2, 20), -1
     )
     naive_y = (gate[:, :, None] * experts).sum(1)  # Σ G_i E_i
     naive = -naive_y[torch.arange(len(x)), labels].log().mean()
-    torch.testing.assert_close(nll_loss(model(x, is_mnist), labels), naive)
+    torch.testing.assert_close(nll_loss(model(x, is_first), labels), naive)
 
 
 def test_stable_loss_is_finite_where_naive_underflows():
     model = build_mixture("linear", seed=3)
     with torch.no_grad():
         model.experts.weight.mul_(0).add_(torch.randn_like(model.experts.weight) * 200)
-    x, is_mnist = batch()
-    loss = nll_loss(model(x, is_mnist), torch.zeros(len(x), dtype=torch.long))
+    x, is_first = batch()
+    loss = nll_loss(model(x, is_first), torch.zeros(len(x), dtype=torch.long))
     assert torch.isfinite(loss)
 
 

@@ -61,8 +61,8 @@ def test_bad_configuration_is_rejected(kwargs, message):
 
 def test_activation_rates_on_hand_made_batch():
     weights = torch.tensor([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.0, 1.0]])
-    is_mnist = torch.tensor([True, True, False, False])
-    rates = activation_rates_from_weights(weights, is_mnist).set_index(["dataset", "expert"])["rate"]
+    is_first = torch.tensor([True, True, False, False])
+    rates = activation_rates_from_weights(weights, is_first).set_index(["dataset", "expert"])["rate"]
     assert rates[("MNIST", 1)] == pytest.approx(0.8) and rates[("MNIST", 2)] == pytest.approx(0.2)
     assert rates[("CIFAR", 1)] == pytest.approx(0.1) and rates[("CIFAR", 2)] == pytest.approx(0.9)
 
@@ -78,3 +78,14 @@ def test_pre_designed_rates_are_exactly_one_and_zero():
     assert "single expert" not in set(rates.model)
     sums = rates.groupby(["model", "split", "dataset"])["rate"].sum()
     assert sums.sub(1).abs().max() < 1e-6
+
+
+def test_a_diverging_run_stops_with_one_line_naming_lr_and_the_epoch():
+    train, test = toy_split(200, 0), toy_split(50, 1)
+    models = build_four_models(seed=0)
+    config = TrainConfig(epochs=3, batch_size=32, lr=1e30, optimizer="sgd")
+    with pytest.raises(MoeError) as err:
+        train_models(models, train, test, config, progress=False)
+    message = str(err.value)
+    assert message.startswith("training diverged: the loss of ") and "in epoch 1 of 3 (LR=1e+30" in message
+    assert "\n" not in message

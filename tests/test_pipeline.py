@@ -25,7 +25,7 @@ def digest(path):
 
 
 def data_available() -> bool:
-    return paths.mirror_dir() is not None or any(paths.PROCESSED_DIR.glob("mnist_cifar_*.pt"))
+    return paths.mirror_dir() is not None or any(paths.PROCESSED_DIR.glob("images_*.pt"))
 
 
 def test_notebooks_are_numbered_and_selectable():

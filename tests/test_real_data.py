@@ -20,5 +20,5 @@ def test_real_data_has_official_splits_and_class_counts():
     assert data.train.images.shape[1:] == (32, 32)
     assert torch.bincount(data.train.labels, minlength=20).tolist() == MNIST_TRAIN + [5000] * 10
     assert torch.bincount(data.test.labels, minlength=20).tolist() == MNIST_TEST + [1000] * 10
-    assert int(data.train.is_mnist.sum()) == 60_000 and int(data.test.is_mnist.sum()) == 10_000
-    assert bool((data.train.labels[data.train.is_mnist] < 10).all())
+    assert int(data.train.is_first.sum()) == 60_000 and int(data.test.is_first.sum()) == 10_000
+    assert bool((data.train.labels[data.train.is_first] < 10).all())

@@ -76,19 +76,19 @@ def tiny_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
-    images, labels, is_mnist = tiny_images(40, 3)
+    images, labels, is_first = tiny_images(40, 3)
     probe = image_to_patches(images[:8], 4)
     spec = RunSpec("reg", lam=1.0, sigma=0.5)
     model, history, fluct, _ = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2)
     assert len(history) == 6 and "consistency" in history and set(fluct["layer"]) == {0, 1}
-    curves = stability_curves(model, images, is_mnist, [0.0, 3.0], patch=4, seed=0, batch_size=16)
+    curves = stability_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
     zero = curves[curves.sigma == 0]
     assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all()
     assert len(zero) == 4 and zero.tokens.sum() == 2 * 40 * 16  # 2 layers, 40 images x 16 tokens
     assert (curves[curves.sigma == 3.0].jaccard < 1.0).all()
     grid = selection_grid(model, images[0], 0.0, patch=4, seed=0, tokens=3)
     assert (grid.E_orig == grid.E_pert).all() and (grid.intersection == grid.union).all()
-    at_input = input_noise_curves(model, images, is_mnist, [0.0, 3.0], patch=4, seed=0, batch_size=16)
+    at_input = input_noise_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
     zero = at_input[at_input.sigma == 0]
     assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all() and zero.tokens.sum() == 2 * 40 * 16
     assert (at_input[at_input.sigma == 3.0].jaccard < 1.0).all() and set(at_input.noise_at) == {"model input"}
@@ -248,6 +248,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
     fluct = pd.DataFrame({"second_half_mean": [0.3, 0.05]}, index=["baseline", "λ=3"])
     return SimpleNamespace(
         settings=s,
+        dataset_names=("MNIST", "CIFAR"),
         per_seed=per_seed,
         band=band,
         curves=curves,

@@ -183,3 +183,17 @@ def test_invalid_model_arguments():
         lm()(tokens(), head_mask=torch.ones(4))
     with pytest.raises(MoeError, match="max_len"):
         lm()(tokens(seq=17))
+
+
+def test_a_diverging_loss_stops_with_one_line_naming_lr_and_the_step():
+    batches = [tokens(batch=4, seq=9, seed=s) for s in range(4)]
+    model = lm()
+
+    def exploding(model, batch, generator):
+        loss, extras = lm_loss(model, batch, generator)
+        return loss * float("inf"), extras  # what an infinite or huge learning rate leads to
+
+    with pytest.raises(MoeError) as err:
+        train_steps(model, lambda step: batches[step], exploding, steps=4, lr=1e-2, progress=False)
+    assert str(err.value).startswith("training diverged: the loss is inf at step 1 of 4 (LR=0.01)")
+    assert "\n" not in str(err.value)

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from ..datasets.mnist_cifar import load_mnist_cifar
+from ..errors import MoeError
 from .settings import DataSetupSettings
 
 
@@ -39,7 +40,7 @@ def split_totals(data) -> pd.DataFrame:
     first, second = data.dataset_names
     return pd.DataFrame(
         {
-            split: {first: int(s.is_mnist.sum()), second: int((~s.is_mnist).sum()), "total": len(s)}
+            split: {first: int(s.is_first.sum()), second: int((~s.is_first).sum()), "total": len(s)}
             for split, s in (("train", data.train), ("test", data.test))
         }
     )
@@ -50,7 +51,7 @@ def pixel_stats(data) -> pd.DataFrame:
     rows = []
     first, second = data.dataset_names
     for split_name, split in (("train", data.train), ("test", data.test)):
-        for dataset, mask in ((first, split.is_mnist), (second, ~split.is_mnist)):
+        for dataset, mask in ((first, split.is_first), (second, ~split.is_first)):
             pixels = split.images[mask].float()
             rows.append(
                 {
@@ -65,9 +66,24 @@ def pixel_stats(data) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SOURCE_TOTALS = {"train": 110_000, "test": 20_000}  # MNIST 60,000 / 10,000 + CIFAR-10 50,000 / 10,000
+
+
+def check_counts(data, counts: pd.DataFrame, totals: pd.DataFrame) -> None:
+    """The layout, whatever the data: every class has train and test images; the source's archives have its sizes."""
+    empty = counts[(counts["train"] == 0) | (counts["test"] == 0)]
+    if len(empty):
+        raise MoeError(f"classes without train or test images: {', '.join(empty['name'])} ({data.describe()})")
+    found = {split: int(totals.loc["total", split]) for split in SOURCE_TOTALS}
+    if data.is_source_data and found != SOURCE_TOTALS:
+        raise MoeError(f"source 004's archives should give {SOURCE_TOTALS} images, the cache holds {found}")
+
+
 def run(settings: DataSetupSettings) -> DataTables:
-    """Load (or build) the cache and summarise it."""
+    """Load (or build) the cache, check its layout and summarise it."""
     data = load_mnist_cifar(
         settings.data_source, rebuild=settings.rebuild_cache, dataset_names=settings.dataset_names, verbose=False
     )
-    return DataTables(data, class_counts(data), split_totals(data), pixel_stats(data))
+    counts, totals = class_counts(data), split_totals(data)
+    check_counts(data, counts, totals)
+    return DataTables(data, counts, totals, pixel_stats(data))

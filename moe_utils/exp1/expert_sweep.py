@@ -14,13 +14,13 @@ def sweep_name(n_experts: int, experts: str, gate: str) -> str:
 
 
 def build_sweep(
-    n_experts: list[int], expert_kinds: list[str], gates: list[str], init: str = "tf", *, seed: int
+    n_experts: list[int], expert_kinds: list[str], gates: list[str], init: str = "tf", *, seed: int, n_classes: int = 20
 ) -> tuple[dict[str, nn.Module], pd.DataFrame]:
     """Every (experts, expert kind, gate) mixture, each initialised from its own seed; plus a table of the grid."""
     models, rows = {}, []
     for i, (n, kind, gate) in enumerate((n, k, g) for k in expert_kinds for g in gates for n in n_experts):
         name = sweep_name(n, kind, gate)
-        models[name] = build_mixture(gate, n, kind, init, seed=seed + i)
+        models[name] = build_mixture(gate, n, kind, init, seed=seed + i, n_classes=n_classes)
         rows.append(
             {
                 "model": name,

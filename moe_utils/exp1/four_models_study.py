@@ -39,12 +39,12 @@ def run(settings: FourModelsSettings) -> FourModelsTables:
     generator = make_generator(settings.seed)  # draws only in the quick profile: a random share of each split
     train = random_share(data.train, settings.size("train_share"), generator).flat(device)
     test = random_share(data.test, settings.size("test_share"), generator).flat(device)
-    models = build_four_models(settings.init, seed=settings.seed)
+    models = build_four_models(settings.init, seed=settings.seed, n_classes=data.n_classes)
     started = time.perf_counter()
     history = train_models(models, train, test, settings.train_config)
     seconds = time.perf_counter() - started
     final = final_accuracy(history)
-    rates = activation_rates(models, {"train": train, "test": test}, data.dataset_names)
+    rates = activation_rates(models, {"train": train, "test": test})
     info = {"train images": len(train), "test images": len(test), "device": str(device), "train seconds": seconds}
     return FourModelsTables(
         settings,

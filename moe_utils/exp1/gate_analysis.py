@@ -1,4 +1,4 @@
-"""Per-input gate weights: how G(X)_1 is distributed over MNIST and CIFAR inputs, and how often the gate is near-hard."""
+"""Per-input gate weights: how G(X)_1 is distributed over each dataset's inputs, and how often the gate is near-hard."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..datasets.mnist_cifar import Split
+from ..datasets.mnist_cifar import Split, slug
 from .gating_stats import class_activation_rates_from_weights, gate_weights
 
 HARD_THRESHOLD = 0.9
@@ -18,16 +18,16 @@ def has_learned_gate(model: nn.Module) -> bool:
     return hasattr(model, "gate_log_weights") and any(True for _ in model.gate.parameters())
 
 
-def expert_order(weights: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
-    """Experts sorted by their MNIST share, largest first (expert 1 = the MNIST-heavy one). weights: [n, experts] -> [experts]."""
-    return torch.sort(weights[is_mnist].mean(0), descending=True, stable=True).indices
+def expert_order(weights: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
+    """Experts sorted by their share of the first dataset, largest first. weights: [n, experts] -> [experts]."""
+    return torch.sort(weights[is_first].mean(0), descending=True, stable=True).indices
 
 
 def aligned_gate_weights(model: nn.Module, splits: dict[str, Split]) -> dict[str, torch.Tensor]:
-    """G(X) per split with experts reordered by MNIST share on the first split. -> split -> [n, experts]."""
+    """G(X) per split with experts reordered by the first dataset's share on the first split. -> split -> [n, experts]."""
     weights = {name: gate_weights(model, split).cpu() for name, split in splits.items()}
     first = next(iter(splits))
-    order = expert_order(weights[first], splits[first].is_mnist.cpu())
+    order = expert_order(weights[first], splits[first].is_first.cpu())
     return {name: w[:, order] for name, w in weights.items()}
 
 
@@ -59,8 +59,8 @@ def gate_weight_distributions(
         if not has_learned_gate(model):
             continue
         for split_name, weights in aligned_gate_weights(model, splits).items():
-            is_mnist = splits[split_name].is_mnist.cpu()
-            for dataset, mask in (("MNIST", is_mnist), ("CIFAR", ~is_mnist)):
+            is_first, names = splits[split_name].is_first.cpu(), splits[split_name].dataset_names
+            for dataset, mask in ((names[0], is_first), (names[1], ~is_first)):
                 w = weights[mask]  # [n_dataset, experts]
                 counts, _ = np.histogram(w[:, 0].numpy(), bins=edges)
                 share = counts / max(counts.sum(), 1)
@@ -76,7 +76,7 @@ def gate_weight_distributions(
 def aligned_class_rates(
     models: dict[str, nn.Module], align_on: Split, split: Split, class_names: list[str]
 ) -> pd.DataFrame:
-    """Per-class activation rates on ``split`` with experts ordered by MNIST share on ``align_on`` (long: model,
+    """Per-class activation rates on ``split`` with experts ordered by the first dataset's share on ``align_on`` (long: model,
     class, class_name, expert, rate)."""
     rows = []
     for name, model in models.items():
@@ -93,16 +93,17 @@ def aligned_class_rates(
 
 
 def class_routing_summary(class_rates: pd.DataFrame, used: float = 0.1) -> pd.DataFrame:
-    """Per model: how many classes each expert mainly serves, and how many classes are split (no expert ≥ 1 − ``used``)."""
+    """Per model: each dataset's mean top-expert share per class, how many classes are split (no expert ≥ 1 − ``used``)
+    and how many experts serve a class; datasets are read off the class names (``"<dataset>:<class>"``)."""
     top = class_rates.loc[class_rates.groupby(["model", "class"], sort=False)["rate"].idxmax()]
+    dataset = top["class_name"].str.split(":").str[0]
+    datasets = list(dict.fromkeys(dataset))
     rows = []
     for model, part in top.groupby("model", sort=False):
-        mnist, cifar = part[part["class"] < 10], part[part["class"] >= 10]
         rows.append(
             {
                 "model": model,
-                "mean_top_share_mnist": mnist["rate"].mean(),
-                "mean_top_share_cifar": cifar["rate"].mean(),
+                **{f"mean_top_share_{slug(d)}": part.loc[dataset[part.index] == d, "rate"].mean() for d in datasets},
                 f"classes_split_(top<{1 - used:g})": int((part["rate"] < 1 - used).sum()),
                 "experts_serving_a_class": part["expert"].nunique(),
             }

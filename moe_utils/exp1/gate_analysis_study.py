@@ -10,14 +10,14 @@ from functools import lru_cache
 import pandas as pd
 import torch
 
-from ..datasets.mnist_cifar import load_mnist_cifar, random_share
+from ..datasets.mnist_cifar import load_mnist_cifar, random_share, slug
 from ..runtime import make_generator, resolve_device, run_parallel
 from ..stats import group_stats
 from .expert_sweep import build_sweep, routing_summary
 from .gate_analysis import aligned_class_rates, gate_weight_distributions
 from .gate_strategies import experts_equal, run_gate_strategies
 from .gating_stats import activation_rates, align_experts, majority_share
-from .hard_split import Variant, classify_split, run_variant
+from .hard_split import Variant, classify_split, run_variant, source_pattern
 from .seed_study import (
     SeedRun,
     SeedRuns,
@@ -60,7 +60,7 @@ class Splits:
 def splits(settings: GateAnalysisSettings) -> Splits:
     """The run's splits, drawn from SEED (the same in every process)."""
     device = resolve_device(settings.device)
-    data = load_mnist_cifar(settings.data_source, verbose=False)
+    data = load_mnist_cifar(settings.data_source, dataset_names=settings.dataset_names, verbose=False)
     generator = make_generator(settings.seed)
     train = random_share(data.train, settings.size("train_share"), generator)
     test = random_share(data.test, settings.size("test_share"), generator)
@@ -83,7 +83,7 @@ def variant_job(settings: GateAnalysisSettings, variant: Variant, seed: int) -> 
 
 
 def seed_runs(settings: GateAnalysisSettings) -> SeedRuns:
-    """Study 5's runs: every seed in its own process (one torch thread), experts aligned on the train MNIST share."""
+    """Study 5's runs: every seed in its own process (one torch thread), experts aligned on the first dataset's train share."""
     jobs = [dict(settings=settings, seed=seed) for seed in settings.seeds]
     return combine_seed_runs(run_parallel(four_models_job, jobs, workers=settings.workers, desc="seeds"))
 
@@ -116,11 +116,19 @@ def class_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
 def sweep_tables(settings: GateAnalysisSettings) -> dict:
     """Study 3: mixtures of 1–8 linear or MLP experts under a linear or MLP gate, on the studies' training share."""
     s, experts = splits(settings), settings.experts
+    n_classes = s.train.n_classes
     models, grid = build_sweep(
-        [n for n in experts if n > 1], ["linear", "mlp"], ["linear", "mlp"], settings.init, seed=settings.seed
+        [n for n in experts if n > 1],
+        ["linear", "mlp"],
+        ["linear", "mlp"],
+        settings.init,
+        seed=settings.seed,
+        n_classes=n_classes,
     )
     if 1 in experts:
-        single, single_grid = build_sweep([1], ["linear", "mlp"], ["linear"], settings.init, seed=settings.seed + 1000)
+        single, single_grid = build_sweep(
+            [1], ["linear", "mlp"], ["linear"], settings.init, seed=settings.seed + 1000, n_classes=n_classes
+        )
         models, grid = {**single, **models}, pd.concat([single_grid.assign(gate="none"), grid], ignore_index=True)
     history = train_models(models, s.study_train, s.test, settings.study_config, progress=False)
     rates = align_experts(activation_rates(models, {"train": s.study_train, "test": s.test}))
@@ -159,10 +167,11 @@ def strategy_tables(settings: GateAnalysisSettings) -> pd.DataFrame:
     e1 = test[test["expert"] == 1].pivot(index="model", columns="dataset", values="rate")
     majority = majority_share(rates)
     majority = majority[majority["split"] == "test"].pivot(index="model", columns="dataset", values="majority_share")
+    names = s.test.dataset_names
     return (
         final.set_index("model")
-        .join(e1.rename(columns={"MNIST": "mnist_e1_test", "CIFAR": "cifar_e1_test"}))
-        .join(majority.rename(columns={"MNIST": "mnist_majority_test", "CIFAR": "cifar_majority_test"}))
+        .join(e1.rename(columns={n: f"{slug(n)}_e1_test" for n in names}))
+        .join(majority.rename(columns={n: f"{slug(n)}_majority_test" for n in names}))
         .reset_index()
     )
 
@@ -172,12 +181,9 @@ def seed_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
     finals = final_accuracy_per_seed(runs.history)
     long = finals.melt(id_vars=["model", "seed"], value_vars=["train", "test"], var_name="split", value_name="accuracy")
     rate_stats = group_stats(runs.rates, ["model", "split", "dataset", "expert"], "rate")
-    published = (
-        source_activation_rates() if splits(settings).data.is_source_data else source_activation_rates().iloc[:0]
-    )
-    rate_stats = rate_stats.merge(
-        published.rename(columns={"rate": SOURCE_COLUMN}), how="left", on=["model", "split", "dataset", "expert"]
-    )
+    if splits(settings).data.is_source_data:  # source 004's rates beside ours; other data is not compared
+        published = source_activation_rates().rename(columns={"rate": SOURCE_COLUMN})
+        rate_stats = rate_stats.merge(published, how="left", on=["model", "split", "dataset", "expert"])
     return {
         "bands": group_stats(runs.history, ["model", "epoch", "split"], "accuracy"),
         "finals": finals,
@@ -189,18 +195,18 @@ def seed_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
 
 def hard_split_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
     """Study 6: which training settings give source 004's split (hard CIFAR, shared MNIST), per setting and seed."""
+    names = splits(settings).test.dataset_names
+    one, two = (f"{slug(n)}_majority" for n in names)
     seed_majority = majority_share(runs.rates[runs.rates["model"].isin(GATES)])
     jobs = [dict(settings=settings, variant=v, seed=s) for v in VARIANTS for s in settings.hard_seeds]
     parts = run_parallel(variant_job, jobs, workers=settings.workers, desc="settings")
     hard = {key: pd.concat([p[key] for p in parts], ignore_index=True) for key in parts[0]}
-    kinds = classify_split(hard["majority"])
+    kinds = classify_split(hard["majority"], names)
     summary = (
         kinds.groupby(["variant", "model"], sort=False)
         .agg(
-            cifar_majority_mean=("cifar_majority", "mean"),
-            cifar_majority_min=("cifar_majority", "min"),
-            mnist_majority_mean=("mnist_majority", "mean"),
-            seed_like=("split_kind", lambda k: int((k == "hard CIFAR, shared MNIST").sum())),
+            **{f"{two}_mean": (two, "mean"), f"{two}_min": (two, "min"), f"{one}_mean": (one, "mean")},
+            seed_like=("split_kind", lambda k: int((k == source_pattern(names)).sum())),
             runs=("split_kind", "size"),
             kinds=("split_kind", lambda k: "; ".join(sorted(set(k)))),
         )
@@ -219,7 +225,7 @@ def hard_split_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
         ignore_index=True,
     )
     return {
-        "seed_kinds": classify_split(seed_majority),
+        "seed_kinds": classify_split(seed_majority, names),
         "hard_summary": summary,
         "by_epoch": by_epoch,
         "final_majority": final_majority,

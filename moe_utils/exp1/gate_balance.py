@@ -46,10 +46,10 @@ def balance_extra_loss(
         check_choice("BALANCE", kind, BALANCE_KINDS)
         check_positive(f"BALANCE coefficient of {name!r}", coefficient, integer=False)
 
-    def extra_loss(name: str, model: nn.Module, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def extra_loss(name: str, model: nn.Module, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         if name not in coefficients:
             return x.new_zeros(())
         kind, coefficient = coefficients[name]
-        return coefficient * balance_loss(model.gate_log_weights(x, is_mnist).exp(), kind)
+        return coefficient * balance_loss(model.gate_log_weights(x, is_first).exp(), kind)
 
     return extra_loss

@@ -53,7 +53,7 @@ def run_gate_strategies(
     pre-designed model, which is itself trained first for ``config.epochs``). Returns (history with columns
     gate, strategy; models incl. the pre-trained "pre-designed gate").
     """
-    pre = {"pre-designed gate": build_mixture("pre_designed", init=init, seed=seed)}
+    pre = {"pre-designed gate": build_mixture("pre_designed", init=init, seed=seed, n_classes=train.n_classes)}
     pre_history = train_models(pre, train, test, config, progress=progress).assign(
         gate="pre-designed", strategy="pre-training"
     )
@@ -62,7 +62,9 @@ def run_gate_strategies(
         strategies = ["joint", *balance, *(f"gate lr ×{f:g}" for f in lr_factors), "frozen experts"]
         for s, strategy in enumerate(strategies):
             name = strategy_name(label, strategy)
-            models[name] = build_mixture(kind, init=init, seed=seed + 1 + g)  # same start for every strategy of a gate
+            models[name] = build_mixture(
+                kind, init=init, seed=seed + 1 + g, n_classes=train.n_classes
+            )  # same start for every strategy of a gate
             if strategy in balance:
                 balanced[name] = balance[strategy]
             elif strategy.startswith("gate lr"):

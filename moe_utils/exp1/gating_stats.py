@@ -15,33 +15,35 @@ def gate_weights(model: nn.Module, split: Split) -> torch.Tensor:
     """G(X) for every row of a flat split. -> [n, experts]."""
     model.eval()
     out = [
-        model.gate_log_weights(as_float(split.images[i : i + EVAL_CHUNK]), split.is_mnist[i : i + EVAL_CHUNK]).exp()
+        model.gate_log_weights(as_float(split.images[i : i + EVAL_CHUNK]), split.is_first[i : i + EVAL_CHUNK]).exp()
         for i in range(0, len(split), EVAL_CHUNK)
     ]
     return torch.cat(out)
 
 
 def activation_rates_from_weights(
-    weights: torch.Tensor, is_mnist: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")
+    weights: torch.Tensor, is_first: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")
 ) -> pd.DataFrame:
     """ActivationRate(i|D) = mean of G(X)_i over X in D, for the two datasets ``names``. weights: [n, experts]."""
     rows = []
-    for dataset, mask in ((names[0], is_mnist), (names[1], ~is_mnist)):
+    for dataset, mask in ((names[0], is_first), (names[1], ~is_first)):
         means = weights[mask].mean(0)  # [experts]
         rows += [{"dataset": dataset, "expert": i + 1, "rate": m.item()} for i, m in enumerate(means)]
     return pd.DataFrame(rows)
 
 
 def activation_rates(
-    models: dict[str, nn.Module], splits: dict[str, Split], names: tuple[str, str] = ("MNIST", "CIFAR")
+    models: dict[str, nn.Module], splits: dict[str, Split], names: tuple[str, str] | None = None
 ) -> pd.DataFrame:
-    """Activation rates of every gated model on every split (long format: model, split, dataset, expert, rate)."""
+    """Activation rates of every gated model on every split (long format: model, split, dataset, expert, rate);
+    datasets named by ``names``, else by the splits' own names."""
+    names = names or next(iter(splits.values())).dataset_names
     frames = []
     for name, model in models.items():
         if not hasattr(model, "gate_log_weights"):
             continue
         for split_name, split in splits.items():
-            frame = activation_rates_from_weights(gate_weights(model, split).cpu(), split.is_mnist.cpu(), names)
+            frame = activation_rates_from_weights(gate_weights(model, split).cpu(), split.is_first.cpu(), names)
             frames.append(frame.assign(model=name, split=split_name))
     return pd.concat(frames, ignore_index=True)[["model", "split", "dataset", "expert", "rate"]]
 
@@ -96,8 +98,10 @@ def majority_share(rates: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def align_experts(rates: pd.DataFrame, by: tuple[str, str] = ("train", "MNIST")) -> pd.DataFrame:
+def align_experts(rates: pd.DataFrame, by: tuple[str, str | None] = ("train", None)) -> pd.DataFrame:
     """Relabel interchangeable experts: expert 1 is the one with the largest share of ``by`` = (split, dataset), and so on.
+
+    The dataset None means the first dataset of the table (``activation_rates`` lists the first dataset first).
 
     ``rates`` is long format (…, split, dataset, expert, rate); experts are ranked separately for every combination
     of the other columns (e.g. model and seed). Ties keep the original order.
@@ -106,6 +110,7 @@ def align_experts(rates: pd.DataFrame, by: tuple[str, str] = ("train", "MNIST"))
     rates = rates.assign(_all=0)  # a constant key, so that a table with no other columns is one group
     keys = [c for c in rates.columns if c not in ("split", "dataset", "expert", "rate")]
     split, dataset = by
+    dataset = rates["dataset"].iloc[0] if dataset is None else dataset
     ref = rates[(rates["split"] == split) & (rates["dataset"] == dataset)].sort_values(keys + ["expert"])
     ref = ref.assign(new_expert=ref.groupby(keys, sort=False)["rate"].rank(method="first", ascending=False).astype(int))
     # rank(method="first") breaks ties by position: equal rates keep their original order

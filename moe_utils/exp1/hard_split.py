@@ -1,4 +1,4 @@
-"""Which training settings make the learned gates split MNIST/CIFAR near-hard, as source 004 reports (0.99 / 1.00)?"""
+"""Which training settings make the learned gates split the two datasets near-hard, as source 004 reports (0.99 / 1.00)?"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from torch import nn
 
-from ..datasets.mnist_cifar import Split
+from ..datasets.mnist_cifar import Split, slug
 from ..errors import check_choice, check_positive
 from .gating_stats import activation_rates, majority_share
 from .input_scaling import ScaledInput
@@ -36,11 +36,11 @@ class Variant:
         check_positive("SCALE", self.scale, integer=False)
 
 
-def build_variant_models(variant: Variant, gates: list[str], *, seed: int) -> dict[str, nn.Module]:
+def build_variant_models(variant: Variant, gates: list[str], *, seed: int, n_classes: int = 20) -> dict[str, nn.Module]:
     """The two-expert mixtures of one variant, keyed by gate label (wrapped to see scaled pixels when scale ≠ 1)."""
     models = {}
     for i, gate in enumerate(gates):
-        model = build_mixture(gate, init=variant.init, seed=seed + i)
+        model = build_mixture(gate, init=variant.init, seed=seed + i, n_classes=n_classes)
         models[GATE_LABELS[gate]] = model if variant.scale == 1 else ScaledInput(model, variant.scale)
     return models
 
@@ -51,8 +51,8 @@ def run_variant(
     """Train one variant; return its final accuracy, final activation rates, majority shares and per-epoch
     training-batch routing."""
     config = replace(config, optimizer=variant.optimizer, lr=variant.lr, seed=seed)
-    models = build_variant_models(variant, gates, seed=seed)
-    probe = RoutingProbe(len(train), config.batch_size)
+    models = build_variant_models(variant, gates, seed=seed, n_classes=train.n_classes)
+    probe = RoutingProbe(len(train), config.batch_size, train.dataset_names)
     history = train_models(models, train, test, config, extra_loss=probe, progress=False)
     rates = activation_rates(models, {"train": train, "test": test})
     tag = {"variant": variant.name, "seed": seed}
@@ -72,18 +72,28 @@ def run_variants(
     return {key: pd.concat([p[key] for p in parts], ignore_index=True) for key in parts[0]}
 
 
-def classify_split(majority: pd.DataFrame, hard: float = 0.97, split: str = "test") -> pd.DataFrame:
+def source_pattern(names: tuple[str, str] = ("MNIST", "CIFAR")) -> str:
+    """The label of source 004's split: the second dataset hard on one expert, the first shared."""
+    return f"hard {names[1]}, shared {names[0]}"
+
+
+def classify_split(
+    majority: pd.DataFrame, names: tuple[str, str] = ("MNIST", "CIFAR"), hard: float = 0.97, split: str = "test"
+) -> pd.DataFrame:
     """Label each run's split (on ``split``): "hard CIFAR, shared MNIST" (the source's pattern), "datasets separated",
-    "collapsed to one expert", "hard MNIST only" or "soft". ``majority`` comes from ``gating_stats.majority_share``."""
+    "collapsed to one expert", "hard MNIST only" or "soft", with the datasets ``names`` (first, second).
+    ``majority`` comes from ``gating_stats.majority_share``; columns ``<second>_majority``, ``<first>_majority``."""
+    first, second = names
     keys = [c for c in majority.columns if c not in ("split", "dataset", "majority_share", "majority_expert")]
     wide = majority[majority["split"] == split].pivot_table(
         index=keys, columns="dataset", values=["majority_share", "majority_expert"], sort=False
     )
-    cifar, mnist = wide[("majority_share", "CIFAR")], wide[("majority_share", "MNIST")]
-    same = wide[("majority_expert", "CIFAR")] == wide[("majority_expert", "MNIST")]
+    two, one = wide[("majority_share", second)], wide[("majority_share", first)]
+    same = wide[("majority_expert", second)] == wide[("majority_expert", first)]
     label = pd.Series("soft", index=wide.index)
-    label[(mnist >= hard) & (cifar < hard)] = "hard MNIST only"
-    label[(cifar >= hard) & (mnist < hard)] = "hard CIFAR, shared MNIST"
-    label[(cifar >= hard) & (mnist >= hard) & ~same] = "datasets separated"
-    label[(cifar >= hard) & (mnist >= hard) & same] = "collapsed to one expert"
-    return pd.DataFrame({"cifar_majority": cifar, "mnist_majority": mnist, "split_kind": label}).reset_index()
+    label[(one >= hard) & (two < hard)] = f"hard {first} only"
+    label[(two >= hard) & (one < hard)] = source_pattern(names)
+    label[(two >= hard) & (one >= hard) & ~same] = "datasets separated"
+    label[(two >= hard) & (one >= hard) & same] = "collapsed to one expert"
+    columns = {f"{slug(second)}_majority": two, f"{slug(first)}_majority": one, "split_kind": label}
+    return pd.DataFrame(columns).reset_index()

@@ -26,10 +26,10 @@ class ScaledInput(nn.Module):
         """The wrapped model's gate."""
         return self.model.gate
 
-    def gate_log_weights(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def gate_log_weights(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """log G(scale · x). -> [batch, experts]."""
-        return self.model.gate_log_weights(x * self.scale, is_mnist)
+        return self.model.gate_log_weights(x * self.scale, is_first)
 
-    def forward(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """log Y(scale · x). -> [batch, classes]."""
-        return self.model(x * self.scale, is_mnist)
+        return self.model(x * self.scale, is_first)

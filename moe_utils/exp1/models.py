@@ -65,13 +65,13 @@ class LinearExperts(nn.Module):
 
 
 class PreDesignedGate(nn.Module):
-    """G(X) = [1, 0] if X is from MNIST else [0, 1]; it has no parameters."""
+    """G(X) = [1, 0] if X is from the first dataset (MNIST) else [0, 1]; it has no parameters."""
 
     n_experts = 2
 
-    def forward(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Log gate weights (0 or -inf). -> [batch, 2]."""
-        chosen = torch.stack([is_mnist, ~is_mnist], dim=-1)  # [batch, 2]
+        chosen = torch.stack([is_first, ~is_first], dim=-1)  # [batch, 2]
         return torch.zeros(chosen.shape, dtype=x.dtype, device=x.device).masked_fill_(~chosen, float("-inf"))
 
 
@@ -83,7 +83,7 @@ class LinearGate(nn.Module):
         self.n_experts = check_positive("N_EXPERTS", n_experts)
         self.linear = init_dense(nn.Linear(n_inputs, n_experts), init)
 
-    def forward(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Log gate weights. x: [batch, pixels] -> [batch, experts]."""
         return F.log_softmax(self.linear(x), dim=-1)
 
@@ -97,7 +97,7 @@ class MLPGate(nn.Module):
         self.hidden = init_dense(nn.Linear(n_inputs, hidden), init)
         self.out = init_dense(nn.Linear(hidden, n_experts), init)
 
-    def forward(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Log gate weights. x: [batch, pixels] -> [batch, experts]."""
         return F.log_softmax(self.out(F.relu(self.hidden(x))), dim=-1)
 
@@ -105,11 +105,11 @@ class MLPGate(nn.Module):
 class SingleExpert(nn.Module):
     """The baseline: one linear softmax expert and no gate."""
 
-    def __init__(self, init: str = "tf"):
+    def __init__(self, init: str = "tf", n_classes: int = N_CLASSES):
         super().__init__()
-        self.experts = LinearExperts(1, init=init)
+        self.experts = LinearExperts(1, n_classes=n_classes, init=init)
 
-    def forward(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Log Y. x: [batch, pixels] -> [batch, classes]."""
         return self.experts(x)[:, 0]
 
@@ -124,13 +124,13 @@ class MixtureOfExperts(nn.Module):
         self.experts = experts
         self.gate = gate
 
-    def gate_log_weights(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def gate_log_weights(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """log G(X). -> [batch, experts]."""
-        return self.gate(x, is_mnist)
+        return self.gate(x, is_first)
 
-    def forward(self, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Log Y. x: [batch, pixels] -> [batch, classes]."""
-        log_gate = self.gate_log_weights(x, is_mnist)  # [batch, experts]
+        log_gate = self.gate_log_weights(x, is_first)  # [batch, experts]
         log_experts = self.experts(x)  # [batch, experts, classes]
         return torch.logsumexp(log_gate.unsqueeze(-1) + log_experts, dim=1)
 
@@ -145,11 +145,11 @@ def build_gate(kind: str, n_experts: int = 2, init: str = "tf") -> nn.Module:
     return LinearGate(n_experts, init=init) if kind == "linear" else MLPGate(n_experts, init=init)
 
 
-def build_single_expert(init: str = "tf", *, seed: int) -> SingleExpert:
+def build_single_expert(init: str = "tf", *, seed: int, n_classes: int = N_CLASSES) -> SingleExpert:
     """The single-expert baseline, initialised from ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SingleExpert(init=init)
+        return SingleExpert(init=init, n_classes=n_classes)
 
 
 FOUR_MODELS = {
@@ -160,12 +160,12 @@ FOUR_MODELS = {
 }
 
 
-def build_four_models(init: str = "tf", *, seed: int) -> dict[str, nn.Module]:
+def build_four_models(init: str = "tf", *, seed: int, n_classes: int = N_CLASSES) -> dict[str, nn.Module]:
     """Experiment 1's four models, keyed by their names in source 004."""
     return {
-        name: build_single_expert(init, seed=seed + i)
+        name: build_single_expert(init, seed=seed + i, n_classes=n_classes)
         if gate is None
-        else build_mixture(gate, 2, init=init, seed=seed + i)
+        else build_mixture(gate, 2, init=init, seed=seed + i, n_classes=n_classes)
         for i, (name, gate) in enumerate(FOUR_MODELS.items())
     }
 
@@ -214,16 +214,17 @@ class MLPExperts(nn.Module):
         return F.log_softmax(scores, dim=-1)
 
 
-def build_experts(kind: str, n_experts: int = 2, init: str = "tf") -> nn.Module:
+def build_experts(kind: str, n_experts: int = 2, init: str = "tf", n_classes: int = N_CLASSES) -> nn.Module:
     """Stacked experts by name: ``"linear"`` (softmax(W X)) | ``"mlp"`` (one hidden layer of 64)."""
     check_choice("EXPERTS", kind, EXPERT_KINDS)
-    return LinearExperts(n_experts, init=init) if kind == "linear" else MLPExperts(n_experts, init=init)
+    cls = LinearExperts if kind == "linear" else MLPExperts
+    return cls(n_experts, n_classes=n_classes, init=init)
 
 
 def build_mixture(
-    gate: str, n_experts: int = 2, experts: str = "linear", init: str = "tf", *, seed: int
+    gate: str, n_experts: int = 2, experts: str = "linear", init: str = "tf", *, seed: int, n_classes: int = N_CLASSES
 ) -> MixtureOfExperts:
     """A mixture of ``n_experts`` experts of kind ``experts`` with the named gate, initialised from ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MixtureOfExperts(build_experts(experts, n_experts, init), build_gate(gate, n_experts, init))
+        return MixtureOfExperts(build_experts(experts, n_experts, init, n_classes), build_gate(gate, n_experts, init))

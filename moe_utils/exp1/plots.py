@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..datasets.mnist_cifar import slug
+
 # Figure 1 of source 004: blue single expert, green pre-designed, red linear gate, cyan 1-hidden-layer gate.
 MODEL_COLORS = {
     "single expert": "tab:blue",
@@ -18,7 +20,19 @@ MODEL_COLORS = {
 SPLIT_STYLES = {"train": "-", "test": "--"}
 
 
-def sample_grid(images: torch.Tensor, labels: torch.Tensor, class_names: list[str], per_class: int = 6):
+def datasets_in(table: pd.DataFrame) -> list[str]:
+    """The dataset names of a long table in order of first appearance (the first dataset first)."""
+    return list(dict.fromkeys(table["dataset"]))
+
+
+def sample_grid(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: list[str],
+    per_class: int = 6,
+    names: tuple[str, str] = ("MNIST", "CIFAR-10"),
+    n_first: int = 10,
+):
     """A figure with ``per_class`` example images of every class, and the (class, row index) of each."""
     n_classes = len(class_names)
     fig, axes = plt.subplots(per_class, n_classes, figsize=(n_classes * 0.8, per_class * 0.85))
@@ -32,7 +46,8 @@ def sample_grid(images: torch.Tensor, labels: torch.Tensor, class_names: list[st
         axes[0, c].set_title(class_names[c].split(":")[1], fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle("MNIST (classes 0-9) and CIFAR-10 (classes 10-19), 32×32 grayscale", fontsize=9)
+    title = f"{names[0]} (classes 0-{n_first - 1}) and {names[1]} (classes {n_first}-{n_classes - 1}), 32×32 grayscale"
+    fig.suptitle(title, fontsize=9)
     return fig, pd.DataFrame(picked)
 
 
@@ -61,12 +76,12 @@ def style_accuracy_axes(ax, title: str) -> None:
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 
 
-def pixel_histogram(images: torch.Tensor, is_mnist: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")):
-    """Histogram of pixel intensities of the two datasets (``names``: first = ``is_mnist``), and the counts plotted."""
+def pixel_histogram(images: torch.Tensor, is_first: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")):
+    """Histogram of pixel intensities of the two datasets (``names``: first = ``is_first``), and the counts plotted."""
     bins = np.arange(0, 257, 8)
     fig, ax = plt.subplots(figsize=(6, 3))
     rows = []
-    for name, mask in ((names[0], is_mnist), (names[1], ~is_mnist)):
+    for name, mask in ((names[0], is_first), (names[1], ~is_first)):
         counts, _ = np.histogram(images[mask].numpy().ravel(), bins=bins)
         share = counts / counts.sum()
         ax.stairs(share, bins, label=name)
@@ -78,12 +93,12 @@ def pixel_histogram(images: torch.Tensor, is_mnist: torch.Tensor, names: tuple[s
     return fig, pd.DataFrame(rows)
 
 
-DATASET_COLORS = {"MNIST": "tab:purple", "CIFAR": "tab:orange"}
+DATASET_COLORS = ("tab:purple", "tab:orange")  # first, second dataset
 
 
 def gate_weight_histograms(hist: pd.DataFrame):
     """One panel per (learned gate, dataset): the share of inputs per bin of G(X)_1, train solid and test dashed."""
-    models, datasets = hist["model"].unique(), ["MNIST", "CIFAR"]
+    models, datasets = hist["model"].unique(), datasets_in(hist)
     fig, axes = plt.subplots(len(models), 2, figsize=(9, 2.4 * len(models)), squeeze=False, sharex=True)
     for r, model in enumerate(models):
         for c, dataset in enumerate(datasets):
@@ -96,7 +111,7 @@ def gate_weight_histograms(hist: pd.DataFrame):
                     frame["share"].to_numpy(),
                     edges,
                     linestyle=SPLIT_STYLES[split],
-                    color=DATASET_COLORS[dataset],
+                    color=DATASET_COLORS[c],
                     label=split,
                 )
             ax.set_yscale("log")
@@ -105,7 +120,7 @@ def gate_weight_histograms(hist: pd.DataFrame):
             ax.grid(alpha=0.3)
         axes[r, 0].set_ylabel("share of inputs")
     for ax in axes[-1]:
-        ax.set_xlabel("G(X)₁ (expert 1 = larger MNIST share)")
+        ax.set_xlabel(f"G(X)₁ (expert 1 = larger {datasets[0]} share)")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -162,11 +177,11 @@ def expert_sweep_plot(final: pd.DataFrame, routing: pd.DataFrame):
                 label=f"{label} ({split})",
             )
         shares = routing[(routing["experts"] == experts) & (routing["gate"] == gate) & (routing["split"] == "test")]
-        for dataset, part in shares.groupby("dataset", sort=False):
+        for d, (dataset, part) in enumerate(shares.groupby("dataset", sort=False)):
             right.plot(
                 part["n_experts"],
                 part["majority_share"],
-                "-" if dataset == "MNIST" else ":",
+                "-" if d == 0 else ":",
                 color=color,
                 marker=marker,
                 mfc="white" if experts == "mlp" else color,
@@ -186,9 +201,9 @@ def expert_sweep_plot(final: pd.DataFrame, routing: pd.DataFrame):
     return fig
 
 
-def strategy_plot(table: pd.DataFrame, reference: float | None = None):
+def strategy_plot(table: pd.DataFrame, reference: float | None = None, names: tuple[str, str] = ("MNIST", "CIFAR")):
     """Left: test accuracy per gate strategy and gate (dotted: ``reference``); right: activation rate of expert 1
-    (MNIST-heavy) per dataset (test)."""
+    (the heavier on the first dataset) per dataset ``names`` (test)."""
     gates = table["gate"].unique()
     strategies = table["strategy"].unique()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
@@ -198,13 +213,14 @@ def strategy_plot(table: pd.DataFrame, reference: float | None = None):
         part = table[table["gate"] == gate].set_index("strategy").reindex(strategies)
         color = MODEL_COLORS.get(gate, "k")
         left.barh(y + g * height, part["test"], height, color=color, label=gate)
-        for d, (dataset, col) in enumerate((("MNIST", "mnist_e1_test"), ("CIFAR", "cifar_e1_test"))):
+        for d, dataset in enumerate(names):
+            col = f"{slug(dataset)}_e1_test"
             right.barh(
                 y + g * height + (d - 0.5) * height / 2,
                 part[col],
                 height / 2,
                 color=color,
-                alpha=1.0 if dataset == "MNIST" else 0.45,
+                alpha=1.0 if d == 0 else 0.45,
                 label=f"{gate}, {dataset}",
             )
     left.set_yticks(y + height * (len(gates) - 1) / 2, strategies)
@@ -254,10 +270,16 @@ def sweep_lines(final: pd.DataFrame, routing: pd.DataFrame, has_single: bool) ->
     return from_single(final), from_single(routing)
 
 
-def hard_split_plot(majority: pd.DataFrame, by_epoch: pd.DataFrame, source_shares: dict[str, float] | None):
-    """Left: CIFAR/MNIST majority share (test) per variant, one dot per seed (dotted: source 004's CIFAR share, when
-    given); right: CIFAR majority share per epoch (mean over seeds)."""
+def hard_split_plot(
+    majority: pd.DataFrame,
+    by_epoch: pd.DataFrame,
+    source_shares: dict[str, float] | None,
+    names: tuple[str, str] = ("MNIST", "CIFAR"),
+):
+    """Left: each dataset's majority share (test) per variant, one dot per seed (dotted: source 004's CIFAR share, when
+    given); right: the second dataset's (CIFAR's) majority share per epoch (mean over seeds)."""
     source_shares = source_shares or {}
+    first, second = names
     variants = majority["variant"].unique()
     gates = majority["model"].unique()
     fig, (left, right) = plt.subplots(
@@ -268,7 +290,7 @@ def hard_split_plot(majority: pd.DataFrame, by_epoch: pd.DataFrame, source_share
     test = majority[majority["split"] == "test"]
     for gate, off in zip(gates, offsets):
         color = MODEL_COLORS.get(gate, "k")
-        for dataset, marker in (("CIFAR", "o"), ("MNIST", "x")):
+        for dataset, marker in ((second, "o"), (first, "x")):
             part = test[(test["model"] == gate) & (test["dataset"] == dataset)]
             rows = part["variant"].map({v: i for i, v in enumerate(variants)})
             left.scatter(
@@ -285,12 +307,12 @@ def hard_split_plot(majority: pd.DataFrame, by_epoch: pd.DataFrame, source_share
     left.set_yticks(y, variants)
     left.invert_yaxis()
     left.set_xlim(0.45, 1.02)
-    dotted = "; dotted: source 004's CIFAR share" if source_shares else ""
+    dotted = f"; dotted: source 004's {second} share" if source_shares else ""
     left.set_xlabel(f"majority expert's share of the dataset (test{dotted})")
     left.grid(alpha=0.3)
     left.legend(fontsize=7, loc="lower left")
     cifar = (
-        by_epoch[by_epoch["dataset"] == "CIFAR"]
+        by_epoch[by_epoch["dataset"] == second]
         .groupby(["variant", "model", "epoch"], sort=False)["majority_share"]
         .mean()
         .reset_index()
@@ -307,7 +329,7 @@ def hard_split_plot(majority: pd.DataFrame, by_epoch: pd.DataFrame, source_share
                 label=f"{variant} ({gate})" if gate == gates[0] else None,
             )
     right.set_xlabel("epoch (solid: linear gate, dashed: 1-hidden-layer gate)")
-    right.set_ylabel("CIFAR majority share, training batches")
+    right.set_ylabel(f"{second} majority share, training batches")
     right.set_ylim(0.45, 1.02)
     right.grid(alpha=0.3)
     right.legend(fontsize=7)

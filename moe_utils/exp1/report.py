@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..datasets.mnist_cifar import slug
 from ..io.report import holds, share, signed
 from ..stats import mean_std
 from .data_summary import DataTables
@@ -13,14 +14,18 @@ from .gate_analysis_study import GATES, VARIANTS, GateAnalysisTables
 from .summary import SOURCE_COLUMN
 
 MODELS = ["single expert", "pre-designed gate", "linear gate", "1-hidden-layer gate"]
-HARD = 0.97  # a CIFAR majority share at least this is a hard split
+HARD = 0.97  # a majority share of the second dataset (CIFAR) at least this is a hard split
 
 
 def data_findings(t: DataTables) -> str:
     """Notebook 01: the cache's counts and how differently the two datasets' pixels look."""
     first, second = t.data.dataset_names
     totals, mean = t.totals, t.stats.set_index(["split", "dataset"])
-    per_class = t.counts.assign(second=t.counts["class"] >= 10).groupby("second")[["train", "test"]].agg(["min", "max"])
+    per_class = (
+        t.counts.assign(second=t.counts["class"] >= t.data.n_first)
+        .groupby("second")[["train", "test"]]
+        .agg(["min", "max"])
+    )
     zero = {d: mean.loc[("train", d), "share of zero pixels"] for d in (first, second)}
     span = lambda flag: f"{per_class.loc[flag, ('train', 'min')]:,}–{per_class.loc[flag, ('train', 'max')]:,}"  # noqa: E731
     return (
@@ -42,16 +47,14 @@ def four_models_findings(t: FourModelsTables) -> str:
     verdicts = "; ".join(
         f"*{c}* {holds(r['holds'])} ({signed(100 * r['margin'], 2)} points)" for c, r in claims.iterrows()
     )
+    claims_are = "Source 004's claims" if data.is_source_data else "The four models' orderings"
     text = f"""**Accuracy** ({s.size("epochs")} epochs, {data.source} data, seed {s.seed}). Final test accuracy:
-{", ".join(f"{n} {test[n]:.3f}" for n in MODELS)} (train: {", ".join(f"{train[n]:.3f}" for n in MODELS)}). Source 004's claims,
-on test accuracy: {verdicts}. A single linear softmax over 20 classes already separates the two datasets' classes through
-its logits, so handing each dataset its own linear expert adds little; learned gates can gain by splitting *within* the
+{", ".join(f"{n} {test[n]:.3f}" for n in MODELS)} (train: {", ".join(f"{train[n]:.3f}" for n in MODELS)}). {claims_are},
+on test accuracy: {verdicts}. A single linear softmax over {data.n_classes} classes already separates the two datasets' classes
+through its logits, so handing each dataset its own linear expert adds little; learned gates can gain by splitting *within* the
 datasets. One seed: notebook 03 tests these orderings over 5 seeds."""
     if not data.is_source_data:
-        return (
-            text
-            + f"\n\n**Activation rates**: not source 004's data, so no comparison with its table ({data.describe()})."
-        )
+        return text + f"\n\n**Activation rates**: see the table above ({data.describe()})."
     rate = t.rates.set_index(["model", "split", "dataset", "expert"])["rate"]
     theirs_rate = t.compared.set_index(["model", "split", "dataset", "expert"])[SOURCE_COLUMN]
     pair = lambda r, model, d: f"{r[model, 'test', d, 1]:.2f} / {r[model, 'test', d, 2]:.2f}"  # noqa: E731
@@ -82,6 +85,8 @@ def claim_line(claims: pd.DataFrame, claim: str) -> str:
 def weight_lines(t: GateAnalysisTables) -> str:
     """Studies 1 and 2: near-hard per-input weights, and whole or split classes."""
     s, hid, lin = t.settings, GATES[1], GATES[0]
+    first, second = t.splits.data.dataset_names
+    n_classes = t.splits.data.n_classes
     test = t["summaries"][t["summaries"]["split"] == "test"]
     w = test.groupby(["model", "dataset"])[["frac_max_gt_0.9", "frac_within_0.1_of_rate", "activation_rate_e1"]].agg(
         ["mean", "std"]
@@ -94,20 +99,21 @@ def weight_lines(t: GateAnalysisTables) -> str:
     ).T  # [seeds, models]
     n = len(s.seeds)
     return f"""**1 · Per-input gate weights are near-hard** ({n} seeds, test split, mean ± std). Share of inputs whose largest
-gate weight exceeds 0.9: {hid} {v(hid, "MNIST", "frac_max_gt_0.9")} of MNIST (± {v(hid, "MNIST", "frac_max_gt_0.9", "std")}),
-{lin} {v(lin, "MNIST", "frac_max_gt_0.9")} of MNIST and {v(lin, "CIFAR", "frac_max_gt_0.9")} of CIFAR
-(± {v(lin, "CIFAR", "frac_max_gt_0.9", "std")}). Only {v(hid, "MNIST", "frac_within_0.1_of_rate", digits=1)} of MNIST inputs get a
-weight within 0.1 of the {hid}'s MNIST activation rate ({w.loc[(hid, "MNIST"), ("activation_rate_e1", "mean")]:.2f}): a shared
+gate weight exceeds 0.9: {hid} {v(hid, first, "frac_max_gt_0.9")} of {first} (± {v(hid, first, "frac_max_gt_0.9", "std")}),
+{lin} {v(lin, first, "frac_max_gt_0.9")} of {first} and {v(lin, second, "frac_max_gt_0.9")} of {second}
+(± {v(lin, second, "frac_max_gt_0.9", "std")}). Only {v(hid, first, "frac_within_0.1_of_rate", digits=1)} of {first} inputs get a
+weight within 0.1 of the {hid}'s {first} activation rate ({w.loc[(hid, first), ("activation_rate_e1", "mean")]:.2f}): a shared
 dataset is a split of its inputs, not a soft average.
 
 **2 · Whole classes or split classes.** Classes with no expert holding ≥ 90 % of their weight, seed {s.seed}: {hid}
-{by_seed.loc[s.seed, hid]} of 20, {lin} {by_seed.loc[s.seed, lin]} of 20; over the seeds {hid}
+{by_seed.loc[s.seed, hid]} of {n_classes}, {lin} {by_seed.loc[s.seed, lin]} of {n_classes}; over the seeds {hid}
 {by_seed[hid].min()}–{by_seed[hid].max()}, {lin} {by_seed[lin].min()}–{by_seed[lin].max()}."""
 
 
 def sweep_lines(t: GateAnalysisTables) -> str:
     """Studies 3 and 4: more and richer experts, and the gate training strategies."""
     s = t.settings
+    first, second = t.splits.data.dataset_names
     test = t["sweep_table"][t["sweep_table"]["split"] == "test"]
     most = test[test["n_experts"] == max(s.experts)]
 
@@ -118,20 +124,21 @@ def sweep_lines(t: GateAnalysisTables) -> str:
     accuracy = "; ".join(f"{m} {a:.3f}" for m, a in t["sweep_final"].set_index("model")["test"].items())
     strat = t["strategy_table"].set_index("model")
     strategies = "; ".join(
-        f"{m} {r['test']:.3f} ({r['cifar_majority_test']:.3f})"
+        f"{m} {r['test']:.3f} ({r[f'{slug(second)}_majority_test']:.3f})"
         for m, r in strat.drop(index="pre-designed gate").iterrows()
     )
     return f"""**3 · More and richer experts** ({s.study_fraction:.0%} of the training set, {s.size("study_epochs")} epochs,
-seed {s.seed}). Test accuracy: {accuracy}. With {max(s.experts)} experts the majority expert holds {span("MNIST")} of MNIST and
-{span("CIFAR")} of CIFAR.
+seed {s.seed}). Test accuracy: {accuracy}. With {max(s.experts)} experts the majority expert holds {span(first)} of {first} and
+{span(second)} of {second}.
 
 **4 · Gate training strategies** (seed {s.seed}; pre-designed gate {strat.loc["pre-designed gate", "test"]:.3f}). Test
-accuracy and CIFAR majority share: {strategies}."""
+accuracy and {second} majority share: {strategies}."""
 
 
 def seed_lines(t: GateAnalysisTables) -> str:
     """Study 5: notebook 02's run over seeds, source 004's claims, and the activation rates."""
     s, hid, lin, claims = t.settings, GATES[1], GATES[0], t["claims"]
+    first, second = t.splits.data.dataset_names
     fs = t["final_stats"][t["final_stats"]["split"] == "test"].set_index("model")
     rs = t["rate_stats"]
     rs = rs[(rs["split"] == "train") & (rs["expert"] == 1)].set_index(["model", "dataset"])
@@ -140,17 +147,20 @@ def seed_lines(t: GateAnalysisTables) -> str:
 {"; ".join(f"{m} {mean_std(r['mean'], r['std'])}" for m, r in fs.iterrows())}. *Linear gate beats the pre-designed gate* in
 {claim_line(claims, "linear gate > pre-designed gate")}; *1-hidden-layer gate beats the pre-designed gate* in
 {claim_line(claims, "1-hidden-layer gate > pre-designed gate")}; *the pre-designed gate beats the single expert* in
-{claim_line(claims, "pre-designed gate > single expert")}. Activation rate of expert 1 (the larger MNIST share on train):
-{lin} MNIST {rate(lin, "MNIST")}, CIFAR {rate(lin, "CIFAR")}; {hid} MNIST {rate(hid, "MNIST")}, CIFAR {rate(hid, "CIFAR")}."""
+{claim_line(claims, "pre-designed gate > single expert")}. Activation rate of expert 1 (the larger {first} share on train):
+{lin} {first} {rate(lin, first)}, {second} {rate(lin, second)}; {hid} {first} {rate(hid, first)}, {second} {rate(hid, second)}."""
 
 
 def hard_split_lines(t: GateAnalysisTables) -> str:
     """Study 6: how often the split is hard, which settings give source 004's pattern, and whether epochs harden it."""
     s, hid, lin = t.settings, GATES[1], GATES[0]
+    data = t.splits.data
+    first, second = data.dataset_names
+    two = f"{slug(second)}_majority"
     kinds, hs = t["seed_kinds"], t["hard_summary"].set_index(["variant", "model"])
-    hard_in = lambda model: int((kinds.loc[kinds["model"] == model, "cifar_majority"] >= HARD).sum())  # noqa: E731
+    hard_in = lambda model: int((kinds.loc[kinds["model"] == model, two] >= HARD).sum())  # noqa: E731
     by_epoch = t["by_epoch"]
-    full = by_epoch[by_epoch["variant"].str.startswith("02 setting, full data") & (by_epoch["dataset"] == "CIFAR")]
+    full = by_epoch[by_epoch["variant"].str.startswith("02 setting, full data") & (by_epoch["dataset"] == second)]
     epochs = full.groupby(["model", "epoch"])["majority_share"].mean()
     first_last = lambda m: f"{epochs[m].iloc[0]:.2f} → {epochs[m].iloc[-1]:.2f}"  # noqa: E731
     harden = all(epochs[m].iloc[-1] <= epochs[m].iloc[0] + 0.01 for m in GATES)
@@ -160,13 +170,14 @@ def hard_split_lines(t: GateAnalysisTables) -> str:
         f"{hs.loc[(v, hid), 'seed_like']}/{hs.loc[(v, hid), 'runs']}"
         for v in dict.fromkeys(t["hard_summary"]["variant"])
     )
-    source = " (source 004 reports 1.00 and 0.99)" if t.splits.data.is_source_data else ""
-    return f"""**6 · How hard is the split.** CIFAR majority share ≥ {HARD} in {hard_in(hid)} of {n} seeds for the {hid} and
-{hard_in(lin)} of {n} for the {lin}{source}. Over {len(VARIANTS)} settings × {len(s.hard_seeds)} seeds, runs with source 004's
-pattern (hard CIFAR, shared MNIST): {settings}. Raw 0–255 pixels give the {lin} a mean CIFAR majority share of
-{hs.loc[(raw, lin), "cifar_majority_mean"]:.3f} (our setting: {hs.loc[(ours, lin), "cifar_majority_mean"]:.3f}) at test accuracy
+    source = " (source 004 reports 1.00 and 0.99)" if data.is_source_data else ""
+    pattern = "source 004's pattern" if data.is_source_data else "the pattern"
+    return f"""**6 · How hard is the split.** {second} majority share ≥ {HARD} in {hard_in(hid)} of {n} seeds for the {hid} and
+{hard_in(lin)} of {n} for the {lin}{source}. Over {len(VARIANTS)} settings × {len(s.hard_seeds)} seeds, runs with {pattern}
+(hard {second}, shared {first}): {settings}. Raw 0–255 pixels give the {lin} a mean {second} majority share of
+{hs.loc[(raw, lin), f"{two}_mean"]:.3f} (our setting: {hs.loc[(ours, lin), f"{two}_mean"]:.3f}) at test accuracy
 {hs.loc[(raw, lin), "test_accuracy_mean"]:.3f} (ours {hs.loc[(ours, lin), "test_accuracy_mean"]:.3f}). Over the full-data
-epochs the mean CIFAR majority share goes {lin} {first_last(lin)}, {hid} {first_last(hid)}: more epochs
+epochs the mean {second} majority share goes {lin} {first_last(lin)}, {hid} {first_last(hid)}: more epochs
 {"do not make the split harder" if harden else "harden the split in at least one gate"}."""
 
 
@@ -181,10 +192,4 @@ def gate_analysis_findings(t: GateAnalysisTables) -> str:
         seed_lines(t),
         hard_split_lines(t),
     ]
-    data = t.splits.data
-    if not data.is_source_data:
-        parts.append(
-            f"*Not source 004's data* ({data.describe()}): 'MNIST' and 'CIFAR' above name the first and second "
-            "archive, and source 004's numbers are not compared."
-        )
     return "\n\n".join(parts)

@@ -19,19 +19,20 @@ class RoutingProbe:
     slightly behind end-of-epoch rates. Models without a gate are skipped.
     """
 
-    def __init__(self, n_train: int, batch_size: int):
+    def __init__(self, n_train: int, batch_size: int, names: tuple[str, str] = ("MNIST", "CIFAR")):
+        self.names = names
         self.steps_per_epoch = math.ceil(check_positive("n_train", n_train) / check_positive("BATCH_SIZE", batch_size))
         self.calls: dict[str, int] = defaultdict(int)
         self.sums: dict[tuple[str, int, str], torch.Tensor] = {}  # (model, epoch, dataset) -> [experts]
         self.counts: dict[tuple[str, int, str], int] = defaultdict(int)
 
     @torch.no_grad()
-    def __call__(self, name: str, model: nn.Module, x: torch.Tensor, is_mnist: torch.Tensor) -> torch.Tensor:
+    def __call__(self, name: str, model: nn.Module, x: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         epoch = self.calls[name] // self.steps_per_epoch + 1
         self.calls[name] += 1
         if hasattr(model, "gate_log_weights"):
-            weights = model.gate_log_weights(x, is_mnist).exp()  # [batch, experts]
-            for dataset, mask in (("MNIST", is_mnist), ("CIFAR", ~is_mnist)):
+            weights = model.gate_log_weights(x, is_first).exp()  # [batch, experts]
+            for dataset, mask in ((self.names[0], is_first), (self.names[1], ~is_first)):
                 key = (name, epoch, dataset)
                 total = weights[mask].sum(0)  # [experts]
                 self.sums[key] = self.sums[key] + total if key in self.sums else total

@@ -32,23 +32,25 @@ class SeedRuns:
     """Notebook 02's experiment repeated over seeds."""
 
     history: pd.DataFrame  # model, epoch, split, accuracy, loss, seed
-    rates: pd.DataFrame  # model, split, dataset, expert, rate, seed; expert 1 = larger MNIST share (train)
+    rates: (
+        pd.DataFrame
+    )  # model, split, dataset, expert, rate, seed; expert 1 = larger share of the first dataset (train)
     routing_by_epoch: pd.DataFrame  # model, epoch, dataset, expert, rate, seed: mean G(X) over each epoch's batches
     models: dict[int, dict[str, nn.Module]]  # seed -> the four trained models
 
 
 def train_four_models(train: Split, test: Split, config: TrainConfig, *, seed: int, init: str = "tf") -> SeedRun:
     """Notebook 02's four models with ``seed`` (initialisation and batch order), routing recorded per epoch."""
-    models = build_four_models(init, seed=seed)
+    models = build_four_models(init, seed=seed, n_classes=train.n_classes)
     config = replace(config, seed=seed)
-    probe = RoutingProbe(len(train), config.batch_size)
+    probe = RoutingProbe(len(train), config.batch_size, train.dataset_names)
     history = train_models(models, train, test, config, extra_loss=probe, progress=False)
     rates = activation_rates(models, {"train": train, "test": test})
     return SeedRun(seed, history.assign(seed=seed), rates.assign(seed=seed), probe.rates().assign(seed=seed), models)
 
 
 def combine_seed_runs(runs: list[SeedRun]) -> SeedRuns:
-    """The seeds' tables concatenated, experts aligned per model and seed (expert 1 = the larger train MNIST share)."""
+    """The seeds' tables concatenated, experts aligned per model and seed (expert 1: larger share of dataset 1)."""
     return SeedRuns(
         pd.concat([r.history for r in runs], ignore_index=True),
         align_experts(pd.concat([r.rates for r in runs], ignore_index=True)),

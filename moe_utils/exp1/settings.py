@@ -90,6 +90,7 @@ class GateAnalysisSettings(StudySettings):
     device: str = "auto"
     profile: str = "full"
     data_source: str = "auto"
+    dataset_names: str = "auto"
     init: str = "tf"
     batch_size: int = 128
     lr: float = 0.001
@@ -108,6 +109,7 @@ class GateAnalysisSettings(StudySettings):
     def __post_init__(self):
         self.check_common()
         check_choice("DATA_SOURCE", self.data_source, SOURCES)
+        parse_dataset_names(self.dataset_names)
         check_choice("INIT", self.init, INITS)
         check_choice("OPTIMIZER", self.optimizer, OPTIMIZERS)
         check_range("STUDY_FRACTION", self.study_fraction, 1e-6, 1.0)

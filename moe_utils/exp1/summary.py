@@ -37,10 +37,12 @@ def final_accuracy(history: pd.DataFrame) -> pd.DataFrame:
 def rates_beside_source(rates: pd.DataFrame, source_data: bool = True) -> pd.DataFrame:
     """Our activation rates next to source 004's published ones (columns ours, source_004, difference).
 
-    ``source_data=False`` (the images are not source 004's MNIST + CIFAR-10) leaves the source's column empty.
+    ``source_data=False`` (the images are not source 004's MNIST + CIFAR-10): our rates alone (column ours).
     """
     keys = ["model", "split", "dataset", "expert"]
-    published = source_activation_rates() if source_data else source_activation_rates().iloc[:0]
+    if not source_data:
+        return rates.rename(columns={"rate": "ours"})
+    published = source_activation_rates()
     merged = rates.merge(published, on=keys, how="left", suffixes=("_ours", "_source"))
     merged = merged.rename(columns={"rate_ours": "ours", "rate_source": SOURCE_COLUMN})
     merged["difference"] = merged["ours"] - merged[SOURCE_COLUMN]

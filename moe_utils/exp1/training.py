@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from ..datasets.mnist_cifar import Split
-from ..errors import check_choice, check_positive
+from ..errors import MoeError, check_choice, check_positive
 from ..runtime import make_generator
 from ..runtime import progress as progress_bar
 from .models import nll_loss
@@ -54,7 +55,7 @@ def predict_log_probs(model: nn.Module, split: Split) -> torch.Tensor:
     """log Y for every row of a flat split, in chunks. -> [n, classes]."""
     model.eval()
     out = [
-        model(as_float(split.images[i : i + EVAL_CHUNK]), split.is_mnist[i : i + EVAL_CHUNK])
+        model(as_float(split.images[i : i + EVAL_CHUNK]), split.is_first[i : i + EVAL_CHUNK])
         for i in range(0, len(split), EVAL_CHUNK)
     ]
     return torch.cat(out)
@@ -81,7 +82,7 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
-    is_mnist: torch.Tensor,
+    is_first: torch.Tensor,
     extra_loss: Callable | None = None,
 ) -> torch.Tensor:
     """One optimiser step of every model on one batch; returns the per-model losses [models].
@@ -91,9 +92,9 @@ def train_step(
     """
     losses = []
     for name, model in models.items():
-        loss = nll_loss(model(x, is_mnist), y)
+        loss = nll_loss(model(x, is_first), y)
         if extra_loss is not None:
-            loss = loss + extra_loss(name, model, x, is_mnist)
+            loss = loss + extra_loss(name, model, x, is_first)
         losses.append(loss)
     losses = torch.stack(losses)  # [models]
     optimizer.zero_grad(set_to_none=True)
@@ -118,8 +119,8 @@ def train_epoch(
     total = torch.zeros(len(models), device=device)
     for start in range(0, len(train), batch_size):
         index = order[start : start + batch_size]
-        x, y, is_mnist = as_float(train.images[index]), train.labels[index], train.is_mnist[index]
-        total += train_step(models, optimizer, x, y, is_mnist, extra_loss) * len(index)
+        x, y, is_first = as_float(train.images[index]), train.labels[index], train.is_first[index]
+        total += train_step(models, optimizer, x, y, is_first, extra_loss) * len(index)
     return total / len(train)
 
 
@@ -149,7 +150,7 @@ def train_models(
     sees the same batches (one permutation per epoch from a generator seeded with ``config.seed``).
     ``param_groups`` overrides a model's parameter groups (e.g. a separate gate learning rate; frozen
     parameters are simply left out); ``extra_loss`` adds a term (e.g. a load-balancing loss) given
-    (name, model, x, is_mnist). Accuracy and ``loss`` (mean NLL) are measured on the whole of both splits after
+    (name, model, x, is_first). Accuracy and ``loss`` (mean NLL) are measured on the whole of both splits after
     every epoch; ``running_train_loss`` is the mean training-batch loss during the epoch (extra terms included).
     """
     device = train.images.device
@@ -161,6 +162,12 @@ def train_models(
     bar = progress_bar(range(1, config.epochs + 1), desc="epochs", disable=not progress)
     for epoch in bar:
         losses = train_epoch(models, optimizer, train, config.batch_size, generator, extra_loss).tolist()
+        diverged = [name for name, loss in zip(models, losses) if not math.isfinite(loss)]
+        if diverged:
+            raise MoeError(
+                f"training diverged: the loss of {', '.join(diverged)} is not finite in epoch {epoch} of {config.epochs} "
+                f"(LR={config.lr:g}, OPTIMIZER={config.optimizer!r}); lower LR, nothing was written"
+            )
         for (name, model), loss in zip(models.items(), losses):
             for split_name, split in (("train", train), ("test", test)):
                 acc, nll = evaluate(model, split)

@@ -9,7 +9,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DATA_DIR = REPO_ROOT / "data"
 RAW_DIR = DATA_DIR / "raw"
-PROCESSED_DIR = DATA_DIR / "processed"
+CACHE_ENV = "MOE_CACHE_DIR"  # where the data caches go (default data/processed), e.g. a test's temporary folder
+PROCESSED_DIR = Path(os.environ[CACHE_ENV]).resolve() if os.environ.get(CACHE_ENV) else DATA_DIR / "processed"
 BENCHMARK_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
 FIGURES_ENV = "MOE_FIGURES_DIR"

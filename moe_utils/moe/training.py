@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +66,11 @@ def train_steps(
         loss, extras = out if isinstance(out, tuple) else (out, {})
         aux = model.aux_loss()
         total = loss + aux
+        if not math.isfinite(total.item()):
+            raise MoeError(
+                f"training diverged: the loss is {total.item()} at step {step + 1} of {steps} (LR={lr:g}); "
+                "lower LR (or the loss weights), nothing was written"
+            )
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if max_grad_norm is not None:

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from ..datasets.mnist_cifar import slug
 from ..errors import MoeError, check_choice, check_nonnegative, check_positive
 from ..measures.routing import jaccard, relative_noise, selection_sets  # noqa: F401 (re-exported for notebook 04)
 from ..moe.router import NOISES, Router
@@ -67,10 +68,15 @@ def routing_sets(model: TransformerModel, patches: torch.Tensor) -> list[torch.T
     ]
 
 
-def add_jaccards(sums: dict, key: tuple[int, float], j: torch.Tensor, mnist: torch.Tensor) -> None:
-    """Add per-token Jaccards j [b, S] of images flagged ``mnist`` [b] to running sums keyed (layer, dataset, σ)."""
+DATASET_KEYS = ("mnist", "cifar")  # the two datasets' names in tables (``slug`` of the data's names)
+
+
+def add_jaccards(
+    sums: dict, key: tuple[int, float], j: torch.Tensor, is_first: torch.Tensor, keys: tuple[str, str] = DATASET_KEYS
+) -> None:
+    """Add per-token Jaccards j [b, S] of images flagged ``is_first`` [b] to running sums keyed (layer, dataset, σ)."""
     layer, sigma = key
-    for name, rows in (("mnist", mnist), ("cifar", ~mnist)):
+    for name, rows in ((keys[0], is_first), (keys[1], ~is_first)):
         jj = j[rows]
         acc = sums.setdefault((layer, name, sigma), [0.0, 0.0, 0])
         acc[0] += float(jj.sum())
@@ -87,35 +93,36 @@ def jaccard_table(sums: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
 
 
-def clean_passes(model: TransformerModel, images: torch.Tensor, is_mnist: torch.Tensor, patch: int, batch_size: int):
-    """Yield (patches [b, S, P], MNIST flags [b]) per batch, each after an eval-mode forward of the clean patches."""
+def clean_passes(model: TransformerModel, images: torch.Tensor, is_first: torch.Tensor, patch: int, batch_size: int):
+    """Yield (patches [b, S, P], first-dataset flags [b]) per batch, each after an eval-mode forward of the clean patches."""
     model.eval()
     for start, x in patch_batches(images, patch, batch_size):
         model(x)
-        yield x, is_mnist[start : start + len(x)]
+        yield x, is_first[start : start + len(x)]
 
 
 @torch.no_grad()
 def stability_curves(
     model: TransformerModel,
     images: torch.Tensor,
-    is_mnist: torch.Tensor,
+    is_first: torch.Tensor,
     sigmas: list[float],
     patch: int,
     seed: int,
     batch_size: int = 250,
+    keys: tuple[str, str] = DATASET_KEYS,
 ) -> pd.DataFrame:
     """Mean Jaccard and changed-set fraction per (layer, dataset, σ), perturbing each layer's router input alone."""
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
-    for _, mnist in clean_passes(model, images, is_mnist, patch, batch_size):
+    for _, first in clean_passes(model, images, is_first, patch, batch_size):
         for li, layer in enumerate(model.moe_layers):
             h = layer.last_router_input  # [b, S, d]
             orig = selection_sets(layer.router(h).topk_idx, layer.n_experts)  # [b, S, E]
             for sigma in sigmas:
                 pert = selection_sets(layer.router(relative_noise(h, sigma, generator)).topk_idx, layer.n_experts)
                 j = jaccard(orig, pert)  # [b, S]
-                add_jaccards(sums, (li, sigma), j, mnist)
+                add_jaccards(sums, (li, sigma), j, first, keys)
     return jaccard_table(sums)
 
 
@@ -123,11 +130,12 @@ def stability_curves(
 def input_noise_curves(
     model: TransformerModel,
     images: torch.Tensor,
-    is_mnist: torch.Tensor,
+    is_first: torch.Tensor,
     sigmas: list[float],
     patch: int,
     seed: int,
     batch_size: int = 250,
+    keys: tuple[str, str] = DATASET_KEYS,
 ) -> pd.DataFrame:
     """The source's variant: x' = x + ε on the model's input (pixel patches, σ relative to each patch's RMS).
 
@@ -136,7 +144,7 @@ def input_noise_curves(
     """
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
-    for x, mnist in clean_passes(model, images, is_mnist, patch, batch_size):
+    for x, first in clean_passes(model, images, is_first, patch, batch_size):
         orig = [
             selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers
         ]  # [b, S, E] each
@@ -144,7 +152,7 @@ def input_noise_curves(
             model(relative_noise(x, sigma, generator))
             for li, layer in enumerate(model.moe_layers):
                 j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
-                add_jaccards(sums, (li, sigma), j, mnist)
+                add_jaccards(sums, (li, sigma), j, first, keys)
     return jaccard_table(sums).assign(noise_at="model input")
 
 
@@ -181,19 +189,20 @@ def accuracy_by_dataset(
     model: TransformerModel,
     images: torch.Tensor,
     labels: torch.Tensor,
-    is_mnist: torch.Tensor,
+    is_first: torch.Tensor,
     patch: int,
     batch_size: int = 500,
+    keys: tuple[str, str] = DATASET_KEYS,
 ) -> dict[str, float]:
-    """Test accuracy overall, on MNIST and on CIFAR images."""
+    """Test accuracy overall and on each dataset's images (``acc_<key>``)."""
     model.eval()
     correct = torch.cat(
         [model(x).argmax(-1) == labels[s : s + len(x)] for s, x in patch_batches(images, patch, batch_size)]
     )
     return {
         "acc": float(correct.float().mean()),
-        "acc_mnist": float(correct[is_mnist].float().mean()),
-        "acc_cifar": float(correct[~is_mnist].float().mean()),
+        f"acc_{keys[0]}": float(correct[is_first].float().mean()),
+        f"acc_{keys[1]}": float(correct[~is_first].float().mean()),
     }
 
 
@@ -343,11 +352,12 @@ def train_run(
     patch: int,
     seed: int,
     fluct_every: int,
+    n_classes: int = 20,
 ) -> tuple[TransformerModel, pd.DataFrame, pd.DataFrame, float]:
     """Train one model on random batches of uint8 images [N, H, W]; return model, history, fluctuation, seconds."""
     balance = {"balancing": "aux_loss", "aux_loss_alpha": spec.balance_alpha} if spec.balance_alpha else {}
     cfg = replace(config, router=replace(config.router, noise=spec.noise, **balance))
-    model = TransformerModel(cfg, input="patches", patch_dim=patch * patch, n_classes=20, seed=seed)
+    model = TransformerModel(cfg, input="patches", patch_dim=patch * patch, n_classes=n_classes, seed=seed)
     data_gen = make_generator(seed + 1)  # same batch order for every run
     order = torch.randint(len(images), (steps, batch_size), generator=data_gen)  # [steps, batch]
 
@@ -380,8 +390,10 @@ def evaluate_run(
     seed: int,
 ) -> tuple[pd.DataFrame, dict]:
     """One run's accuracy on ``test`` and Jaccard curves on ``probe`` (Splits) -> (curves, trade-off row)."""
-    acc = accuracy_by_dataset(model, test.images, test.labels, test.is_mnist, patch)
-    c = stability_curves(model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed)
+    keys = tuple(slug(n) for n in test.dataset_names)
+    acc = accuracy_by_dataset(model, test.images, test.labels, test.is_first, patch, keys=keys)
+    sigmas = sorted(set(sigmas) | {eval_sigma})
+    c = stability_curves(model, probe.images, probe.is_first, sigmas, patch, seed, keys=keys)
     at = c[c.sigma == eval_sigma]
     weights = at.tokens / at.tokens.sum()
     row = {

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-DATASET_STYLES = {"mnist": "-", "cifar": "--"}
+DATASET_STYLES = ("-", "--")  # first, second dataset
 GRID_PANELS = (
     ("E_orig", "$E_{orig}$"),
     ("E_pert", "$E_{pert}$"),
@@ -20,16 +20,13 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
     layers = sorted(curves.layer.unique())
     fig, axes = plt.subplots(len(layers), 2, figsize=(11, 3.6 * len(layers)), squeeze=False)
     colors = dict(zip(runs, plt.cm.viridis(np.linspace(0, 0.9, len(runs)))))
-    present = list(dict.fromkeys(curves.dataset))
-    datasets = [d for d in DATASET_STYLES if d in present] + [
-        d for d in present if d not in DATASET_STYLES
-    ]  # e.g. "text"
+    datasets = list(dict.fromkeys(curves.dataset))  # the first dataset first (solid), the second dashed
     for row, layer in enumerate(layers):
         for col, metric in enumerate(("jaccard", "changed")):
             ax = axes[row, col]
             for run in runs:
                 for dataset in datasets:
-                    style = DATASET_STYLES.get(dataset, "-")
+                    style = DATASET_STYLES[min(datasets.index(dataset), 1)]
                     f = curves[(curves.run == run) & (curves.layer == layer) & (curves.dataset == dataset)]
                     ax.plot(f.sigma, f[metric], style, marker=".", color=colors[run], label=f"{run} · {dataset}")
             ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..datasets.mnist_cifar import slug
 from ..io.report import share, signed
 from ..stats import margin_text, mean_std_text
 from .routing_stability_study import StabilityTables
@@ -23,6 +24,8 @@ def noise_lines(t: StabilityTables) -> str:
     b_seeds = t.per_seed[t.per_seed.run == "baseline"]
     base = t.curves[t.curves.run == "baseline"]
     at = base[base.sigma == s.eval_sigma].set_index(["layer", "dataset"])["jaccard"]
+    first, second = t.dataset_names
+    one, two = slug(first), slug(second)
     last = s.n_layers - 1
     router = " / ".join(cell("router input", x) for x in sigmas)
     model = " / ".join(cell("model input", x) for x in sigmas)
@@ -37,8 +40,8 @@ expert set. σ = 0 gives J = 1 exactly (checked in the notebook).
 σ is relative to (a normalised hidden state vs a pixel patch), so their σ axes are not the same physical noise: the
 comparison says how much of the input noise reaches the routers, not which router is more fragile.
 Per layer and dataset at σ = {s.eval_sigma:g} (seed {s.seed}): layer 0 {at.xs(0, level="layer").mean():.3f}, last layer
-{at.xs(last, level="layer").mean():.3f} (MNIST / CIFAR tokens: layer 0 {at[0, "mnist"]:.3f} / {at[0, "cifar"]:.3f}, last
-layer {at[last, "mnist"]:.3f} / {at[last, "cifar"]:.3f}).
+{at.xs(last, level="layer").mean():.3f} ({first} / {second} tokens: layer 0 {at[0, one]:.3f} / {at[0, two]:.3f}, last
+layer {at[last, one]:.3f} / {at[last, two]:.3f}).
 """
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import pandas as pd
 import torch
 
-from ..datasets.mnist_cifar import load_mnist_cifar
+from ..datasets.mnist_cifar import load_mnist_cifar, slug
 from ..moe.transformer import TransformerModel, image_to_patches
 from ..runtime import make_generator
 from .routing_stability import RunSpec, evaluate_run, input_noise_curves, train_run
@@ -17,9 +17,9 @@ NOISE_PLACEMENTS = ("router input", "model input")
 
 
 @lru_cache(maxsize=2)
-def _data(source: str):
-    """The MNIST + CIFAR data, loaded once per process."""
-    return load_mnist_cifar(source, verbose=False)
+def _data(source: str, dataset_names: str = "auto"):
+    """The two image datasets (MNIST + CIFAR by default), loaded once per process."""
+    return load_mnist_cifar(source, dataset_names=dataset_names, verbose=False)
 
 
 def stability_splits(data, data_seed: int, n_test: int, n_probe: int):
@@ -47,7 +47,7 @@ class RunTables:
 def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False, keep_model: bool = False) -> RunTables:
     """Train one run of ``settings`` (a StabilitySettings) with ``seed`` (init, batches, noise) and evaluate it."""
     sizes = settings.sizes
-    data = _data(settings.data_source)
+    data = _data(settings.data_source, settings.dataset_names)
     test, probe = stability_splits(data, settings.seed, sizes["n_test"], sizes["n_probe"])
     fluct_probe = image_to_patches(probe.images[:256], settings.patch)  # [256, tokens, patch²]
     model, history, fluct, seconds = train_run(
@@ -62,13 +62,15 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
         patch=settings.patch,
         seed=seed,
         fluct_every=sizes["fluct_every"],
+        n_classes=data.n_classes,
     )
     sigmas, eval_sigma, patch = settings.sigmas, settings.eval_sigma, settings.patch
     curves, row = evaluate_run(spec, model, history, seconds, test, probe, sigmas, eval_sigma, patch, seed)
     inputs = None
     if input_noise:
+        keys = tuple(slug(n) for n in data.dataset_names)
         inputs = input_noise_curves(
-            model, probe.images, probe.is_mnist, sorted(set(sigmas) | {eval_sigma}), patch, seed
+            model, probe.images, probe.is_first, sorted(set(sigmas) | {eval_sigma}), patch, seed, keys=keys
         )
         inputs = inputs.assign(run=spec.name, seed=seed)
     return RunTables(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..datasets.mnist_cifar import SOURCES
+from ..datasets.mnist_cifar import SOURCES, parse_dataset_names
 from ..errors import check_at_most, check_choice, check_divides, parse_floats
 from ..moe.router import SCORINGS, RouterConfig
 from ..moe.transformer import TransformerConfig
@@ -40,6 +40,7 @@ class StabilitySettings(StudySettings):
     device: str = "auto"
     profile: str = "full"
     data_source: str = "auto"
+    dataset_names: str = "auto"
     patch: int = 8
     d_model: int = 48
     n_heads: int = 4
@@ -68,6 +69,7 @@ class StabilitySettings(StudySettings):
     def __post_init__(self):
         self.check_common()
         check_choice("DATA_SOURCE", self.data_source, SOURCES)
+        parse_dataset_names(self.dataset_names)
         check_choice("PATCH", self.patch, (4, 8, 16))
         check_divides("N_HEADS", self.n_heads, "D_MODEL", self.d_model)
         check_at_most("TOP_K", self.top_k, "N_EXPERTS", self.n_experts)

@@ -7,24 +7,28 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..datasets.mnist_cifar import slug
 from ..runtime import run_parallel
 from ..stats import paired_margin, seed_summary
 from .routing_stability import selection_grid
 from .routing_stability_seeds import _data, pooled_curves, stability_job, stability_splits
 from .routing_stability_settings import StabilitySettings
 
-SEED_COLUMNS = [
-    "run",
-    "seed",
-    "acc",
-    "acc_mnist",
-    "acc_cifar",
-    "jaccard",
-    "changed",
-    "experts_used_layer0",
-    "experts_used_layer1",
-    "train_seconds",
-]
+
+def seed_columns(keys: tuple[str, str]) -> list[str]:
+    """The per-seed table's columns, with each dataset's accuracy ``acc_<key>``."""
+    accuracy = [f"acc_{k}" for k in keys]
+    return [
+        "run",
+        "seed",
+        "acc",
+        *accuracy,
+        "jaccard",
+        "changed",
+        "experts_used_layer0",
+        "experts_used_layer1",
+        "train_seconds",
+    ]
 
 
 @dataclass
@@ -32,6 +36,7 @@ class StabilityTables:
     """Everything notebook 04 plots and reports."""
 
     settings: StabilitySettings
+    dataset_names: tuple[str, str]  # the two datasets as named in prose; tables use their slugs (``mnist``)
     info: dict  # runs, seconds, processes, training seconds
     curves: pd.DataFrame  # the sweep at seed SEED: run, layer, dataset, sigma, jaccard, changed, tokens
     table: pd.DataFrame  # the sweep's trade-off rows, one per run
@@ -72,7 +77,10 @@ def seed_tables(settings: StabilitySettings, studied: list) -> tuple[pd.DataFram
         index=["run", "seed"], columns="noise_at", values=["jaccard", "changed"]
     )
     at_eval.columns = [f"{m}_{'model_input' if n == 'model input' else 'router_input'}" for m, n in at_eval.columns]
-    per_seed = pd.DataFrame([r.row for r in studied])[SEED_COLUMNS].merge(at_eval.reset_index(), on=["run", "seed"])
+    keys = tuple(slug(n) for n in _data(settings.data_source, settings.dataset_names).dataset_names)
+    per_seed = pd.DataFrame([r.row for r in studied])[seed_columns(keys)].merge(
+        at_eval.reset_index(), on=["run", "seed"]
+    )
     assert (per_seed.jaccard - per_seed.jaccard_router_input).abs().max() < 1e-9  # the two pooled routes agree
     return band, per_seed
 
@@ -87,15 +95,17 @@ def seed_margins(settings: StabilitySettings, per_seed: pd.DataFrame) -> pd.Data
 
 
 def source_grid(settings: StabilitySettings, model) -> pd.DataFrame:
-    """E_orig / E_pert of the first 8 tokens of one MNIST and one CIFAR probe image (baseline, layer 0)."""
+    """E_orig / E_pert of the first 8 tokens of one probe image of each dataset (baseline, layer 0)."""
     sizes = settings.sizes
-    _, probe = stability_splits(_data(settings.data_source), settings.seed, sizes["n_test"], sizes["n_probe"])
+    data = _data(settings.data_source, settings.dataset_names)
+    _, probe = stability_splits(data, settings.seed, sizes["n_test"], sizes["n_probe"])
+    first, second = (slug(n) for n in data.dataset_names)
     grids = []
-    for name, index in (("mnist", int(probe.is_mnist.nonzero()[0])), ("cifar", int((~probe.is_mnist).nonzero()[0]))):
+    for name, index in ((first, int(probe.is_first.nonzero()[0])), (second, int((~probe.is_first).nonzero()[0]))):
         g = selection_grid(
             model, probe.images[index], settings.eval_sigma, settings.patch, settings.seed, layer=0, tokens=8
         )
-        grids.append(g.assign(dataset=name, probe_index=index, token=g.token + (0 if name == "mnist" else 8)))
+        grids.append(g.assign(dataset=name, probe_index=index, token=g.token + (0 if name == first else 8)))
     return pd.concat(grids, ignore_index=True)
 
 
@@ -122,7 +132,7 @@ def run(settings: StabilitySettings) -> StabilityTables:
     )
     baseline = next(r.model for r in sweep if r.spec.name == "baseline")
     info = {
-        "data": _data(settings.data_source).describe(),
+        "data": _data(settings.data_source, settings.dataset_names).describe(),
         "runs": len(results),
         "sweep runs": len(specs),
         "seed-study runs": len(studied),
@@ -133,6 +143,7 @@ def run(settings: StabilitySettings) -> StabilityTables:
     }
     return StabilityTables(
         settings,
+        _data(settings.data_source, settings.dataset_names).dataset_names,
         info,
         pd.concat([r.curves for r in sweep], ignore_index=True),
         pd.DataFrame([r.row for r in sweep]),
