@@ -4,9 +4,13 @@ construction under those names, with the quick profile's sizes as caps of the fu
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from typing import ClassVar
 
 from .errors import MoeError, check_choice, check_finite, check_int, check_nonnegative, check_positive
+from .io import paths
+from .io.notebook_errors import one_line_errors
 from .runtime import PROFILES, resolve_device
 from .stats import seed_list
 
@@ -14,6 +18,7 @@ from .stats import seed_list
 class StudySettings:
     """Mixin for a frozen dataclass of a notebook's parameters (field ``lr`` <-> parameter ``LR``)."""
 
+    NOTEBOOK: ClassVar[str] = ""  # the notebook these settings belong to, e.g. "02_four_models"
     QUICK_SIZES: ClassVar[dict] = {}  # field -> cap in the quick profile
     POSITIVE: ClassVar[tuple] = ()  # positive-int fields
     POSITIVE_FLOATS: ClassVar[tuple] = ()  # positive finite-number fields
@@ -23,12 +28,42 @@ class StudySettings:
     def from_parameters(cls, namespace: dict | None = None, /, **parameters):
         """Settings from a notebook's parameters: its namespace (``globals()``: each field from its UPPER_CASE name,
         other names ignored) or the parameters by name (``MODEL=…, SEED=…``: an unknown name is a one-line error)."""
+        if namespace is not None:  # a notebook: its bad parameters show as one line, not a traceback
+            one_line_errors()
         names = {f.name.upper(): f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(parameters) - set(names))
         if unknown:
             raise MoeError(f"unknown parameter(s) {unknown}; known: {', '.join(names)}")
         given = {**(namespace or {}), **parameters}
-        return cls(**{field: given[upper] for upper, field in names.items() if upper in given})
+        settings = cls(**{field: given[upper] for upper, field in names.items() if upper in given})
+        if namespace is not None:  # a notebook's own parameters: choose where its figures go
+            settings.choose_output()
+        return settings
+
+    def differences(self) -> list[str]:
+        """``NAME=value`` for every parameter that differs from the committed run's (the class defaults)."""
+        return [
+            f"{f.name.upper()}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.default is not dataclasses.MISSING and getattr(self, f.name) != f.default
+        ]
+
+    def choose_output(self) -> None:
+        """Outside the pipeline, a run with other parameters than the committed one (another profile, seed, …)
+        writes its figures and tables to ``runs/<notebook>/<time>/`` and says so in one line, never over the
+        committed ``figures/``; the pipeline (``$MOE_FIGURES_DIR``) and a default full run are left as they are."""
+        if not self.NOTEBOOK or os.environ.get(paths.FIGURES_ENV):
+            return
+        changed = self.differences()
+        if not changed:
+            paths.set_run_folder(None)
+            return
+        folder = paths.RUNS_DIR / self.NOTEBOOK / time.strftime("%Y-%m-%dT%H-%M-%S")
+        paths.set_run_folder(folder)
+        print(
+            f"{', '.join(changed)}: not the committed run, so this run's figures and tables go to "
+            f"{folder.relative_to(paths.REPO_ROOT)}/ (figures/ keeps the committed full run)"
+        )
 
     def check_common(self) -> None:
         """Validate SEED, DEVICE (CUDA must exist if asked for), PROFILE and the fields named in POSITIVE,

@@ -48,3 +48,40 @@ def test_a_figure_is_described_by_its_titles_and_labels():
     text = describe_figure(fig, "04_jaccard")
     assert text.startswith("Figure 04_jaccard: Jaccard vs σ: mean Jaccard vs σ") and "figures/04_jaccard" in text
     plt.close(fig)
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umask_mode(figures_tmp):
+    import os
+    import stat
+
+    save_table({"a": 1}, "99_mode")
+    path = figures_tmp / "99_mode.json"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # 0644 under umask 022, not mkstemp's 0600
+    os.chmod(path, 0o640)
+    save_table({"a": 2}, "99_mode")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and '"a": 2' in path.read_text()
+
+
+def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, monkeypatch, capsys):
+    from moe_utils.exp1.settings import FourModelsSettings
+    from moe_utils.io import paths
+
+    monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
+    monkeypatch.setattr(paths, "RUNS_DIR", paths.REPO_ROOT / "runs" / "test-run-folder")
+    try:
+        FourModelsSettings.from_parameters({"PROFILE": "quick", "EPOCHS": 3})  # as papermill -p PROFILE quick would
+        line = capsys.readouterr().out.strip()
+        assert (
+            line.startswith("PROFILE='quick', EPOCHS=3: not the committed run, so this run's figures")
+            and "\n" not in line
+        )
+        assert paths.figures_dir().is_relative_to(paths.RUNS_DIR / "02_four_models")
+        assert paths.figures_dir().name in line
+        FourModelsSettings.from_parameters({"PROFILE": "full"})  # the committed configuration: figures/
+        assert paths.figures_dir() == paths.REPO_ROOT / "figures" and capsys.readouterr().out == ""
+        FourModelsSettings.from_parameters(PROFILE="quick")  # by keyword (tests, scripts): nothing chosen
+        assert paths.figures_dir() == paths.REPO_ROOT / "figures"
+    finally:
+        paths.set_run_folder(None)

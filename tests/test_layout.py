@@ -16,7 +16,7 @@ ALLOWED = {
     "errors": set(),
     "runtime": {"errors"},
     "stats": {"errors"},  # summaries over seeds, margins, bootstrap: below exp1 and studies alike
-    "settings": {"errors", "runtime", "stats"},
+    "settings": {"errors", "io", "runtime", "stats"},
     "io": {"errors"},
     "datasets": BASE,
     "exp1": BASE | {"datasets", "stats", "settings"},

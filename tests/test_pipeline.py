@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from moe_utils.pipeline import (
     list_notebooks,
     main,
     notebook_parameters,
+    output_lock,
     parse_parameter,
     run_pipeline,
     select_notebooks,
@@ -95,7 +97,10 @@ def test_pipeline_stops_at_first_failure_naming_notebook_and_cell(tmp_path, monk
     out = tmp_path / "out"
     assert main(["--profile", "quick", "--output-dir", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: 02_bad.ipynb failed in cell 3 (execution count 4): ValueError: boom", err
+    assert err.startswith("error: 02_bad.ipynb failed in cell 3 (execution count 4): ValueError: boom (kernel log: "), (
+        err
+    )
+    assert err.endswith("02_bad.kernel.log)") and "\n" not in err
     assert (out / "01_ok.ipynb").exists() and not (out / "03_never.ipynb").exists()
     assert not (out / "02_bad.ipynb").exists() and not list(out.glob(".*"))  # nothing half-written
 
@@ -200,8 +205,11 @@ def test_stale_temporaries_of_dead_runs_are_removed(tmp_path, monkeypatch):
     stale_file.write_text("{}")
     stale_stage = out / f".01_ok.pid{dead}.efgh.staging"
     stale_stage.mkdir()
+    stale_repo_stage = tmp_path / "notebooks" / f".01_ok.pid{dead}.ijkl.staging"  # a killed in-place run's
+    stale_repo_stage.mkdir()
     assert main(["--profile", "quick", "--output-dir", str(out)]) == 0
     assert not stale_file.exists() and not stale_stage.exists() and (out / "01_ok.ipynb").exists()
+    assert not stale_repo_stage.exists()  # cleaned by a run with --output-dir too
 
 
 @pytest.mark.skipif(not data_available(), reason="no MNIST/CIFAR data: set MOE_DATA_MIRROR")
@@ -235,3 +243,56 @@ def test_a_run_on_another_model_keeps_its_own_executed_notebook():
     assert executed_name(notebook, {"MODEL": "smollm2"}) == notebook.name  # the default model: the notebook itself
     assert executed_name(notebook, {"SEED": 1}) == notebook.name
     assert all("." not in p.stem for p in list_notebooks())  # executed copies are not notebooks of their own
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    tiny_notebooks(tmp_path / "notebooks", {"01_echo": "open('ran', 'w').write('x')"})
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    assert main(["--profile", "quick", "--output-dir", "/proc/moe-out"]) == 2  # not writable, even for root
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.startswith("error: --output-dir='/proc/moe-out' is not allowed; cannot write there (") and "\n" not in err
+    )
+    assert not (tmp_path / "notebooks" / "ran").exists()
+    if os.geteuid() != 0:  # a read-only folder (root may write anywhere, so only for other users)
+        locked = tmp_path / "read-only"
+        locked.mkdir(mode=0o555)
+        assert main(["--profile", "quick", "--output-dir", str(locked)]) == 2
+        assert "cannot write there (Permission denied)" in capsys.readouterr().err
+
+
+def test_a_second_run_into_the_same_folder_is_refused_with_one_line(tmp_path, monkeypatch, capsys):
+    tiny_notebooks(tmp_path / "notebooks", {"01_echo": "x = 1"})
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    out = tmp_path / "out"
+    out.mkdir()
+    with output_lock("--output-dir", out):  # another run holds the folder
+        assert main(["--profile", "quick", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --output-dir='{out}' is in use by another pipeline run (pid {os.getpid()}")
+    assert "\n" not in err and not (out / "01_echo.ipynb").exists() and not list(out.glob(".*"))
+    assert main(["--profile", "quick", "--output-dir", str(out)]) == 0  # released: the next run goes ahead
+
+
+def test_the_kernels_own_messages_go_to_a_log_not_the_terminal(tmp_path, monkeypatch, capfd):
+    body = "import sys\nprint('kernel noise on fd 2', file=sys.__stderr__, flush=True)"
+    tiny_notebooks(tmp_path / "notebooks", {"01_noisy": body})
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    out = tmp_path / "out"
+    assert main(["--profile", "quick", "--output-dir", str(out)]) == 0
+    seen = capfd.readouterr()
+    assert "kernel noise" not in seen.err + seen.out and "Kernel is running over TCP" not in seen.err
+    assert seen.out.splitlines()[0].startswith("running 01_noisy.ipynb")
+    assert "kernel noise on fd 2" in (out / "logs" / "01_noisy.kernel.log").read_text()
+
+
+def test_ctrl_c_is_one_line_naming_the_kernel_log(tmp_path, monkeypatch, capfd):
+    body = "import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)  # Ctrl-C in the pipeline\ntime.sleep(60)"
+    tiny_notebooks(tmp_path / "notebooks", {"01_interrupted": body})
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    out = tmp_path / "out"
+    assert main(["--profile", "quick", "--output-dir", str(out)]) == 130
+    err = capfd.readouterr().err.strip()
+    assert err.startswith("error: interrupted; the notebook that was running and its figures were left as they were")
+    assert "\n" not in err and "01_interrupted.kernel.log" in err
+    assert not (out / "01_interrupted.ipynb").exists() and not list(out.glob(".*"))

@@ -112,3 +112,27 @@ def test_settings_build_the_models_they_describe():
     assert load.config("standard", "aux_free").router.balancing == "aux_free"
     assert HeadImportanceSettings(ffn="moe").model.ffn == "moe"
     assert LayerActivationSettings().model.n_layers == 12
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_every_float_parameter_of_a_notebook_refuses_non_finite_numbers(cls):
+    import math
+
+    import papermill as pm
+
+    from moe_utils.io import paths
+
+    parameters = pm.inspect_notebook(str(paths.NOTEBOOKS_DIR / f"{cls.NOTEBOOK}.ipynb"))
+    floats = [f.name for f in dataclasses.fields(cls) if isinstance(f.default, float) and f.name.upper() in parameters]
+    assert floats or cls is DataSetupSettings
+    for name in floats:
+        for bad in (math.inf, -math.inf, math.nan, 1e999):
+            with pytest.raises(MoeError, match=f"{name.upper()}=.* is not allowed"):
+                cls(**{name: bad})
+
+
+def test_the_data_notebooks_name_their_datasets_alike():
+    for cls in (DataSetupSettings, FourModelsSettings, GateAnalysisSettings, StabilitySettings):
+        assert cls().dataset_names == "auto"
+        with pytest.raises(MoeError, match="DATASET_NAMES='one' is not allowed; write \"auto\" or two"):
+            cls(dataset_names="one")

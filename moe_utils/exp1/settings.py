@@ -16,6 +16,8 @@ from .training import OPTIMIZERS, TrainConfig
 class DataSetupSettings(StudySettings):
     """Notebook 01: which archives, how to name them, and how many example images."""
 
+    NOTEBOOK = "01_data_setup"
+
     POSITIVE = ("samples_per_class",)
 
     seed: int = 0
@@ -36,6 +38,8 @@ class DataSetupSettings(StudySettings):
 @dataclass(frozen=True)
 class FourModelsSettings(StudySettings):
     """Notebook 02: the four models of source 004 trained once (quick: 2 epochs on 10 % of each split)."""
+
+    NOTEBOOK = "02_four_models"
 
     QUICK_SIZES = {"epochs": 2, "train_share": 0.1, "test_share": 0.1}
     POSITIVE = ("epochs", "batch_size")
@@ -72,6 +76,8 @@ class FourModelsSettings(StudySettings):
 @dataclass(frozen=True)
 class GateAnalysisSettings(StudySettings):
     """Notebook 03: the seeds of notebook 02's run and the gate studies (quick: 5 % of train, 1 epoch, 2 seeds)."""
+
+    NOTEBOOK = "03_gate_analysis"
 
     QUICK_SIZES = {
         "n_seeds": 2,

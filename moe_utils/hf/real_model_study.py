@@ -46,6 +46,8 @@ MATH = "Math Calculation"
 class RealModelSettings(StudySettings):
     """Notebook 08's parameters, validated on construction under the names the user typed."""
 
+    NOTEBOOK = "08_real_models"
+
     model: str = "smollm2"
     dtype: str = "auto"
     revisions: str = ""

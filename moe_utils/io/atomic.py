@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,20 @@ from pathlib import Path
 # Temporaries are named ".<stem>.pid<PID>.<random>.tmp<suffix>" (files) or ".<stem>.pid<PID>.<random>.staging" (folders),
 # so that a later run can tell those of a process that no longer exists (killed mid-write) from live ones.
 TEMPORARY = re.compile(r"^\..*\.pid(\d+)\.[^.]+\.(tmp.*|staging)$")
+
+
+def new_file_mode() -> int:
+    """The mode a newly created file gets here: 0666 less the umask (0644 under the usual umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def replace_keeping_mode(source: Path, target: Path) -> None:
+    """Rename ``source`` onto ``target`` with the mode of the file it replaces (a new file's mode if there is none)."""
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else new_file_mode()
+    os.chmod(source, mode)
+    os.replace(source, target)
 
 
 def temporary_prefix(stem: str) -> str:
@@ -32,7 +47,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, target)
+        replace_keeping_mode(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()

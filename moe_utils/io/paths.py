@@ -12,15 +12,28 @@ RAW_DIR = DATA_DIR / "raw"
 CACHE_ENV = "MOE_CACHE_DIR"  # where the data caches go (default data/processed), e.g. a test's temporary folder
 PROCESSED_DIR = Path(os.environ[CACHE_ENV]).resolve() if os.environ.get(CACHE_ENV) else DATA_DIR / "processed"
 BENCHMARK_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+RUNS_DIR = REPO_ROOT / "runs"  # git-ignored: runs that are not the committed configuration, and kernel logs
 
 FIGURES_ENV = "MOE_FIGURES_DIR"
 MIRROR_ENV = "MOE_DATA_MIRROR"
 
 
+_run_folder: Path | None = None  # set by a notebook whose settings differ from the committed run's
+
+
+def set_run_folder(folder: Path | None) -> None:
+    """Send this process's figures to ``folder`` (a run folder under ``runs/``), or back to ``figures/`` with None."""
+    global _run_folder
+    _run_folder = folder
+
+
 def figures_dir() -> Path:
-    """Folder that figures and their numbers go to (``$MOE_FIGURES_DIR`` or ``figures/``)."""
+    """Folder that figures and their numbers go to: ``$MOE_FIGURES_DIR`` (the pipeline's staging folder), else this
+    process's run folder (a notebook run with other settings than the committed ones), else ``figures/``."""
     override = os.environ.get(FIGURES_ENV)
-    return Path(override).resolve() if override else REPO_ROOT / "figures"
+    if override:
+        return Path(override).resolve()
+    return _run_folder if _run_folder is not None else REPO_ROOT / "figures"
 
 
 def mirror_dir() -> Path | None:

@@ -14,6 +14,8 @@ from .expert_load import METHODS, lm_config
 class ExpertLoadSettings(StudySettings):
     """Expert load by domain (source ``000``), validated under the notebook's parameter names."""
 
+    NOTEBOOK = "05_expert_load"
+
     QUICK_SIZES = {
         "tokens_per_domain": 20000,
         "held_out_tokens_per_domain": 4000,

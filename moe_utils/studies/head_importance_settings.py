@@ -25,6 +25,8 @@ def check_seq_len(value) -> None:
 class HeadImportanceSettings(StudySettings):
     """Attention-head importance per cognitive function (source ``001``), validated under the parameter names."""
 
+    NOTEBOOK = "06_head_importance"
+
     QUICK_SIZES = {"n_train": 200, "n_held_out": 60, "steps": 150, "probe_steps": 50, "n_seeds": 2}
     POSITIVE = (
         "threads",

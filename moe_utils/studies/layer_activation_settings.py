@@ -16,6 +16,8 @@ from .head_importance_settings import check_seq_len
 class LayerActivationSettings(StudySettings):
     """Per-layer activation across training (source ``002``), validated under the notebook's parameter names."""
 
+    NOTEBOOK = "07_layer_activation"
+
     QUICK_SIZES = {"n_train": 100, "n_held_out": 20, "steps": 32, "n_seeds": 2}
     POSITIVE = (
         "threads",

@@ -18,6 +18,8 @@ from .routing_stability import SURROGATES, RunSpec, build_run_specs, build_seed_
 class StabilitySettings(StudySettings):
     """Routing stability under input noise (source ``003``), validated under the notebook's parameter names."""
 
+    NOTEBOOK = "04_routing_stability"
+
     QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3, "n_seeds": 2}
     POSITIVE = (
         "d_model",
