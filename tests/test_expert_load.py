@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from moe_utils.errors import MoeError
-from moe_utils.moe.router import Router, max_violation
+from moe_utils.measures.routing import max_violation
+from moe_utils.moe.router import Router
 from moe_utils.moe.transformer import TransformerModel
 from moe_utils.runtime import make_generator
 from moe_utils.studies.expert_load import (

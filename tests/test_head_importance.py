@@ -20,17 +20,11 @@ from moe_utils.datasets.cognitive_tasks import (
     make_world,
 )
 from moe_utils.errors import MoeError
+from moe_utils.measures.heads import importance_shares, task_similarity
+from moe_utils.measures.probe import probe_importance, train_probe
 from moe_utils.moe.training import load_checkpoint, save_checkpoint, train_steps
 from moe_utils.moe.transformer import TransformerConfig, TransformerModel
-from moe_utils.studies.head_importance import (
-    head_mask_gradients,
-    importance_shares,
-    last_head_outputs,
-    mask_gradient_importance,
-    probe_importance,
-    task_similarity,
-    train_probe,
-)
+from moe_utils.studies.head_importance import head_mask_gradients, last_head_outputs, mask_gradient_importance
 from moe_utils.studies.head_importance_seeds import shuffled_labels
 from moe_utils.studies.layer_activation import residual_updates
 

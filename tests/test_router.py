@@ -7,7 +7,8 @@ import torch
 from configs import make_router  # tests/configs.py
 
 from moe_utils.errors import MoeError
-from moe_utils.moe.router import max_violation, sequence_aux_loss
+from moe_utils.measures.routing import max_violation
+from moe_utils.moe.router import sequence_aux_loss
 
 
 def gen(seed: int) -> torch.Generator:

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import MoeError, check_bool, check_choice, check_nonnegative, check_positive
-from ..measures.routing import expert_counts, max_violation  # noqa: F401 (re-exported)
+from ..measures.routing import expert_counts
 
 SCORINGS = ("softmax", "sigmoid")
 NOISES = ("none", "noisy_topk")

@@ -12,9 +12,9 @@ import torch
 
 from ..errors import MoeError, check_nonnegative, check_positive
 from ..io.atomic import atomic_path
+from ..measures.routing import max_violation
 from ..runtime import make_generator
 from ..runtime import progress as progress_bar
-from .router import max_violation
 from .transformer import TransformerConfig, TransformerModel
 
 CHECKPOINT_FORMAT = "moe_utils.TransformerModel/2"  # 2: the config nests a RouterConfig

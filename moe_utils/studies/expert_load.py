@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from ..datasets.corpora import BYTE_VOCAB_SIZE, sample_lm_batch
 from ..errors import MoeError, check_choice
-from ..measures.routing import expert_counts, max_violation, relative_load  # noqa: F401 (re-exported for notebook 05)
+from ..measures.routing import expert_counts, max_violation, relative_load
 from ..moe.router import RouterConfig
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel

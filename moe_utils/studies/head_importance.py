@@ -10,14 +10,10 @@ from torch.nn import functional as F
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ..errors import check_positive
-from ..measures.heads import (  # noqa: F401 (re-exported for notebook 06)
-    depth_centroid,
-    importance_shares,
+from ..measures.heads import (
     random_heads_mask,
-    task_similarity,
     top_heads_mask,
 )
-from ..measures.probe import probe_accuracy, probe_importance, train_probe  # noqa: F401 (re-exported)
 from ..runtime import make_generator
 
 

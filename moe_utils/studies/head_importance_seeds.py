@@ -17,20 +17,12 @@ from ..datasets.cognitive_tasks import (
     disjoint_halves,
     make_task_data,
 )
+from ..measures.heads import depth_centroid, importance_shares, task_similarity
+from ..measures.probe import probe_accuracy, probe_importance, train_probe
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerModel
 from ..runtime import make_generator
-from .head_importance import (
-    ablation_table,
-    depth_centroid,
-    importance_shares,
-    last_head_outputs,
-    mask_gradient_importance,
-    probe_accuracy,
-    probe_importance,
-    task_similarity,
-    train_probe,
-)
+from .head_importance import ablation_table, last_head_outputs, mask_gradient_importance
 
 PROBE, MASK, CONTROL = "probe gradient × activation", "head-mask gradient", "shuffled-label probe (control)"
 

@@ -9,9 +9,10 @@ import pandas as pd
 import torch
 
 from ..datasets.cognitive_tasks import ANSWERS, TASKS, make_task_data
+from ..measures.heads import depth_centroid, task_similarity
 from ..runtime import run_parallel
 from ..stats import paired_margin
-from .head_importance import depth_centroid, importance_frame, task_similarity
+from .head_importance import importance_frame
 from .head_importance_seeds import CONTROL, MASK, PROBE, SeedTables, head_importance_job
 from .head_importance_settings import HeadImportanceSettings
 

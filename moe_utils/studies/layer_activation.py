@@ -9,10 +9,11 @@ import torch
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ..errors import MoeError
+from ..measures.heads import importance_shares
 from ..moe.training import load_checkpoint, save_checkpoint
 from ..moe.transformer import TransformerModel
 from ..runtime import progress
-from .head_importance import importance_shares, mask_gradient_importance
+from .head_importance import mask_gradient_importance
 
 
 def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from ..datasets.mnist_cifar import slug
 from ..errors import MoeError, check_choice, check_nonnegative, check_positive
-from ..measures.routing import jaccard, relative_noise, selection_sets  # noqa: F401 (re-exported for notebook 04)
+from ..measures.routing import jaccard, relative_noise, selection_sets
 from ..moe.router import NOISES, Router
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerConfig, TransformerModel, image_to_patches
