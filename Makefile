@@ -5,6 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KERNEL := moe-experiments
 PROFILE ?= full
+# The offline data mirror: $MOE_DATA_MIRROR when set, else ../shared/datasets when it exists (the rule of .ci/run),
+# passed to every target (the pipeline, the tests, JupyterLab's kernels).
+MOE_DATA_MIRROR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/datasets),)
+ifneq ($(MOE_DATA_MIRROR),)
+export MOE_DATA_MIRROR
+endif
 
 .PHONY: setup hf data run lint test lab bench clean-venv
 

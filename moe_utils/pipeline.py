@@ -1,14 +1,19 @@
 """Run the notebooks in order with papermill: ``python -m moe_utils.pipeline [--profile] [--only] [--output-dir] [--param]``.
 
 Each notebook runs in a staging folder (its figures too); only when it succeeds do the executed notebook and its
-figures move into place, so a failing or interrupted run leaves the committed files untouched.
+figures move into place, so a failing or interrupted run leaves the committed files untouched. The output folder is
+checked writable and locked before any work (a second run into it is refused); the kernel's own messages (Jupyter's
+warnings, tracebacks on Ctrl-C) go to a log file under ``runs/logs/`` (or ``<output-dir>/logs/``) that errors name.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import difflib
+import fcntl
+import hashlib
 import os
 import shutil
 import sys
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from .errors import MoeError, check_choice
 from .io import paths
-from .io.atomic import remove_stale_temporaries, temporary_prefix
+from .io.atomic import remove_stale_temporaries, replace_keeping_mode, temporary_prefix
 from .runtime import PROFILES, PROGRESS_ENV
 
 KERNEL_NAME = "moe-experiments"
@@ -85,6 +90,67 @@ def check_output_folder(flag: str, folder: Path) -> None:
             raise MoeError(f"{flag}={str(folder)!r} is not allowed; {path} is an existing file, not a folder")
 
 
+def check_writable(flag: str, folder: Path) -> None:
+    """One-line MoeError, before any work, when files cannot be created in ``folder`` (created if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=temporary_prefix("write-check"), suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MoeError(f"{flag}={str(folder)!r} is not allowed; cannot write there ({reason})") from None
+
+
+def lock_path(folder: Path) -> Path:
+    """The lock file of an output folder, kept under ``runs/locks/`` so the folder itself stays clean."""
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return paths.RUNS_DIR / "locks" / f"{key}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(flag: str, folder: Path):
+    """Hold an exclusive lock on ``folder`` for the run; a second run into the same folder is a one-line MoeError."""
+    lock = lock_path(folder)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise MoeError(
+            f"{flag}={str(folder)!r} is in use by another pipeline run ({holder}); wait for it to finish "
+            "or choose another --output-dir"
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+@contextlib.contextmanager
+def kernel_output_to(log: Path):
+    """Send everything written to file descriptor 2 (the kernel's warnings and tracebacks) to ``log`` meanwhile."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as target:
+        os.dup2(target.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def shown_path(path: Path) -> str:
     """``path`` relative to the repository when it lies inside it, else as given."""
     path = Path(path).resolve()
@@ -107,30 +173,36 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def run_notebook(notebook: Path, output: Path, figures: Path, profile: str, parameters: dict | None = None) -> float:
-    """Execute one notebook into ``output`` and its figures into ``figures``, both only if it succeeds; return seconds."""
+def run_notebook(
+    notebook: Path, output: Path, figures: Path, profile: str, parameters: dict | None = None, log: Path | None = None
+) -> float:
+    """Execute one notebook into ``output`` and its figures into ``figures``, both only if it succeeds; return seconds.
+
+    The kernel's own stderr goes to ``log`` (default: beside ``output`` under ``logs/``)."""
     import papermill as pm
 
     started = time.perf_counter()
+    log = log or output.parent / "logs" / f"{notebook.stem}.kernel.log"
     output.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=temporary_prefix(notebook.stem), suffix=".staging", dir=output.parent))
     settings = {paths.FIGURES_ENV: str(stage / "figures"), PROGRESS_ENV: "log"}  # the kernel inherits them
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(stage / notebook.name),
-            parameters={"PROFILE": profile, **(parameters or {})},
-            kernel_name=kernel_name(),
-            cwd=str(notebook.parent),
-            progress_bar=False,
-        )
+        with kernel_output_to(log):
+            pm.execute_notebook(
+                str(notebook),
+                str(stage / notebook.name),
+                parameters={"PROFILE": profile, **(parameters or {})},
+                kernel_name=kernel_name(),
+                cwd=str(notebook.parent),
+                progress_bar=False,
+            )
         record_paths(stage / notebook.name, notebook, output)
         figures.mkdir(parents=True, exist_ok=True)
         for produced in sorted((stage / "figures").glob("*")):
-            os.replace(produced, figures / produced.name)
-        os.replace(stage / notebook.name, output)
+            replace_keeping_mode(produced, figures / produced.name)
+        replace_keeping_mode(stage / notebook.name, output)
     finally:
         for name, value in previous.items():
             if value is None:
@@ -145,32 +217,48 @@ def run_pipeline(
     profile: str = "full", only: str | None = None, output_dir: Path | None = None, parameters: dict | None = None
 ) -> dict[str, float]:
     """Run the selected notebooks in order; stop at the first failure, naming notebook and cell."""
-    from papermill.exceptions import PapermillExecutionError
-
     check_choice("--profile", profile, PROFILES)
     notebooks = select_notebooks(only)
     check_parameter_names(notebooks, parameters or {})
     if output_dir is not None:
         output_dir = Path(output_dir).resolve()
         check_output_folder("--output-dir", output_dir)
-        figures = output_dir / "figures"
+        flag, folder, figures = "--output-dir", output_dir, output_dir / "figures"
+        figures_flag, logs = flag, output_dir / "logs"
     else:
         figures = paths.figures_dir()
-        check_output_folder(f"${paths.FIGURES_ENV}" if os.environ.get(paths.FIGURES_ENV) else "figures", figures)
-    for folder in {output_dir or paths.NOTEBOOKS_DIR, figures, paths.PROCESSED_DIR}:
-        remove_stale_temporaries(folder)
+        figures_flag = f"${paths.FIGURES_ENV}" if os.environ.get(paths.FIGURES_ENV) else "figures"
+        check_output_folder(figures_flag, figures)
+        flag, folder, logs = "notebooks", paths.NOTEBOOKS_DIR, paths.RUNS_DIR / "logs"
+    for where, path in ((flag, folder), (figures_flag, figures), ("the kernel logs' folder", logs)):
+        check_writable(where, path)
+    with output_lock(flag, folder):
+        for stale in {folder, paths.NOTEBOOKS_DIR, figures, paths.PROCESSED_DIR}:  # the repository's own staging too
+            remove_stale_temporaries(stale)
+        return run_notebooks(notebooks, profile, output_dir, figures, logs, parameters)
+
+
+def run_notebooks(
+    notebooks: list[Path], profile: str, output_dir: Path | None, figures: Path, logs: Path, parameters: dict | None
+) -> dict[str, float]:
+    """Run each notebook in turn (the output folder already checked and locked); stop at the first failure."""
+    from papermill.exceptions import PapermillExecutionError
+
     timings = {}
     for notebook in notebooks:
         name = executed_name(notebook, parameters)
         target = (output_dir / name) if output_dir else notebook.with_name(name)
+        log = logs / f"{Path(name).stem}.kernel.log"
         print(f"running {notebook.name} (profile {profile}) -> {shown_path(target)}", flush=True)
         try:
-            timings[notebook.name] = run_notebook(notebook, target, figures, profile, parameters)
+            timings[notebook.name] = run_notebook(notebook, target, figures, profile, parameters, log)
         except PapermillExecutionError as exc:
             raise MoeError(
                 f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-                f"{exc.ename}: {' '.join(str(exc.evalue).split())}"
+                f"{exc.ename}: {' '.join(str(exc.evalue).split())} (kernel log: {shown_path(log)})"
             ) from None
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"kernel log: {shown_path(log)}") from None
         print(f"  done in {timings[notebook.name]:.1f} s", flush=True)
     return timings
 
@@ -210,9 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     except MoeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        log = f" ({exc.args[0]})" if exc.args else ""
         print(
-            "error: interrupted; the notebook that was running and its figures were left as they were", file=sys.stderr
+            f"error: interrupted; the notebook that was running and its figures were left as they were{log}",
+            file=sys.stderr,
         )
         return 130
     print(f"total {sum(timings.values()):.1f} s")
