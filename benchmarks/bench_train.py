@@ -42,7 +42,10 @@ def image_folders() -> dict[str, object]:
         )
     archives = mirror_archives(paths.mirror_dir())
     folders = {}
-    for name, archive in (("mnist", archives["mnist"]), ("cifar", archives["cifar"])):
+    for name, archive in (
+        ("mnist", archives["first"]),
+        ("cifar", archives["second"]),
+    ):  # the benchmark is MNIST + CIFAR
         target = EXTRACTED / name
         if not (target / "train").is_dir():
             target.mkdir(parents=True, exist_ok=True)

