@@ -62,7 +62,8 @@ class StudySettings:
         paths.set_run_folder(folder)
         print(
             f"{', '.join(changed)}: not the committed run, so this run's figures and tables go to "
-            f"{folder.relative_to(paths.REPO_ROOT)}/ (figures/ keeps the committed full run)"
+            f"{folder.relative_to(paths.REPO_ROOT) if folder.is_relative_to(paths.REPO_ROOT) else folder}/ "
+            "(figures/ keeps the committed full run)"
         )
 
     def check_common(self) -> None:

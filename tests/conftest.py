@@ -60,3 +60,9 @@ def figures_tmp(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "figures"
     monkeypatch.setenv(paths.FIGURES_ENV, str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def runs_in_tmp(tmp_path, monkeypatch):
+    """Kernel logs, locks and run folders of the tests go to a temporary ``runs/``, not the repository's."""
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")

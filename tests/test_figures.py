@@ -69,7 +69,7 @@ def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, mon
     from moe_utils.io import paths
 
     monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
-    monkeypatch.setattr(paths, "RUNS_DIR", paths.REPO_ROOT / "runs" / "test-run-folder")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     try:
         FourModelsSettings.from_parameters({"PROFILE": "quick", "EPOCHS": 3})  # as papermill -p PROFILE quick would
         line = capsys.readouterr().out.strip()

