@@ -91,10 +91,13 @@ def check_output_folder(flag: str, folder: Path) -> None:
 
 
 def check_writable(flag: str, folder: Path) -> None:
-    """One-line MoeError, before any work, when files cannot be created in ``folder`` (created if missing)."""
+    """One-line MoeError, before any work, when files cannot be created in ``folder`` (or, while it does not exist yet,
+    in the nearest folder above it, where it would be created); nothing is left behind."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=temporary_prefix("write-check"), suffix=".tmp", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=temporary_prefix("write-check"), suffix=".tmp", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -203,6 +206,11 @@ def run_notebook(
         for produced in sorted((stage / "figures").glob("*")):
             replace_keeping_mode(produced, figures / produced.name)
         replace_keeping_mode(stage / notebook.name, output)
+    except Exception:
+        failed = log.with_name(f"{Path(output.name).stem}.failed.ipynb")  # the traceback, for a real failure
+        if (stage / notebook.name).exists():
+            shutil.move(stage / notebook.name, failed)
+        raise
     finally:
         for name, value in previous.items():
             if value is None:
@@ -253,9 +261,12 @@ def run_notebooks(
         try:
             timings[notebook.name] = run_notebook(notebook, target, figures, profile, parameters, log)
         except PapermillExecutionError as exc:
+            failed = log.with_name(f"{Path(name).stem}.failed.ipynb")
+            # a MoeError is the whole story (a bad parameter, missing data); anything else has a traceback to read
+            where = "" if exc.ename == "MoeError" else f" (traceback in {shown_path(failed)})"
             raise MoeError(
                 f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-                f"{exc.ename}: {' '.join(str(exc.evalue).split())} (kernel log: {shown_path(log)})"
+                f"{exc.ename}: {' '.join(str(exc.evalue).split())}{where}"
             ) from None
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"kernel log: {shown_path(log)}") from None

@@ -97,10 +97,10 @@ def test_pipeline_stops_at_first_failure_naming_notebook_and_cell(tmp_path, monk
     out = tmp_path / "out"
     assert main(["--profile", "quick", "--output-dir", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: 02_bad.ipynb failed in cell 3 (execution count 4): ValueError: boom (kernel log: "), (
-        err
-    )
-    assert err.endswith("02_bad.kernel.log)") and "\n" not in err
+    expected = "error: 02_bad.ipynb failed in cell 3 (execution count 4): ValueError: boom (traceback in "
+    assert err.startswith(expected) and err.endswith("02_bad.failed.ipynb)") and "\n" not in err, err
+    failed = json.loads((out / "logs" / "02_bad.failed.ipynb").read_text())  # the executed notebook, traceback kept
+    assert any(o.get("ename") == "ValueError" for c in failed["cells"] for o in c.get("outputs", []))
     assert (out / "01_ok.ipynb").exists() and not (out / "03_never.ipynb").exists()
     assert not (out / "02_bad.ipynb").exists() and not list(out.glob(".*"))  # nothing half-written
 

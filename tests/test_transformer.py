@@ -137,7 +137,7 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path):
     train_steps(model, lambda step: batches[step], lm_loss, steps=2, progress=False)
     path = tmp_path / "ckpt" / "model.pt"
     save_checkpoint(model, path, extra={"note": "x"})
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt", "model.pt.check.json"]  # no temporary
     loaded = load_checkpoint(path)
     assert loaded.config == model.config and loaded.checkpoint_extra == {"note": "x"}
     original, restored = model.state_dict(), loaded.state_dict()
@@ -145,6 +145,9 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path):
     assert all(torch.equal(original[k], restored[k]) for k in original)
     x = tokens()
     assert torch.equal(loaded(x), model.eval()(x))
+    path.write_bytes(path.read_bytes()[:-100])  # a truncated copy
+    with pytest.raises(MoeError, match="checkpoint .* is damaged .*truncated"):
+        load_checkpoint(path)
 
 
 def test_training_mode_randomness_needs_a_generator():

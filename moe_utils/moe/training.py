@@ -12,6 +12,7 @@ import torch
 
 from ..errors import MoeError, check_nonnegative, check_positive
 from ..io.atomic import atomic_path
+from ..io.cache_check import damage, record
 from ..measures.routing import max_violation
 from ..runtime import make_generator
 from ..runtime import progress as progress_bar
@@ -99,10 +100,14 @@ def save_checkpoint(model: TransformerModel, path: str | os.PathLike, extra: dic
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+    record(path)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> TransformerModel:
     """Rebuild a TransformerModel saved by save_checkpoint, bit-exactly, in eval mode (``model.checkpoint_extra`` set)."""
+    reason = damage(path)
+    if reason is not None:
+        raise MoeError(f"checkpoint {path} is damaged ({reason}); train it again")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise MoeError(f"path={str(path)!r} is not allowed; it is not a {CHECKPOINT_FORMAT} checkpoint")

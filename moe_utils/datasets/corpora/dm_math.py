@@ -21,6 +21,7 @@ import numpy as np
 from ...errors import MoeError, check_positive
 from ...io import paths
 from ...io.atomic import atomic_path
+from ...io.cache_check import damage, record, set_aside
 from .text import DomainText
 
 DM_CACHE_VERSION = 1
@@ -247,7 +248,10 @@ def generate_dm_mathematics(
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     cache = paths.PROCESSED_DIR / f"dm_mathematics_seed{seed}_{key}.json"
-    if use_cache and cache.is_file():
+    reason = damage(cache) if use_cache and cache.is_file() else "missing"
+    if use_cache and cache.is_file() and reason is not None:
+        set_aside(cache, reason)
+    if use_cache and reason is None:
         payload = json.loads(cache.read_text(encoding="utf-8"))
         cached = True
     else:
@@ -256,6 +260,7 @@ def generate_dm_mathematics(
         if use_cache:
             with atomic_path(cache) as tmp:
                 tmp.write_text(json.dumps(payload), encoding="utf-8")
+            record(cache)
         cached = False
     used = payload["modules_used"]
     documents = [payload["examples"][m][i] for i in range(payload["examples_per_module"]) for m in used]
