@@ -274,12 +274,18 @@ def test_a_second_run_into_the_same_folder_is_refused_with_one_line(tmp_path, mo
     assert main(["--profile", "quick", "--output-dir", str(out)]) == 0  # released: the next run goes ahead
 
 
-def test_the_kernels_own_messages_go_to_a_log_not_the_terminal(tmp_path, monkeypatch, capfd):
-    body = "import sys\nprint('kernel noise on fd 2', file=sys.__stderr__, flush=True)"
-    tiny_notebooks(tmp_path / "notebooks", {"01_noisy": body})
+def run_tiny(tmp_path, monkeypatch, name: str, body: str) -> tuple[int, object]:
+    """Run one tiny notebook ``name`` with ``body`` through the pipeline into ``tmp_path/out``; (exit status, out)."""
+    tiny_notebooks(tmp_path / "notebooks", {name: body})
     monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
     out = tmp_path / "out"
-    assert main(["--profile", "quick", "--output-dir", str(out)]) == 0
+    return main(["--profile", "quick", "--output-dir", str(out)]), out
+
+
+def test_the_kernels_own_messages_go_to_a_log_not_the_terminal(tmp_path, monkeypatch, capfd):
+    body = "import sys\nprint('kernel noise on fd 2', file=sys.__stderr__, flush=True)"
+    status, out = run_tiny(tmp_path, monkeypatch, "01_noisy", body)
+    assert status == 0
     seen = capfd.readouterr()
     assert "kernel noise" not in seen.err + seen.out and "Kernel is running over TCP" not in seen.err
     assert seen.out.splitlines()[0].startswith("running 01_noisy.ipynb")
@@ -288,10 +294,8 @@ def test_the_kernels_own_messages_go_to_a_log_not_the_terminal(tmp_path, monkeyp
 
 def test_ctrl_c_is_one_line_naming_the_kernel_log(tmp_path, monkeypatch, capfd):
     body = "import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)  # Ctrl-C in the pipeline\ntime.sleep(60)"
-    tiny_notebooks(tmp_path / "notebooks", {"01_interrupted": body})
-    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path / "notebooks")
-    out = tmp_path / "out"
-    assert main(["--profile", "quick", "--output-dir", str(out)]) == 130
+    status, out = run_tiny(tmp_path, monkeypatch, "01_interrupted", body)
+    assert status == 130
     err = capfd.readouterr().err.strip()
     assert err.startswith("error: interrupted; the notebook that was running and its figures were left as they were")
     assert "\n" not in err and "01_interrupted.kernel.log" in err
