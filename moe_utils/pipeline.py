@@ -222,9 +222,16 @@ def run_notebook(
 
 
 def run_pipeline(
-    profile: str = "full", only: str | None = None, output_dir: Path | None = None, parameters: dict | None = None
+    profile: str = "full",
+    only: str | None = None,
+    output_dir: Path | None = None,
+    parameters: dict | None = None,
+    reuse: bool = False,
 ) -> dict[str, float]:
-    """Run the selected notebooks in order; stop at the first failure, naming notebook and cell."""
+    """Run the selected notebooks in order; stop at the first failure, naming notebook and cell.
+
+    Every model is trained again (``$MOE_RETRAIN=1``: an executed notebook is a real run of its source) unless
+    ``reuse``, which loads the runs kept in ``data/trained/`` with the same settings and code."""
     check_choice("--profile", profile, PROFILES)
     notebooks = select_notebooks(only)
     check_parameter_names(notebooks, parameters or {})
@@ -240,10 +247,24 @@ def run_pipeline(
         flag, folder, logs = "notebooks", paths.NOTEBOOKS_DIR, paths.RUNS_DIR / "logs"
     for where, path in ((flag, folder), (figures_flag, figures), ("the kernel logs' folder", logs)):
         check_writable(where, path)
-    with output_lock(flag, folder):
+    with output_lock(flag, folder), retrain_policy(reuse):
         for stale in {folder, paths.NOTEBOOKS_DIR, figures, paths.PROCESSED_DIR}:  # the repository's own staging too
             remove_stale_temporaries(stale)
         return run_notebooks(notebooks, profile, output_dir, figures, logs, parameters)
+
+
+@contextlib.contextmanager
+def retrain_policy(reuse: bool):
+    """``$MOE_RETRAIN`` for the kernels: "1" (train everything) unless ``reuse``; restored afterwards."""
+    before = os.environ.get(paths.RETRAIN_ENV)
+    os.environ[paths.RETRAIN_ENV] = "0" if reuse else "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(paths.RETRAIN_ENV, None)
+        else:
+            os.environ[paths.RETRAIN_ENV] = before
 
 
 def run_notebooks(
@@ -302,10 +323,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override a parameters-cell value in every selected notebook (repeatable), e.g. --param SEED=1",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="load the models kept in data/trained/ (same settings and code) instead of training them again",
+    )
     args = parser.parse_args(argv)
     try:
         parameters = dict(parse_parameter(p) for p in args.param)
-        timings = run_pipeline(args.profile, args.only, args.output_dir, parameters)
+        timings = run_pipeline(args.profile, args.only, args.output_dir, parameters, reuse=args.reuse)
     except MoeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

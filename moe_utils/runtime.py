@@ -76,15 +76,27 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def run_parallel(fn, jobs: list[dict], workers: int = 2, desc: str = "jobs") -> list:
+def run_parallel(fn, jobs: list[dict], workers: int = 2, desc: str = "jobs", keep=None) -> list:
     """``[fn(**job) for job in jobs]`` in ``workers`` fresh processes (spawned, one torch thread each), in job order.
 
     ``fn`` must be importable (a module-level function); with ``workers=1`` the jobs run here, one after another.
-    Each job must seed its own randomness, so the results do not depend on ``workers``.
+    Each job must seed its own randomness, so the results do not depend on ``workers``. ``keep`` (an
+    ``io.trained.KeptRuns``) loads the jobs it has kept instead of running them, keeps the others' results and
+    prints one line saying which.
     """
     from .errors import check_positive
 
     check_positive("WORKERS", workers)
+    if keep is not None:
+        results = [keep.load(fn, job) for job in jobs]
+        todo = [i for i, r in enumerate(results) if r is None]
+        for i, result in zip(todo, run_parallel(fn, [jobs[i] for i in todo], workers, desc)):
+            keep.save(fn, jobs[i], result)
+            results[i] = result
+        print(keep.summary())
+        return results
+    if not jobs:
+        return []
     if workers == 1 or len(jobs) <= 1:
         return [fn(**job) for job in progress(jobs, desc=desc)]
     import multiprocessing

@@ -8,9 +8,10 @@ import os
 import time
 from typing import ClassVar
 
-from .errors import MoeError, check_choice, check_finite, check_int, check_nonnegative, check_positive
+from .errors import MoeError, check_bool, check_choice, check_finite, check_int, check_nonnegative, check_positive
 from .io import paths
 from .io.notebook_errors import one_line_errors
+from .io.trained import KeptRuns
 from .runtime import PROFILES, resolve_device
 from .stats import seed_list
 
@@ -45,8 +46,8 @@ class StudySettings:
         return [
             f"{f.name.upper()}={getattr(self, f.name)!r}"
             for f in dataclasses.fields(self)
-            if f.default is not dataclasses.MISSING and getattr(self, f.name) != f.default
-        ]
+            if f.default is not dataclasses.MISSING and getattr(self, f.name) != f.default and f.name != "retrain"
+        ]  # RETRAIN trains again what is kept: the same results, so the same committed run
 
     def choose_output(self) -> None:
         """Outside the pipeline, a run with other parameters than the committed one (another profile, seed, …)
@@ -70,6 +71,8 @@ class StudySettings:
         """Validate SEED, DEVICE (CUDA must exist if asked for), PROFILE and the fields named in POSITIVE,
         POSITIVE_FLOATS and NONNEGATIVE."""
         check_int("SEED", self.seed)
+        if hasattr(self, "retrain"):
+            check_bool("RETRAIN", self.retrain)
         resolve_device(self.device)  # "auto" | "cpu" | "cuda"; "cuda" on a machine without one is refused here
         check_choice("PROFILE", self.profile, PROFILES)
         for name in self.POSITIVE:
@@ -78,6 +81,10 @@ class StudySettings:
             check_positive(name.upper(), check_finite(name.upper(), getattr(self, name)), integer=False)
         for name in self.NONNEGATIVE:
             check_nonnegative(name.upper(), check_finite(name.upper(), getattr(self, name)))
+
+    def kept_runs(self):
+        """This notebook's kept runs (``io.trained.KeptRuns``), for ``runtime.run_parallel(..., keep=)``."""
+        return KeptRuns(self.NOTEBOOK, self)
 
     @property
     def sizes(self) -> dict:

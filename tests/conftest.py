@@ -66,3 +66,5 @@ def figures_tmp(tmp_path, monkeypatch) -> Path:
 def runs_in_tmp(tmp_path, monkeypatch):
     """Kernel logs, locks and run folders of the tests go to a temporary ``runs/``, not the repository's."""
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setenv(paths.TRAINED_ENV, str(tmp_path / "trained"))  # kept models too, not data/trained/
+    monkeypatch.delenv(paths.RETRAIN_ENV, raising=False)

@@ -375,3 +375,28 @@ def test_the_older_mask_gradient_path_fills_no_parameter_gradients(tmp_path):
     grads = mask_gradients(model, tokenizer, ["ab", "cd"], ["e", "f"])
     assert grads.shape == (2, 2, 4) and grads.abs().sum() > 0
     assert all(p.grad is None for p in model.parameters()) and all(p.requires_grad for p in model.parameters())
+
+
+def test_the_prompt_explorer_maps_a_typed_prompt_and_answers_within_three_seconds_on_smollm2():
+    import matplotlib.pyplot as plt
+
+    from moe_utils.hf import real_model_explore
+    from moe_utils.hf.heads import mask_gradients
+    from moe_utils.io.explorer import default_choices
+
+    folder = real_smollm2_or_skip()
+    model, tokenizer = load_causal_lm(str(folder), device="cpu")
+    shares = real_model_explore.explore_tables("08_smollm2", paths.REPO_ROOT / "figures")
+    choices = default_choices(real_model_explore.controls(shares), {})
+    plt.close(real_model_explore.prompt_view(shares, model, tokenizer, **choices))  # the cell's first, default view
+    started = time.perf_counter()  # then a typed prompt: a redraw
+    fig = real_model_explore.prompt_view(
+        shares, model, tokenizer, "Retrieval", "Anna has a red box. The red box is", ""
+    )
+    assert time.perf_counter() - started < 3.0 and len(fig.axes) == 3
+    plt.close(fig)
+    grid = real_model_explore.prompt_importance(model, tokenizer, choices["prompt"], choices["answer"])
+    raw = mask_gradients(model, tokenizer, [choices["prompt"]], [choices["answer"]])[0].abs().numpy()
+    assert grid.shape == (30, 9) and abs(grid.sum() - 1) < 1e-5 and (grid.argmax() == raw.argmax())
+    word, p = real_model_explore.next_token(model, tokenizer, "The capital of France is")
+    assert word.strip() == "Paris" and 0 < p <= 1  # a real model knows capitals

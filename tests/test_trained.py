@@ -10,7 +10,7 @@ import torch
 from moe_utils.exp1 import models as exp1_models
 from moe_utils.exp1 import training as exp1_training
 from moe_utils.exp1.settings import FourModelsSettings
-from moe_utils.io import trained
+from moe_utils.io import paths, trained
 
 
 @pytest.fixture
@@ -61,3 +61,85 @@ def test_a_damaged_or_partial_kept_run_is_set_aside_not_half_loaded(kept):
     (partial / ".check.json").unlink()  # killed between writing the state and its record
     assert trained.load_trained("02_four_models", "def", log=lines.append) is None
     assert "no size/checksum record" in lines[-1]
+
+
+@dataclasses.dataclass
+class ToyResult:
+    weights: list
+    states: dict
+
+
+CALLS: list = []
+
+
+def toy_job(settings, seed: int, name: str) -> ToyResult:
+    """A tiny training job: a seeded linear model fitted for a few steps."""
+    CALLS.append((seed, name))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(3, 2)
+    x, y = torch.randn(16, 3, generator=generator), torch.randn(16, 2, generator=generator)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(5):
+        optimiser.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimiser.step()
+    return ToyResult(model.weight.detach().flatten().tolist(), {"model": model.state_dict()})
+
+
+def run_toy(settings, lines=None):
+    from moe_utils.runtime import run_parallel
+
+    CALLS.clear()
+    keep = trained.KeptRuns("99_toy", settings, log=(lines if lines is not None else []).append)
+    jobs = [dict(settings=settings, seed=s, name="toy") for s in (0, 1)]
+    return run_parallel(toy_job, jobs, workers=1, keep=keep), keep
+
+
+def test_a_second_run_with_the_same_settings_loads_and_gives_the_same_results(kept, capsys):
+    from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+    settings = StabilitySettings()
+    first, keep = run_toy(settings)
+    assert CALLS == [(0, "toy"), (1, "toy")] and keep.trained == 2 and "trained 2 run(s)" in capsys.readouterr().out
+    second, keep = run_toy(settings)
+    assert CALLS == [] and keep.trained == 0 and len(keep.loaded) == 2
+    assert [r.weights for r in second] == [r.weights for r in first]
+    assert torch.equal(second[1].states["model"]["weight"], first[1].states["model"]["weight"])
+    assert "loaded 2 kept run(s) trained" in capsys.readouterr().out  # with the saved runs' date
+    run_toy(dataclasses.replace(settings, workers=1))  # how many processes changes nothing that is trained
+    assert CALLS == []
+    run_toy(dataclasses.replace(settings, steps=settings.steps + 1))  # any other setting: trained again
+    assert len(CALLS) == 2
+
+
+def test_retrain_and_the_pipeline_train_again(kept, monkeypatch):
+    from moe_utils.pipeline import retrain_policy
+    from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+    settings = StabilitySettings()
+    run_toy(settings)
+    run_toy(dataclasses.replace(settings, retrain=True))
+    assert len(CALLS) == 2  # RETRAIN = True: trained although kept (and the same key: RETRAIN decides nothing)
+    with retrain_policy(reuse=False):
+        run_toy(settings)
+        assert len(CALLS) == 2  # the pipeline without --reuse: an executed notebook is a real run
+    with retrain_policy(reuse=True):
+        run_toy(settings)
+        assert CALLS == []
+    assert paths.RETRAIN_ENV not in __import__("os").environ
+
+
+def test_a_damaged_kept_run_is_retrained_not_half_loaded(kept):
+    from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+    settings = StabilitySettings()
+    first, keep = run_toy(settings)
+    folder = trained.run_folder("99_toy", keep.key(toy_job, dict(settings=settings, seed=1, name="toy")))
+    state = folder / trained.RESULT_FILE
+    state.write_bytes(state.read_bytes()[:-20])  # truncated
+    lines = []
+    again, keep = run_toy(settings, lines)
+    assert CALLS == [(1, "toy")] and len(keep.loaded) == 1 and keep.trained == 1
+    assert len(lines) == 1 and "is damaged" in lines[0]
+    assert [r.weights for r in again] == [r.weights for r in first]  # retrained: the same seeded result

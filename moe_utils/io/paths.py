@@ -16,6 +16,8 @@ RUNS_DIR = REPO_ROOT / "runs"  # git-ignored: runs that are not the committed co
 
 FIGURES_ENV = "MOE_FIGURES_DIR"
 MIRROR_ENV = "MOE_DATA_MIRROR"
+TRAINED_ENV = "MOE_TRAINED_DIR"  # where trained models are kept (default data/trained), e.g. a test's folder
+RETRAIN_ENV = "MOE_RETRAIN"  # "1": train again whatever is kept; the papermill pipeline sets it unless --reuse
 
 
 _run_folder: Path | None = None  # set by a notebook whose settings differ from the committed run's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -63,6 +63,7 @@ class ModelTables:
     loss: pd.DataFrame  # domain, held_out_tokens, held_out_loss, bits_per_byte, config, method, seed
     seconds: float
     doc_counts: dict[str, np.ndarray]  # domain -> [documents, layers, experts]
+    states: dict = field(default_factory=dict)  # {"model": the trained state dict} (kept by io.trained)
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +105,7 @@ def expert_load_job(settings, seed: int, label: str, method: str) -> ModelTables
         loss.assign(**tags),
         seconds,
         document_counts(model, corpus.held_out, corpus.held_out_doc_ids),
+        {"model": model.state_dict()},
     )
 
 

@@ -45,6 +45,7 @@ class ExpertLoadSettings(StudySettings):
     seed: int = 0
     n_seeds: int = 5
     workers: int = 2
+    retrain: bool = False  # train again even when kept (io.trained)
     device: str = "auto"
     profile: str = "full"
     tokens_per_domain: int = 400000

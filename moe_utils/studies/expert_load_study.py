@@ -114,7 +114,7 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
         for seed in settings.seeds
         for label, method in settings.runs
     ]
-    results = run_parallel(expert_load_job, jobs, workers=settings.workers, desc="models")
+    results = run_parallel(expert_load_job, jobs, workers=settings.workers, desc="models", keep=settings.kept_runs())
     info = {
         "models": len(results),
         "configurations": len(settings.runs),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -72,6 +72,7 @@ class SeedTables:
     ablation: pd.DataFrame  # task, condition, accuracy, drop, seed
     split_sizes: tuple  # (selection, evaluation) prompts
     model: TransformerModel | None
+    states: dict = field(default_factory=dict)  # {"model": the trained state dict} (kept by io.trained)
 
 
 def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTables:
@@ -144,4 +145,5 @@ def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTa
         ablation.assign(seed=seed),
         (len(select), len(evaluate)),
         model if keep_model else None,
+        {"model": {k: v.detach().clone() for k, v in model.state_dict().items()}},
     )

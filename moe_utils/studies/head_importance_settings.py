@@ -46,6 +46,7 @@ class HeadImportanceSettings(StudySettings):
     seed: int = 0
     n_seeds: int = 6
     workers: int = 2
+    retrain: bool = False  # train again even when kept (io.trained)
     device: str = "auto"
     profile: str = "full"
     threads: int = 1

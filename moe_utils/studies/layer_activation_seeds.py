@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +43,7 @@ class SeedTables:
     plateau_step: int | None  # None: still rising at the end
     seconds: float
     saved: list  # [(step, path)] of the kept checkpoints ([] unless kept)
+    states: dict = field(default_factory=dict)  # {"model": the final state dict} (kept by io.trained)
 
 
 def layer_activation_job(settings, seed: int, keep_checkpoints: bool = False) -> SeedTables:
@@ -93,6 +94,7 @@ def layer_activation_job(settings, seed: int, keep_checkpoints: bool = False) ->
         plateau,
         seconds,
         saved if keep_checkpoints else [],
+        {"model": model.state_dict()},
     )
 
 

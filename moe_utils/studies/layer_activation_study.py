@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -65,6 +66,9 @@ def check_kept_checkpoint(settings: LayerActivationSettings, first: SeedTables) 
     _, held, _ = make_task_data(settings.seed, sizes["n_train"], sizes["n_held_out"], seq_len=settings.seq_len)
     probe_set = evaluation_prompts(held, settings.eval_per_task)
     column = next(c for c in first.progress.columns if c.startswith("held-out accuracy"))
+    if not Path(first.saved[-1][1]).exists():  # a kept run whose checkpoint files were deleted since
+        print(f"the first seed's checkpoints are no longer in {settings.checkpoint_dir}; RETRAIN = True writes them")
+        return len(held)
     final = load_checkpoint(first.saved[-1][1])
     assert abs(accuracy_by_task(final, probe_set).mean() - first.progress[column].iloc[-1]) < 1e-12
     return len(held)
@@ -75,7 +79,9 @@ def run(settings: LayerActivationSettings) -> LayerActivationTables:
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
     jobs = [dict(settings=settings, seed=s, keep_checkpoints=s == settings.seed) for s in settings.seeds]
-    results = run_parallel(layer_activation_job, jobs, workers=settings.workers, desc="seeds")
+    results = run_parallel(
+        layer_activation_job, jobs, workers=settings.workers, desc="seeds", keep=settings.kept_runs()
+    )
     first = results[0]
     info = {
         "seeds": len(results),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
@@ -42,6 +42,7 @@ class RunTables:
     fluctuation: pd.DataFrame  # step, layer, changed, run, seed
     history: pd.DataFrame
     model: TransformerModel | None
+    states: dict = field(default_factory=dict)  # {"model": the trained state dict} (kept by io.trained)
 
 
 def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False, keep_model: bool = False) -> RunTables:
@@ -82,6 +83,7 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
         fluct.assign(run=spec.name, seed=seed),
         history,
         model if keep_model else None,
+        {"model": model.state_dict()},
     )
 
 

@@ -39,6 +39,7 @@ class StabilitySettings(StudySettings):
     seed: int = 0
     n_seeds: int = 5
     workers: int = 2
+    retrain: bool = False  # train again even when kept (io.trained)
     device: str = "auto"
     profile: str = "full"
     data_source: str = "auto"

@@ -119,7 +119,9 @@ def fluctuation_summary(fluct: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
 def run(settings: StabilitySettings) -> StabilityTables:
     """Train and evaluate every run (sweep and seed study) in WORKERS processes; the notebook's tables."""
     started = time.perf_counter()
-    results = run_parallel(stability_job, stability_jobs(settings), workers=settings.workers, desc="runs")
+    results = run_parallel(
+        stability_job, stability_jobs(settings), workers=settings.workers, desc="runs", keep=settings.kept_runs()
+    )
     specs, seed_names = settings.specs, {s.name for s in settings.seed_specs}
     sweep = results[: len(specs)]  # seed SEED, in the order of specs
     studied = [r for r in results if r.spec.name in seed_names]

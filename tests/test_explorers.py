@@ -1,0 +1,167 @@
+"""Explorers: each view is a plain function of (tables or model, choices) that draws within a second on the committed
+tables; bad choices are one line; where nothing runs live the cell shows one static image with alt text."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from moe_utils.errors import MoeError  # noqa: E402
+from moe_utils.io import explorer, paths  # noqa: E402
+from moe_utils.moe.transformer import TransformerModel  # noqa: E402
+from moe_utils.pipeline import list_notebooks  # noqa: E402
+from moe_utils.studies import (  # noqa: E402
+    expert_load_explore,
+    head_importance_explore,
+    layer_activation_explore,
+    routing_stability_explore,
+)
+from moe_utils.studies.expert_load_settings import ExpertLoadSettings  # noqa: E402
+
+COMMITTED = paths.REPO_ROOT / "figures"  # the committed full run's tables
+VIEWS = {
+    "04": (routing_stability_explore, routing_stability_explore.stability_view),
+    "05": (expert_load_explore, expert_load_explore.load_view),
+    "06": (head_importance_explore, head_importance_explore.head_view),
+    "07": (layer_activation_explore, layer_activation_explore.layer_view),
+}
+
+
+def sample_choices(options: dict, n: int, seed: int = 0) -> list[dict]:
+    """The default choices and ``n - 1`` other combinations drawn from the options."""
+    rng = np.random.default_rng(seed)
+    chosen = [explorer.default_choices(options, {})]
+    for _ in range(n - 1):
+        chosen.append({k: v if isinstance(v, str) else v[rng.integers(len(v))] for k, v in options.items()})
+    return chosen
+
+
+@pytest.mark.parametrize("notebook", sorted(VIEWS))
+def test_each_view_draws_a_figure_within_a_second_on_the_committed_tables(notebook):
+    module, view = VIEWS[notebook]
+    tables = module.explore_tables(COMMITTED)
+    options = module.controls(tables)
+    assert all(len(v) >= 1 for v in options.values()), options
+    for choices in sample_choices(options, 6):
+        started = time.perf_counter()
+        fig = view(tables, **choices)
+        seconds = time.perf_counter() - started
+        assert isinstance(fig, plt.Figure) and fig.axes, choices
+        plt.close(fig)
+        assert seconds < 1.0, (notebook, choices, seconds)
+
+
+def png_of(fig) -> bytes:
+    return explorer.figure_png(fig)
+
+
+def test_a_different_choice_draws_a_different_image():
+    tables = expert_load_explore.explore_tables(COMMITTED)
+    options = expert_load_explore.controls(tables)
+    first = explorer.default_choices(options, {})
+    other = {**first, "layer": options["layer"][-1]}
+    assert png_of(expert_load_explore.load_view(tables, **first)) != png_of(
+        expert_load_explore.load_view(tables, **other)
+    )
+
+
+def tiny_byte_models(settings: ExpertLoadSettings) -> dict:
+    return {
+        (shape, method): TransformerModel(settings.config(shape, method), "tokens", 256, head="lm", seed=1).eval()
+        for shape, method in settings.runs
+    }
+
+
+def test_the_text_view_colours_every_byte_by_the_models_first_choice():
+    settings = ExpertLoadSettings()
+    model = tiny_byte_models(settings)[("standard", "aux_free")]
+    data, experts = expert_load_explore.routed_bytes(model, "héllo, 3 + 4 = 7", layer=2)
+    assert data == "héllo, 3 + 4 = 7".encode() and experts.shape == (len(data),)  # é is two bytes
+    with torch.no_grad():
+        model(torch.tensor(list(data))[None])
+        top = model.moe_layers[1].last_routing.topk_idx[0, :, 0].numpy()
+    assert np.array_equal(experts, top)
+    long, _ = expert_load_explore.routed_bytes(model, "x" * 1000, layer=1)
+    assert len(long) == model.config.max_len  # cut to the model's context, not refused
+    tables = expert_load_explore.explore_tables(COMMITTED)
+    options = expert_load_explore.controls(tables, with_text=True)
+    assert options["text"] == expert_load_explore.DEFAULT_TEXT
+    started = time.perf_counter()
+    fig = expert_load_explore.load_view(
+        tables, models=tiny_byte_models(settings), **explorer.default_choices(options, {})
+    )
+    assert time.perf_counter() - started < 1.0 and len(fig.axes) == 2
+    plt.close(fig)
+
+
+def test_a_bad_choice_is_one_line_naming_the_control_and_its_options():
+    options = {"layer": [1, 2], "text": "abc"}
+    with pytest.raises(MoeError, match=r"^layer=7 is not allowed; allowed: 1, 2$"):
+        explorer.check_choices(options, {"layer": 7})
+    with pytest.raises(MoeError, match="'sigma' is not a control of this explorer; its controls: layer, text"):
+        explorer.check_choices(options, {"sigma": 0.1})
+    with pytest.raises(MoeError, match="text=3 is not allowed; it must be a text"):
+        explorer.check_choices(options, {"text": 3})
+    explorer.check_choices(options, {"layer": 2, "text": "any text"})
+
+
+def test_under_the_pipeline_the_explorer_is_static(monkeypatch):
+    monkeypatch.setenv(paths.FIGURES_ENV, "/somewhere")
+    assert not explorer.live()
+    monkeypatch.delenv(paths.FIGURES_ENV)
+    monkeypatch.setenv(explorer.STATIC_ENV, "1")
+    assert not explorer.live()
+    monkeypatch.delenv(explorer.STATIC_ENV)
+    assert not explorer.live()  # plain Python (no kernel): no controls either
+    drawn = []
+    result = explorer.explore(lambda **c: drawn.append(c) or plt.figure(), {"a": [1, 2]}, lambda c: "alt", a=2)
+    assert result is None and drawn == [{"a": 2}]
+
+
+def explorer_outputs(notebook) -> list[dict]:
+    """The saved outputs of the code cell under a notebook's "## Explore" heading."""
+    cells = json.loads(notebook.read_text())["cells"]
+    index = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Explore"))
+    return cells[index + 1]["outputs"]
+
+
+@pytest.mark.parametrize("notebook", [p for p in list_notebooks() if p.name[:2] in ("04", "05", "06", "07", "08")])
+def test_the_committed_explorer_cell_shows_a_static_image_with_alt_text(notebook):
+    shown = [o for o in explorer_outputs(notebook) if o["output_type"] in ("display_data", "execute_result")]
+    assert len(shown) == 1, notebook.name
+    html = "".join(shown[0]["data"]["text/html"])
+    assert html.startswith("<img") and 'src="data:image/png;base64,' in html, notebook.name
+    alt = html.split('alt="')[1].split('"')[0]
+    assert len(alt) > 40 and "open the notebook in JupyterLab for the controls" in alt, notebook.name
+    text = json.dumps(explorer_outputs(notebook))
+    assert "widget-view" not in text and "Widget Javascript" not in text, notebook.name
+
+
+def test_the_text_box_uses_the_first_seeds_kept_models_and_only_when_all_are_kept(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from moe_utils.studies.expert_load_seeds import expert_load_job
+
+    monkeypatch.setenv(paths.TRAINED_ENV, str(tmp_path / "trained"))
+    settings = ExpertLoadSettings(profile="quick")
+    assert expert_load_explore.kept_models(settings) == {}  # nothing kept: the bars alone
+    models = tiny_byte_models(settings)
+    keep = settings.kept_runs()
+    for (shape, method), model in models.items():
+        job = dict(settings=settings, seed=settings.seed, label=shape, method=method)
+        keep.save(expert_load_job, job, SimpleNamespace(states={"model": model.state_dict()}))
+        if (shape, method) == settings.runs[0]:
+            assert expert_load_explore.kept_models(settings) == {}  # one of four kept: not a partial set
+    loaded = expert_load_explore.kept_models(settings)
+    assert set(loaded) == set(models)
+    for name, model in models.items():
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded[name].state_dict().values()))
+    assert expert_load_explore.kept_models(ExpertLoadSettings(profile="quick", seed=1)) == {}  # other settings
