@@ -12,7 +12,7 @@ ifneq ($(MOE_DATA_MIRROR),)
 export MOE_DATA_MIRROR
 endif
 
-.PHONY: setup hf data run lint test lab bench clean-venv
+.PHONY: setup hf data run lint test lab browser-check bench clean-venv
 
 setup: $(STAMP)
 
@@ -46,6 +46,18 @@ test: setup hf lint
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+# JupyterLab in headless Chromium: notebook 05's explorer redraws when a control changes. Debian's chromium and
+# chromedriver are installed when missing (apt-get, as root); selenium comes from the [browser] extra.
+BROWSER_STAMP := $(VENV)/.browser-installed
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,browser]'
+	touch $(BROWSER_STAMP)
+
+browser-check: $(BROWSER_STAMP)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	$(PY) tests/browser_check.py $(if $(SCREENSHOT),--screenshot $(SCREENSHOT),)
 
 bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -68,3 +70,29 @@ def runs_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setenv(paths.TRAINED_ENV, str(tmp_path / "trained"))  # kept models too, not data/trained/
     monkeypatch.delenv(paths.RETRAIN_ENV, raising=False)
+
+
+def digest(path: Path) -> str:
+    """A file's sha256."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory) -> SimpleNamespace:
+    """Every notebook run once by the pipeline in the quick profile into a temporary folder, shared by the tests
+    that read it (notebook 08 on the real SmolLM2 among them): ``out``, ``timings``, and the digests of the committed
+    notebooks and figures taken before the run."""
+    from moe_utils.pipeline import list_notebooks, run_pipeline
+
+    if paths.mirror_dir() is None and not any(paths.PROCESSED_DIR.glob("images_*.pt")):
+        pytest.skip("no MNIST/CIFAR data: set MOE_DATA_MIRROR")
+    root = tmp_path_factory.mktemp("quick_run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(paths, "RUNS_DIR", root / "runs")
+        patch.setenv(paths.TRAINED_ENV, str(root / "trained"))
+        patch.delenv(paths.RETRAIN_ENV, raising=False)
+        patch.delenv(paths.FIGURES_ENV, raising=False)
+        committed = {p: digest(p) for p in list_notebooks()}
+        figures = {p: digest(p) for p in paths.figures_dir().glob("*")} if paths.figures_dir().exists() else {}
+        timings = run_pipeline("quick", output_dir=root / "out")
+    return SimpleNamespace(out=root / "out", timings=timings, committed=committed, figures=figures)

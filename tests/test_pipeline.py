@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
 import pytest
 import torch
+from conftest import digest
 
 from moe_utils.errors import MoeError
 from moe_utils.io import paths
@@ -20,10 +20,6 @@ from moe_utils.pipeline import (
     run_pipeline,
     select_notebooks,
 )
-
-
-def digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def data_available() -> bool:
@@ -59,12 +55,10 @@ def test_param_overrides_are_literals_and_bad_ones_are_one_line_errors(capsys):
 
 
 @pytest.mark.skipif(not data_available(), reason="no MNIST/CIFAR data: set MOE_DATA_MIRROR")
-def test_every_notebook_runs_quick_into_a_temporary_folder(tmp_path, monkeypatch):
+def test_every_notebook_runs_quick_into_a_temporary_folder(quick_run, monkeypatch):
     monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
-    committed = {p: digest(p) for p in list_notebooks()}
-    figures_before = {p: digest(p) for p in paths.figures_dir().glob("*")} if paths.figures_dir().exists() else {}
-    timings = run_pipeline("quick", output_dir=tmp_path)
-    assert set(timings) == {p.name for p in committed}
+    tmp_path, committed, figures_before = quick_run.out, quick_run.committed, quick_run.figures
+    assert set(quick_run.timings) == {p.name for p in committed}
     for notebook in committed:
         executed = json.loads((tmp_path / notebook.name).read_text())
         injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]

@@ -351,12 +351,9 @@ def real_smollm2_or_skip():
         pytest.skip(f"SmolLM2 wheel unavailable: {exc}")
 
 
-def test_notebook_08_runs_on_the_real_smollm2(tmp_path):
-    from moe_utils.pipeline import main
-
+def test_notebook_08_runs_on_the_real_smollm2(quick_run):
     real_smollm2_or_skip()
-    out = tmp_path / "out"
-    assert main(["--profile", "quick", "--only", "08", "--output-dir", str(out)]) == 0
+    out = quick_run.out  # the pipeline's quick run of every notebook, 08 on SmolLM2 among them
     figures = out / "figures"
     for name in ("accuracy", "importance_maskgrad", "importance_probe", "ablation", "cross_ablation", "layer_profile"):
         assert (figures / f"08_smollm2_{name}.png").exists() and (figures / f"08_smollm2_{name}.csv").exists(), name

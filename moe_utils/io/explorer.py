@@ -75,8 +75,8 @@ def control_widget(name: str, options: list | str, value):
 
 def explore(view: Callable[..., plt.Figure], controls: dict[str, list | str], alt: Callable[[dict], str], **defaults):
     """Controls that redraw ``view(**choices)``: per entry of ``controls`` (name -> options), a dropdown of a list of
-    options (the first, or ``defaults[name]``, is the default) or a text box for a str (the default text). Returns
-    the widget box when live, else None (the default view shown as a static image)."""
+    options (the first, or ``defaults[name]``, is the default) or a text box for a str (the default text). Shows
+    the controls when live, else the default view as a static image."""
     choices = default_choices(controls, defaults)
     check_choices(controls, choices)
     if not live():
@@ -103,4 +103,4 @@ def explore(view: Callable[..., plt.Figure], controls: dict[str, list | str], al
     panel = widgets.VBox([*rows, out])
     display(panel)
     redraw()
-    return panel
+    return None  # shown once: returning the panel would display it a second time as the cell's value
