@@ -22,7 +22,8 @@ from .io import paths
 from .io.atomic import atomic_path
 from .io.report import share, signed
 from .stats import mean_std, mean_std_text
-from .studies.expert_load_settings import ExpertLoadSettings
+from .studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
+from .studies.head_importance import matched_condition
 from .studies.head_importance_settings import HeadImportanceSettings
 from .studies.layer_activation_settings import LayerActivationSettings
 from .studies.routing_stability_settings import StabilitySettings
@@ -173,7 +174,7 @@ def section_03(f: Figures) -> str:
 
 
 def section_04(f: Figures) -> str:
-    """Notebook 04: the baseline's Jaccard under both noise placements and the regulariser's paired margins."""
+    """Notebook 04: the baseline's Jaccard under the three noise placements and the regulariser's paired margins."""
     s = StabilitySettings()
     band = f("04_jaccard_seeds").set_index(["run", "noise_at", "sigma"])
     sig = [x for x in (0.1, 0.5, 1.0, 2.0) if ("baseline", "router input", x) in band.index]
@@ -199,18 +200,20 @@ def section_04(f: Figures) -> str:
     return f"""A {s.n_layers}-layer transformer on {s.patch}×{s.patch} image patches ({(32 // s.patch) ** 2} tokens) with an MoE
 feed-forward layer in each block ({s.n_experts} SwiGLU experts, top-{s.top_k}, {s.scoring} router) is trained on MNIST + CIFAR
 for {s.steps} steps. Input noise x' = x + ε, ε ~ N(0, σ²I), and the top-{s.top_k} sets E, E' are compared by the Jaccard
-index |E ∩ E'| / |E ∪ E'|. Two deviations from source 003's diagram, stated in the notebook: the main measure perturbs
-**each MoE layer's router input** (after attention, one layer at a time) rather than the input x, and σ is **relative**
-to each token's RMS. The source's own variant — noise on the model's input (the pixel patches), the whole model re-run —
-is measured beside it. Headline numbers are mean ± std over **{n} seeds**, margins paired by seed
-(`figures/04_stability_seeds.csv`, `figures/04_paired_margins.csv`).
+index |E ∩ E'| / |E ∪ E'|. Three placements of the noise, each named for what it is: the main measure perturbs **each
+MoE layer's router input** (after attention, one layer at a time); **the source's placement** perturbs each MoE block's
+input hidden state (before attention, σ relative to the whole sequence's RMS) and re-runs that block only; and **pixel
+noise** perturbs the image patches (σ relative to each patch's RMS, so all-black patches get none) and re-runs the whole
+model. σ is relative in all three, which the source does not say. Headline numbers are mean ± std over **{n} seeds**,
+margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_margins.csv`).
 
 * **A trained router is noticeably noise-sensitive**: baseline mean Jaccard {cells("router input")} at
   σ = {" / ".join(f"{x:g}" for x in sig)} (J = 1 exactly at σ = 0); at σ = {s.eval_sigma:g},
-  {mean_std_text(runs["baseline"].changed, 1, 100)} % of tokens change their expert set. **With the source's input noise**
-  J = {cells("model input")} ({mean_std_text(runs["baseline"].changed_model_input, 1, 100)} % changed at σ = {s.eval_sigma:g});
-  the two σ axes are relative to different vectors (a normalised hidden state, a pixel patch), so they are not the same
-  physical noise. Source 003 gives no numbers to compare; its picture of E, E', E ∩ E', E ∪ E' is
+  {mean_std_text(runs["baseline"].changed, 1, 100)} % of tokens change their expert set. **At the block input (the
+  source's placement)** J = {cells("block input")} ({mean_std_text(runs["baseline"].changed_block_input, 1, 100)} %
+  changed at σ = {s.eval_sigma:g}); **with pixel noise** J = {cells("model input")}
+  ({mean_std_text(runs["baseline"].changed_model_input, 1, 100)} % changed). The three σ axes are relative to different
+  things, so they are not the same physical noise. Source 003 gives no numbers to compare; its picture of E, E', E ∩ E', E ∪ E' is
   `figures/04_selection_grids.png`.
 * **The consistency regulariser** (soft Jaccard of softmax-standardised router logits on x and x', λ = {s.seed_lambda:g})
   raises J(σ = {s.eval_sigma:g}) by {margin(m.loc[(lam, "baseline", "jaccard")])} for
@@ -218,8 +221,9 @@ is measured beside it. Headline numbers are mean ± std over **{n} seeds**, marg
   {n} seeds** ({runs[lam].experts_used_layer0.mean():.2f} of {s.n_experts} experts used, against
   {runs["baseline"].experts_used_layer0.mean():.2f} for the baseline). **With the sequence-wise balance loss**
   (α = {s.balance_alpha:g}; {runs[bal].experts_used_layer0.mean():.2f} experts used): J {j("baseline + balance"):.3f} →
-  {j(bal):.3f}, {margin(m.loc[(bal, "baseline + balance", "jaccard")])} over its balanced baseline, under the source's input
-  noise {margin(m.loc[(bal, "baseline + balance", "jaccard_model_input")])}, at
+  {j(bal):.3f}, {margin(m.loc[(bal, "baseline + balance", "jaccard")])} over its balanced baseline, with noise at the block input
+  {margin(m.loc[(bal, "baseline + balance", "jaccard_block_input")])} and with pixel noise
+  {margin(m.loc[(bal, "baseline + balance", "jaccard_model_input")])}, at
   {margin(m.loc[(bal, "baseline + balance", "acc")], **points)}. The balance loss alone moves the baseline's J
   {j("baseline"):.3f} → {j("baseline + balance"):.3f}, so against the *plain* baseline the balanced regularised model gains
   {margin(m.loc[(bal, "baseline", "jaccard")])} for {margin(m.loc[(bal, "baseline", "acc")], **points)}
@@ -242,6 +246,12 @@ def section_05(f: Figures) -> str:
     boot = f("05_document_bootstrap").set_index(["config", "statistic", "method"])
     configs = list(dict.fromkeys(seeds.config))
     shapes = s.shapes
+    shape_rows = f("05_shapes").set_index("shape")
+    active = int(shape_rows.loc["standard", "active expert parameters per layer"])
+    total_ratio = (
+        shape_rows.loc["fine-grained", "total expert parameters per layer"]
+        / shape_rows.loc["standard", "total expert parameters per layer"]
+    )
 
     def cell(config, method):
         spec = mean_std(mean.loc[(config, method), "specialisation"], std.loc[(config, method), "specialisation"])
@@ -278,24 +288,44 @@ def section_05(f: Figures) -> str:
     )
     n_modules = len(str(corpus.loc["dm_mathematics", "dm_modules_used"]).split(","))
     docs = ", ".join(f"{int(corpus.loc[d, 'held_out_documents']):,} {DOMAINS.get(d, d)}" for d in domains)
+    paper = PAPER_SHAPE
+    paper_mv = (
+        f"{mean.loc[(paper, 'aux_free'), 'heldout_maxvio']:.2f} loss-free against "
+        f"{mean.loc[(paper, 'aux_loss'), 'heldout_maxvio']:.2f} with the loss ({n} seeds)"
+    )
+    row = boot.loc[(paper, "heldout_maxvio", diff)]
+    paper_side = (
+        "the papers' direction, with an interval over seeds and documents below 0"
+        if row["ci_high"] < 0
+        else "the **reverse** of the papers' direction (interval above 0)"
+        if row["ci_low"] > 0
+        else "no difference established (the interval includes 0)"
+    )
     return f"""Byte-level MoE language models ({s.n_layers} layers, sigmoid affinities and one shared expert as in DeepSeek-V3),
 identical but for balancing — a sequence-wise auxiliary loss (α = {s.alpha:g}) versus DeepSeek-V3's auxiliary-loss-free bias
 (b_i += γ·sign(mean load − load_i), γ = {s.gamma:g}) — are trained on equal byte budgets
 ({int(corpus["train_tokens"].iloc[0]):,} bytes per domain) of Wikipedia (WikiText-2), GitHub-style code (the Python standard
 library) and DM Mathematics (`mathematics_dataset`, {n_modules} modules),
-{s.steps:,} steps each, in two shapes: **standard** ({s.n_experts} routed SwiGLU experts, top-{s.top_k},
-N/K = {s.n_experts / s.top_k:g}) and **fine-grained**, nearer DeepSeek-V3 ({s.fine_n_experts} experts of width
-{s.fine_d_expert}, top-{s.fine_top_k}, N/K = {s.fine_n_experts / s.fine_top_k:g}). {n} seeds per model; the held-out text is
-{docs} documents (each cut to {s.held_out_doc_bytes:,} bytes), and a bootstrap over those documents gives 95 % intervals.
+{s.steps:,} steps each, in three configurations: **standard** ({s.n_experts} routed SwiGLU experts of width 32, top-{s.top_k},
+N/K = {s.n_experts / s.top_k:g}, one shared expert), the same at **the papers' rates** (α = γ = {s.paper_rates:g}, Wang et al.
+2024's), and **fine-grained**, nearer DeepSeek-V3 ({s.fine_n_experts} experts of width {s.fine_d_expert}, top-{s.fine_top_k},
+N/K = {s.fine_n_experts / s.fine_top_k:g}, {s.fine_n_shared} shared experts of width {s.fine_d_expert}: the same
+{active:,} active expert parameters per layer as the standard shape, {total_ratio:.1f}× its total; `figures/05_shapes.csv`).
+{n} seeds per model; the held-out text is {docs} documents (each cut to {s.held_out_doc_bytes:,} bytes), and a two-stage
+bootstrap (the seeds, then the documents within each domain) gives 95 % intervals that hold the spread between trained
+models as well as between documents (`figures/05_document_counts.npz` holds the counts they come from).
 Relative expert load = tokens routed to the expert / (K·T_D/N):
 
 {table(header, rows)}
 
 The paper's finding — greater expert specialisation with auxiliary-loss-free balancing —
 {"**reproduces in both shapes, in every seed**" if every else "does **not** reproduce in every seed and shape"}: the paired
-difference is {spec}, with 95 % intervals over documents of {intervals} (specialisation = std across domains of each
+difference is {spec}, with 95 % intervals over seeds and documents of {intervals} (specialisation = std across domains of each
 expert's relative load, averaged over experts and layers; `figures/05_document_bootstrap.png`,
 `figures/05_expert_load_fine.png`). Held-out MaxVio (aux-loss-free vs aux-loss-based, domains pooled): {maxvio}.
+**Beside the papers:** Wang et al. 2024 (arXiv:2408.15664, Table 2) report MaxVio over the validation set of 0.04
+loss-free against 0.72 with the auxiliary loss at 1B parameters and 0.04 against 0.52 at 3B (α = u = 0.001;
+DeepSeek-V3 uses γ = 0.001); at those rates our standard shape gives {paper_mv} — {paper_side}.
 Held-out loss, aux-loss-free − aux-loss-based (nats/byte): {loss} (`figures/05_paired_margins.csv`). The contrast is
 smaller than the paper's (its colour scale reaches ~10; ours cannot exceed N/K): tiny models and short training. Where
 the extracted source text disagrees with the paper (it says the two methods' heatmaps look alike and that DM Mathematics
@@ -304,7 +334,8 @@ follows the paper."""
 
 
 def section_06(f: Figures) -> str:
-    """Notebook 06: learning, the probe's format cue, the ablation against random heads, and Math's maps."""
+    """Notebook 06: learning, the probe against a no-signal control, the ablation against random and layer-matched
+    random heads, function specificity, and Math's maps."""
     s = HeadImportanceSettings()
     st = f("06_seeds")
     n = len(st)
@@ -323,8 +354,8 @@ def section_06(f: Figures) -> str:
     d = lambda c: mean_std(drops[0][c], drops[1][c])  # noqa: E731
     wide = f("06_ablation_seeds").pivot_table(index="seed", columns="condition", values="drop")
 
-    def vs_random(method):
-        diff = wide[top[method]] - wide[rnd]
+    def vs_random(method, control=None):
+        diff = wide[top[method]] - wide[control or rnd]
         side = "higher" if diff.mean() >= 0 else "lower"
         count = int((diff > 0).sum()) if diff.mean() >= 0 else int((diff < 0).sum())
         return f"{signed(diff.mean(), 3)} ± {diff.std():.3f} ({side} in {count} of {n} seeds)"
@@ -345,6 +376,30 @@ def section_06(f: Figures) -> str:
 
     mc, pc = math("mask"), math("probe")
     holds = all(x[2] == n and x[0] == n for x in (mc, pc))
+    matched = lambda m: matched_condition(s.top_heads, m)  # noqa: E731
+    above = {m: (wide[top[m]] - wide[matched(m)] > 0).sum() for m in (MASK, PROBE)}
+    beyond = (
+        "the top heads cost more than their layers' random heads in every seed, for both rankings"
+        if all(v == n for v in above.values())
+        else f"**not** established beyond the layers (higher in {above[MASK]} and {above[PROBE]} of {n} seeds)"
+    )
+    spec_margins = f("06_specificity_margins").set_index("method")
+
+    def spec(method):
+        m = spec_margins.loc[method]
+        side = "higher" if m["mean"] >= 0 else "lower"
+        count = int(m["holds"]) if m["mean"] >= 0 else int(m["below"])
+        return f"{signed(m['mean'], 3)} ± {m['std']:.3f} ({side} in {count} of {int(m['n'])} seeds)"
+
+    both = all(spec_margins.loc[m, "holds"] == spec_margins.loc[m, "n"] for m in (MASK, PROBE))
+    specific = (
+        "**Heads specific to a function: supported** in every seed for both methods."
+        if both
+        else "**Heads specific to a function: not supported in every seed.**"
+    )
+    over = f("06_top_head_overlap")
+    overlap = over[over["task a"] != over["task b"]].groupby("method")["shared heads"].mean()
+
     names = " and ".join(unlearned.index) or "none"
     return f"""Eight generated task families, one per cognitive function of "Cognitive Mirrors" (arXiv:2512.10978) — knowledge
 recall, retrieval, logical reasoning, decision-making, semantic and syntactic understanding, inference, arithmetic —
@@ -352,22 +407,28 @@ train one small transformer ({s.n_layers} layers × {s.n_heads} heads, the share
 steps). Head importance per task is measured two ways: the paper's task probe (gradient × activation of each head's output)
 and Michel et al.'s head-mask gradient; each map is normalised to sum to 1 over heads. The held-out prompts are split in
 two disjoint halves: the maps (and each task's top heads) come from one, the ablation is measured on the other. A
-shuffled-label probe is the control for the probe's format cue. **{n} seeds** (task world, prompts, model, probes);
-`figures/06_seeds.csv`.
+shuffled-label probe is a no-signal control. **{n} seeds** (task world, prompts, model, probes); `figures/06_seeds.csv`.
 
 * **Learning.** Mean held-out accuracy over the eight families {mean_std_text(st["mean held-out accuracy"])}; at seed
   {s.seed}, {len(acc) - len(unlearned)} families are learned clearly above chance and majority (+0.05); not learned:
   {names}, so their maps say little. Share of each function's importance in the **first layer** (seed {s.seed}):
   probe {layer0[PROBE]}, head mask {layer0[MASK]} (uniform {share(1 / s.n_layers)}).
-* **The probe's format cue.** The task probe separates the families with held-out accuracy
-  {mean_std_text(st["probe held-out accuracy"])} because their prompt formats differ; the shuffled-label probe reaches
+* **The probe against a no-signal control.** The task probe separates the families with held-out accuracy
+  {mean_std_text(st["probe held-out accuracy"])}; the shuffled-label probe reaches
   {mean_std_text(st["control probe held-out accuracy"])} (chance {1 / 8:.3f}), and its maps correlate with the real probe
   maps at r = {mean_std_text(st["control correlation (task mean)"], 2)} — that much of a probe map's pattern appears without
-  any task signal.
+  any task signal. It is not a format control: each family has its own prompt format, so format and function coincide
+  and no map here separates them.
 * **Ablation on prompts that did not pick the heads**: masking each task's {s.top_heads} top heads (of
   {s.n_layers * s.n_heads}) costs {d(top[MASK])} accuracy (head-mask ranking) and {d(top[PROBE])} (probe ranking), against
   {d(rnd)} for {s.top_heads} random heads — paired margins {vs_random(MASK)} and {vs_random(PROBE)}; the shuffled-label
   probe's top heads cost {d(top[CONTROL])}, against random heads {vs_random(CONTROL)} (`figures/06_ablation_seeds.png`).
+  **Against random heads in the same layers** as each task's top heads, the margins are {vs_random(MASK, matched(MASK))}
+  (head mask) and {vs_random(PROBE, matched(PROBE))} (probe): {beyond}.
+* **Function specificity** (each task's top heads masked, every task measured; `figures/06_cross_ablation.png`): the
+  task whose heads are masked loses {spec(MASK)} (head mask) and {spec(PROBE)} (probe) more than the other seven, paired
+  by seed; two tasks' top-{s.top_heads} sets share {overlap[MASK]:.1f} (head mask) and {overlap[PROBE]:.1f} (probe) heads on
+  average. {specific}
 * **"Math uses different, deeper heads" is {"supported" if holds else "not supported"}** at this scale: under the head-mask
   gradient Math is less similar to the other functions than they are to each other in {mc[0]} of {n} seeds (difference
   {mc[3]}) and deeper than their mean in {mc[1]} of {n} ({mc[4]} layers), deeper than every other function in {mc[2]} of {n};
@@ -375,72 +436,47 @@ shuffled-label probe is the control for the probe's format cue. **{n} seeds** (t
 
 
 def section_07(f: Figures) -> str:
-    """Notebook 07: the plateau, the raw and the normalised per-layer trends against source 002's picture."""
+    """Notebook 07: the plateau by one rule, the trends over every checkpoint of the raw and the scale-free per-layer
+    quantities, and source 002's claim as written with our answer (the Findings' own functions, on the CSVs)."""
+    from types import SimpleNamespace
+
+    from .studies.layer_activation_report import GRADIENT, SCALE_FREE, source_claim, trend_line
+
     s = LayerActivationSettings()
     plateaus = f("07_plateau")
     n = len(plateaus)
     progress = f("07_checkpoint_accuracy")
     acc = "held-out accuracy, all prompts (mean of 8)"
     first_step, last_step = int(progress.step.min()), int(progress.step.max())
-    reached = plateaus["plateau step"].notna()
-    steps = sorted(progress.step.unique())
-    late_from = steps[-5]
-    wide = progress.pivot(index="step", columns="seed", values=acc)
-    gain = wide.loc[last_step] - wide.loc[late_from]
-    rising = gain[plateaus.set_index("seed").loc[gain.index, "plateau step"].isna()]
-    flat = gain[plateaus.set_index("seed").loc[gain.index, "plateau step"].notna()]
-    at = plateaus.loc[reached, "plateau step"]
-    trends = f("07_trend_seeds")
-    tr = {q: g for q, g in trends.groupby("quantity")}
-    grad, update, shares = (
-        tr["raw mean |head-mask gradient|"],
-        tr["raw mean |residual update|"],
-        tr["importance share per head"],
-    )
+    done = plateaus["plateaued"] == "yes"
+    gains = plateaus.set_index("seed")["gain over the last quarter"]
+    still = ", ".join(f"{signed(gains[seed], 3)} (seed {seed})" for seed in plateaus.loc[~done, "seed"])
     layers = f("07_layer_activation")
     clipped = layers[layers["importance share per head"] > s.share_clip]
-    ratio = lambda a, b: f"×{(grad[b] / grad[a]).min():.1f}–{(grad[b] / grad[a]).max():.1f}"  # noqa: E731
-    late_rises = int((grad["late layers last"] > grad["late layers first"]).sum())
-    early_more = bool(
-        (
-            (grad["layers 1-4 last"] - grad["layers 1-4 first"]).abs()
-            > (grad["late layers last"] - grad["late layers first"]).abs()
-        ).all()
-    )
-    still = (
-        ""
-        if reached.all()
-        else f"; {'the remaining seed still gains' if len(rising) == 1 else 'the remaining seeds still gain'} "
-        + ", ".join(signed(g, 3) for g in rising)
-        + f" over the last {last_step - late_from:,} steps (the plateaued "
-        f"ones {mean_std_text(flat, 3)})"
-    )
+    t = SimpleNamespace(settings=s, plateaus=plateaus, rank_summary=f("07_rank_trends"))
+    trends = "; ".join(trend_line(t, q) for q in (GRADIENT, "raw mean |residual update|", *SCALE_FREE))
     return f"""Source 002's heatmap (layers 1–12 × training steps, values 0–0.008, early layers flat, later layers rising) has no
 known source model. We train a {s.n_layers}-layer × {s.n_heads}-head model of the shared block on notebook 06's tasks for
 {s.steps:,} steps with {s.n_checkpoints} evenly spaced checkpoints, **{n} seeds**, and compute per layer and checkpoint (a)
 its share of total head importance (head-mask gradient) per head, which sums to 1 over the {s.n_layers * s.n_heads} heads
-at every checkpoint, (b) the **raw** mean |∂L/∂m_h| of its heads and (c) the raw mean |residual-stream update|, neither
-rescaled per checkpoint.
+at every checkpoint, (b) the **raw** mean |∂L/∂m_h| of its heads, (c) the raw mean |residual-stream update|, and their
+**scale-free** versions: (d) (b) divided by the mean loss it is the gradient of, (e) ‖update‖ / ‖residual‖ per token.
+A trend is read over **every** checkpoint: Spearman's ρ of a layer's value with the step, "rising" when ρ > 0.5 in every
+seed.
 
-* **Trained to a plateau**: accuracy on all held-out prompts rises from
-  {mean_std_text(progress[progress.step == first_step][acc], 2)} (step {first_step:,}) to
-  {mean_std_text(plateaus["final accuracy"], 2)} (step {last_step:,}); it stops gaining 0.01 for 3 checkpoints in a row in
-  {int(reached.sum())} of {n} seeds (at steps {int(at.min()):,}–{int(at.max()):,}){still} (`figures/07_plateau.csv`).
+* **Plateau, by one rule** (the least-squares gain over the last quarter of the checkpoints at most twice the sampling
+  error of a difference of two accuracies, ≈ {plateaus["threshold (2 sampling errors)"].mean():.3f}): accuracy on all
+  held-out prompts rises from {mean_std_text(progress[progress.step == first_step][acc], 2)} (step {first_step:,}) to
+  {mean_std_text(plateaus["final accuracy"], 2)} (step {last_step:,}); {int(done.sum())} of {n} seeds have plateaued
+  {f"(gains {mean_std_text(gains[done.to_numpy()], 3)})" if done.any() else ""}{f"; still rising: {still}" if still else ""}
+  (`figures/07_plateau.csv`).
 * **The scale matches by construction**: a share per head averages 1/{s.n_layers * s.n_heads} ≈
   {1 / (s.n_layers * s.n_heads):.3f}, so landing on source 002's 0–0.008 says nothing. The share panel is clipped at
   {s.share_clip:g} with the clipped cells marked ({len(clipped)} cells of the plotted seed, in layer(s)
-  {", ".join(map(str, sorted(clipped.layer.unique())))}); the raw panels use log scales.
-* **"Rising in most layers" appears in the raw quantities**: the raw head-mask gradient rises from the first to the last
-  checkpoint in {mean_std_text(grad["layers rising"], 1)} of {s.n_layers} layers (most layers in
-  {int((grad["layers rising"] > s.n_layers // 2).sum())} of {n} seeds), the residual update in
-  {mean_std_text(update["layers rising"], 1)}. The share cannot show that (it rises in
-  {mean_std_text(shares["layers rising"], 1)} layers).
-* **Source 002's layer pattern {"does not appear" if early_more else "appears"}**: layers 1–4
-  {ratio("layers 1-4 first", "layers 1-4 last")} ({grad["layers 1-4 first"].mean():.4f} →
-  {grad["layers 1-4 last"].mean():.4f}), layers {s.n_layers - 3}–{s.n_layers} {ratio("late layers first", "late layers last")}
-  ({grad["late layers first"].mean():.4f} → {grad["late layers last"].mean():.4f}, rising in {late_rises} of {n} seeds).
-  We report the mismatch rather than tune the set-up until it appears (`figures/07_layer_activation_seeds.png`,
-  `figures/07_trend_seeds.csv`)."""
+  {", ".join(map(str, sorted(clipped.layer.unique())))}); the other panels use log scales.
+* **Trends over all checkpoints** (`figures/07_rank_trends.png`): {trends}.
+* {source_claim(t)} (`figures/07_layer_activation_seeds.png`). We report the mismatch where there is one rather than tune
+  the set-up until it appears."""
 
 
 def real_model_rows(f: Figures) -> dict[str, list[str]]:

@@ -91,10 +91,13 @@ def _check_bootstrap(n_boot: int, level: float) -> None:
 
 
 def _interval(point: float, draws: np.ndarray, level: float) -> tuple[float, float, float]:
-    """(point, low, high): the percentile interval of ``draws``, widened to contain ``point``."""
+    """(point, low, high): the percentile interval of ``draws`` recentred on ``point`` (the draws shifted by their bias,
+    mean(draws) − point, which resampling adds to statistics such as a maximum). Nothing is clipped: the interval
+    keeps the draws' width and shape, and contains the point unless the draws are extremely skewed."""
     tail = (1 - level) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail])
-    return point, float(min(low, point)), float(max(high, point))
+    centred = draws - (float(np.mean(draws)) - point)
+    low, high = np.quantile(centred, [tail, 1 - tail])
+    return point, float(low), float(high)
 
 
 def bootstrap_ci(
@@ -138,6 +141,41 @@ def grouped_bootstrap_ci(
         [statistic({k: v[rng.integers(0, len(v), len(v))] for k, v in groups.items()}) for _ in range(n_boot)]
     )
     return _interval(float(statistic(groups)), draws, level)
+
+
+def two_stage_bootstrap_ci(
+    groups: dict[str, np.ndarray],
+    statistic: Callable[[dict[str, np.ndarray]], float],
+    *,
+    seed_axis: int,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Like ``grouped_bootstrap_ci``, but each resample first draws the trained models' seeds with replacement (one
+    draw along ``seed_axis`` shared by every group: the seeds are the same models in every domain), then documents
+    within each group; so the interval holds the spread between seeds as well as between documents."""
+    n_seeds = {v.shape[seed_axis] for v in groups.values()}
+    if len(n_seeds) != 1:
+        raise MoeError(f"every group needs the same number of seeds on axis {seed_axis}; got {sorted(n_seeds)}")
+    (n,) = n_seeds
+    if n < 2:
+        raise MoeError(f"a two-stage bootstrap needs at least 2 seeds; got {n}")
+    for name, units in groups.items():
+        if len(units) < 2:
+            raise MoeError(f"bootstrap needs at least 2 documents per group; {name!r} has {len(units)}")
+    _check_bootstrap(n_boot, level)
+    rng = np.random.default_rng(seed)
+    groups = {k: np.asarray(v) for k, v in groups.items()}
+    draws = []
+    for _ in range(n_boot):
+        seeds = rng.integers(0, n, n)
+        draws.append(
+            statistic(
+                {k: np.take(v, seeds, axis=seed_axis)[rng.integers(0, len(v), len(v))] for k, v in groups.items()}
+            )
+        )
+    return _interval(float(statistic(groups)), np.array(draws), level)
 
 
 def resampled_interval(statistic, groups: list[np.ndarray], n_boot: int, seed: int) -> tuple[float, float]:

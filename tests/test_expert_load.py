@@ -247,6 +247,7 @@ def tiny_load_tables(free_always_higher: bool = True):
     from types import SimpleNamespace
 
     from moe_utils.studies.expert_load_settings import ExpertLoadSettings
+    from moe_utils.studies.expert_load_study import shape_table
 
     domains = ["wikipedia", "github", "dm_mathematics"]
     record = pd.DataFrame(
@@ -285,9 +286,11 @@ def tiny_load_tables(free_always_higher: bool = True):
                 "config": "standard",
                 "statistic": stat,
                 "method": "aux_free − aux_loss",
-                "estimate": 0.2,
-                "ci_low": low,
-                "ci_high": 0.3,
+                "estimate": 0.2 if stat == "specialisation" else -0.03,
+                "ci_low": low if stat == "specialisation" else -0.1,
+                "ci_high": 0.3 if stat == "specialisation" else 0.012,
+                "doc_ci_low": 0.15 if stat == "specialisation" else -0.055,
+                "doc_ci_high": 0.25 if stat == "specialisation" else -0.01,
             }
             for stat in ("specialisation", "heldout_maxvio")
         ]
@@ -297,7 +300,8 @@ def tiny_load_tables(free_always_higher: bool = True):
         index=["aux_free", "aux_loss"],
     )
     return SimpleNamespace(
-        settings=ExpertLoadSettings(fine_n_experts=0),
+        settings=ExpertLoadSettings(fine_n_experts=0, paper_rates=0),
+        shapes=shape_table(ExpertLoadSettings(fine_n_experts=0, paper_rates=0)),
         corpus=corpus,
         per_seed=per_seed,
         margins=margins,
@@ -311,9 +315,50 @@ def test_findings_give_the_papers_verdict_from_seeds_and_documents():
 
     text = findings(tiny_load_tables()).replace("\n", " ")
     assert "aux-loss-free **0.300 ± 0.000** (3.0×; mean ± std over 2 seeds)" in text
-    assert "0.200 [0.050, 0.300] (excludes 0)" in text
-    assert "this holds in every seed and its document interval excludes 0 in every configuration" in text
+    assert "0.200 [0.050, 0.300] (documents only, models fixed: [0.150, 0.250]) (above 0)" in text
+    assert (
+        "this holds in every seed, and its interval over seeds and documents excludes 0, in every configuration" in text
+    )
+    assert (
+        "interval −0.030 [−0.100, 0.012] (documents only, models fixed: [−0.055, −0.010]): better global balance "
+        "**not established**" in text
+    )  # the documents alone would exclude 0; the seeds do not
+    assert "N/K = 4, α = 0.01, γ = 0.01" in text and "0.72 with the auxiliary loss (α = 0.001) against 0.04" in text
     assert "aux-loss-free is lower in every seed in 3 of 3 domains" in text and "7 Wikipedia documents" in text
     assert "aux-loss-free 1.00 → 0.50, aux-loss-based 2.00 → 0.20" in text
     refuted = findings(tiny_load_tables(free_always_higher=False)).replace("\n", " ")
-    assert "(includes 0)" in refuted and "this does **not** hold in every seed" in refuted
+    assert "(includes 0)." in refuted and "this does **not** hold in every seed" in refuted
+
+
+def test_the_fine_grained_and_standard_shapes_have_equal_active_parameters():
+    from moe_utils.studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
+    from moe_utils.studies.expert_load_study import shape_table
+
+    table = shape_table(ExpertLoadSettings()).set_index("shape")
+    active = table["active expert parameters per layer"]
+    assert active["fine-grained"] == active["standard"] == active[PAPER_SHAPE] == 3 * 64 * 32 * 3  # 3 SwiGLU widths
+    assert (
+        table.loc["fine-grained", "total expert parameters per layer"]
+        > table.loc["standard", "total expert parameters per layer"]
+    )
+    assert table.loc[PAPER_SHAPE, "alpha (aux_loss)"] == table.loc[PAPER_SHAPE, "gamma (aux_free)"] == 0.001
+    unmatched = shape_table(ExpertLoadSettings(fine_n_shared=1)).set_index("shape")[
+        "active expert parameters per layer"
+    ]
+    assert unmatched["fine-grained"] == 15360  # one shared expert of width 16: 17 % fewer active parameters
+
+
+def test_the_intervals_can_be_recomputed_from_the_saved_document_counts(tmp_path, monkeypatch):
+    from moe_utils.io import paths
+    from moe_utils.io.figures import save_arrays
+    from moe_utils.studies.expert_load_study import bootstrap_table
+
+    monkeypatch.setenv(paths.FIGURES_ENV, str(tmp_path))
+    rng = np.random.default_rng(0)
+    counts = {f"standard:{d}": rng.integers(0, 50, (6, 2, 3, 2, 4)) for d in ("wikipedia", "github")}
+    before = bootstrap_table(counts, n_boot=50, seed=0)
+    save_arrays(counts, "05_document_counts")
+    with np.load(tmp_path / "05_document_counts.npz") as saved:
+        after = bootstrap_table({k: saved[k] for k in saved.files}, n_boot=50, seed=0)
+    pd.testing.assert_frame_equal(before, after)
+    assert set(before.columns) >= {"ci_low", "ci_high", "doc_ci_low", "doc_ci_high"} and (before.seeds == 3).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -165,8 +166,8 @@ def test_selection_and_evaluation_halves_share_no_prompt():
     assert again.prompts == select.prompts
 
 
-def test_raw_layer_importance_is_not_rescaled_and_plateau_is_found():
-    from moe_utils.studies.layer_activation import plateau_step, raw_layer_importance
+def test_raw_layer_importance_is_not_rescaled():
+    from moe_utils.studies.layer_activation import raw_layer_importance
 
     by_task = torch.rand(8, 3, 4, generator=torch.Generator().manual_seed(0))
     raw = raw_layer_importance(by_task)
@@ -174,8 +175,6 @@ def test_raw_layer_importance_is_not_rescaled_and_plateau_is_found():
     assert torch.allclose(
         importance_shares((2 * by_task).mean(0)), importance_shares(by_task.mean(0))
     )  # the share cannot see it
-    assert plateau_step([100, 200, 300, 400, 500, 600], [0.3, 0.45, 0.5, 0.505, 0.50, 0.509]) == 400
-    assert plateau_step([1, 2, 3], [0.1, 0.2, 0.3]) is None
 
 
 def test_shuffled_labels_keep_the_counts_and_lose_the_order():
@@ -186,13 +185,15 @@ def test_shuffled_labels_keep_the_counts_and_lose_the_order():
     assert torch.equal(shuffled, shuffled_labels(labels, seed=0))
 
 
-def tiny_head_tables(math_deeper: bool = True):
-    """Hand-made notebook-06 tables: 3 seeds, 8 families, 2 layers × 2 heads."""
+def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, specific: bool = True):
+    """Hand-made notebook-06 tables: 3 seeds, 8 families, 2 layers × 2 heads; margins computed as the study does."""
     from types import SimpleNamespace
 
     from moe_utils.datasets.cognitive_tasks import TASKS
+    from moe_utils.studies.head_importance import matched_condition, random_condition
     from moe_utils.studies.head_importance_seeds import CONTROL, MASK, PROBE
     from moe_utils.studies.head_importance_settings import HeadImportanceSettings
+    from moe_utils.studies.head_importance_study import ablation_statistics, specificity_tables
 
     settings = HeadImportanceSettings(n_layers=2, n_heads=2, d_model=4, top_heads=1)
     accuracy = pd.DataFrame(
@@ -214,15 +215,43 @@ def tiny_head_tables(math_deeper: bool = True):
         seed_table[f"{tag}: math cos − others cos"] = [-0.1, -0.2, -0.3]
         seed_table[f"{tag}: math depth − max other depth"] = depth
         seed_table[f"{tag}: math depth − others' mean depth"] = [0.5, 0.5, 0.5]
-    conditions = [f"top-1 ({MASK})", f"top-1 ({PROBE})", f"top-1 ({CONTROL})", "random heads"]
-    by_seed = pd.DataFrame(
+    matched = [0.02, 0.02, 0.02] if beyond_layers else [0.05, 0.12, 0.15]  # the same layers' random heads' drops
+    rows = []
+    for i, seed in enumerate((0, 1, 2)):
+        for task in TASKS:
+            for method in (MASK, PROBE, CONTROL):
+                rows.append({"seed": seed, "task": task, "condition": f"top-1 ({method})", "drop": 0.1})
+                rows.append({"seed": seed, "task": task, "condition": matched_condition(1, method), "drop": matched[i]})
+            rows.append({"seed": seed, "task": task, "condition": random_condition(1, 5), "drop": 0.02})
+    cross = pd.DataFrame(
         [
-            {"seed": s, "condition": c, "drop": 0.1 if c.startswith("top") else 0.02}
-            for s in (0, 1, 2)
-            for c in conditions
+            {
+                "method": m,
+                "masked": a,
+                "measured": b,
+                "seed": seed,
+                "drop": (0.3 if a == b else 0.05) if specific else (0.1 if seed != 2 or a != b else 0.0),
+            }  # fmt: skip
+            for seed in (0, 1, 2)
+            for m in (MASK, PROBE, CONTROL)
+            for a in TASKS
+            for b in TASKS
         ]
     )
-    margins = pd.DataFrame([{"a": c, "mean": 0.08, "std": 0.0, "n": 3, "holds": 3, "below": 0} for c in conditions[:3]])
+    results = [
+        SimpleNamespace(ablation=pd.DataFrame([r for r in rows if r["seed"] == s]), cross=cross[cross.seed == s])
+        for s in (0, 1, 2)
+    ]
+    _, by_seed, margins = ablation_statistics(results, 1)
+    cross, specificity, specificity_margins = specificity_tables(results)
+    overlap = pd.DataFrame(
+        [
+            {"method": m, "task a": a, "task b": b, "shared heads": 1.0 if a == b else 0.25}
+            for m in (MASK, PROBE)
+            for a in TASKS
+            for b in TASKS
+        ]  # fmt: skip
+    )
     return SimpleNamespace(
         settings=settings,
         accuracy=accuracy,
@@ -230,6 +259,9 @@ def tiny_head_tables(math_deeper: bool = True):
         shares={PROBE: shares, MASK: shares},
         ablation_by_seed=by_seed,
         ablation_margins=margins,
+        specificity=specificity,
+        specificity_margins=specificity_margins,
+        overlap=overlap,
     )
 
 
@@ -240,7 +272,47 @@ def test_findings_name_learned_families_and_the_math_verdict():
     assert "not learned:\nMath Calculation" in text or "not learned: Math Calculation" in text.replace("\n", " ")
     assert text.count("**holds in every seed**") == 2 and "deeper than every other function in 3 of 3" in text
     assert "probe 50 %–50 %, head mask 50 %–50 %" in text.replace("\n", " ")
-    assert "head-mask ranking +0.080 ± 0.000 (higher in 3 of 3 seeds)" in text.replace("\n", " ")
+    flat = text.replace("\n", " ")
+    assert "head-mask ranking +0.080 ± 0.000 (higher in 3 of 3 seeds)" in flat  # against random heads from all heads
+    assert "more than its layers alone explain, in every seed" in flat and "**not** established" not in flat
+    assert "difference +0.250 ± 0.000 (higher in 3 of 3 seeds) — specific" in flat
+    assert "share on average head-mask gradient 0.2, probe gradient × activation 0.2 heads" in flat
+    assert "format and function coincide" in flat and "format cue" not in flat
+    layers_only = findings(tiny_head_tables(beyond_layers=False)).replace("\n", " ")
+    assert "**not** established beyond its layers (higher in 1 of 3 seeds)" in layers_only
+    general = findings(tiny_head_tables(specific=False)).replace("\n", " ")
+    assert "— **not** specific in every seed" in general
     refuted = findings(tiny_head_tables(math_deeper=False))
     assert "**holds in every seed**" not in refuted and refuted.count("not supported in every seed") == 2
     assert "deeper than every other function in 2 of 3" in refuted
+
+
+def test_the_cross_task_diagonal_masks_the_tasks_own_heads_and_the_controls_match_layers(data):
+    from moe_utils.datasets.cognitive_tasks import TASKS, accuracy_by_task
+    from moe_utils.measures.heads import top_heads_mask
+    from moe_utils.studies.head_importance import (
+        ablation_table,
+        cross_task_table,
+        matched_condition,
+        random_condition,
+    )
+
+    _, held, _ = data
+    model = tiny_model(1).eval()
+    generator = torch.Generator().manual_seed(0)
+    shares = {"a": torch.rand(8, 2, 4, generator=generator), "b": torch.rand(8, 2, 4, generator=generator)}
+    cross = cross_task_table(model, held, shares, k=2)
+    assert len(cross) == 2 * 8 * 8
+    base = accuracy_by_task(model, held)
+    for method, s in shares.items():
+        for c, task in enumerate(TASKS):
+            own = accuracy_by_task(model, held, top_heads_mask(s[c], 2))  # the task's own top heads masked
+            rows = cross[(cross.method == method) & (cross.masked == task)].set_index("measured")["drop"]
+            assert np.allclose(rows.loc[list(TASKS)].to_numpy(), (base - own).to_numpy())
+    ablation = ablation_table(model, held, shares, k=2, n_random=3)
+    conditions = set(ablation.condition)
+    assert {matched_condition(2, "a"), matched_condition(2, "b"), random_condition(2, 3)} <= conditions
+    diagonal = cross[cross.masked == cross.measured].set_index(["method", "masked"])["drop"]
+    for method in shares:
+        top = ablation[ablation.condition == f"top-2 ({method})"].set_index("task")["drop"]
+        assert np.allclose([diagonal[(method, t)] for t in TASKS], top.loc[list(TASKS)].to_numpy())

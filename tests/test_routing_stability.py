@@ -12,12 +12,14 @@ from moe_utils.moe.transformer import image_to_patches
 from moe_utils.studies.routing_stability import (
     RoutingFluctuation,
     RunSpec,
+    block_input_curves,
     consistency_loss,
     input_noise_curves,
     jaccard,
     relative_noise,
     selection_grid,
     selection_sets,
+    sequence_relative_noise,
     soft_jaccard,
     stability_curves,
     surrogate_probs,
@@ -92,6 +94,23 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
     zero = at_input[at_input.sigma == 0]
     assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all() and zero.tokens.sum() == 2 * 40 * 16
     assert (at_input[at_input.sigma == 3.0].jaccard < 1.0).all() and set(at_input.noise_at) == {"model input"}
+    at_block = block_input_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
+    zero = at_block[at_block.sigma == 0]
+    assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all() and set(at_block.noise_at) == {"block input"}
+    assert (at_block[at_block.sigma == 3.0].jaccard < 1.0).all()
+
+
+def test_block_input_noise_reaches_a_token_that_is_zero():
+    x = torch.randn(2, 5, 8, generator=gen(7))
+    x[:, 2] = 0.0  # an all-zero token (an all-black patch under per-token noise)
+    per_token = relative_noise(x, 0.5, gen(8))
+    per_sequence = sequence_relative_noise(x, 0.5, gen(8))
+    assert torch.equal(per_token[:, 2], torch.zeros(2, 8))  # per-token rms: no noise at all
+    assert (per_sequence[:, 2].abs() > 0).all()  # the sequence's rms: perturbed like its neighbours
+    big = torch.randn(4, 64, 32, generator=gen(10)) * 3.0
+    scale = ((sequence_relative_noise(big, 0.5, gen(11)) - big) / big.pow(2).mean((-2, -1), keepdim=True).sqrt()).std()
+    assert abs(float(scale) - 0.5) < 0.02  # σ is relative to the sequence's rms
+    assert torch.equal(sequence_relative_noise(x, 0.0, gen(9)), x)
 
 
 def test_soft_jaccard_is_one_for_identical_inputs_and_differentiable():
@@ -179,6 +198,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
                 "seed": seed,
                 "changed": 0.4,
                 "changed_model_input": 0.2,
+                "changed_block_input": 0.3,
                 "experts_used_layer0": 2.0 if (r == s.lam_run and seed < collapsed_seeds) else 6.0,
             }
             for r in runs
@@ -188,15 +208,15 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
     band = pd.DataFrame(
         [
             {"run": "baseline", "noise_at": where, "sigma": x, "jaccard_mean": 0.5, "jaccard_std": 0.1}
-            for where in ("router input", "model input")
+            for where in ("router input", "block input", "model input")
             for x in (0.1, 0.5, 1.0, 2.0)
         ]
     )
     curves = pd.DataFrame(
         [
-            {"run": "baseline", "sigma": 0.5, "layer": layer, "dataset": d, "jaccard": 0.6 + 0.1 * layer}
+            {"run": "baseline", "sigma": 0.5, "layer": layer, "dataset": d, "jaccard": j, "tokens": n}
             for layer in (0, 1)
-            for d in ("mnist", "cifar")
+            for d, j, n in (("mnist", 0.6 + 0.1 * layer, 300), ("cifar", 0.7 + 0.1 * layer, 100))
         ]
     )
     pairs = [(s.lam_run, "baseline"), (s.balanced_run, "baseline + balance"), (s.balanced_run, "baseline")]
@@ -204,7 +224,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
         [
             {"a": a, "b": b, "value": v, "mean": 0.1, "std": 0.01, "n": 2, "holds": 2, "below": 0}
             for a, b in pairs
-            for v in ("jaccard", "acc", "jaccard_model_input")
+            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input")
         ]
     )
     table = pd.DataFrame(
@@ -266,7 +286,8 @@ def test_findings_count_collapsed_seeds_and_judge_noisy_top_k():
     assert "0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 at σ = 0.1 / 0.5 / 1 / 2" in text
     assert "collapses onto 2 experts (exp-entropy of its load ≤ 2.05) in 1 of 2 seeds" in text
     assert "Of the 4 tokens drawn at σ = 0.5, 1 swap part of their expert set, 2 keep it whole and 1 lose it" in text
-    assert "layer 0 0.600, last layer 0.700" in text and "baseline 30 %; λ=3 5 %" in text
+    assert "layer 0 0.625, last layer 0.725" in text and "baseline 30 %; λ=3 5 %" in text  # token-weighted
+    assert "block run again): J = 0.500 ± 0.100" in text and "30.0 ± 0.0 % changed at σ = 0.5" in text
     assert "λ=3 0.990 / 0.450 (−5.0 points)" in text and "same 2 experts: λ=3." in text
     assert "Noisy top-k gating** (seed 0) is a stability method" in text
     other = findings(tiny_stability_tables(noisy_jaccard=0.81, collapsed_seeds=2)).replace("\n", " ")

@@ -10,7 +10,7 @@ import torch
 
 from moe_utils.errors import MoeError
 from moe_utils.exp1.settings import DataSetupSettings, FourModelsSettings, GateAnalysisSettings
-from moe_utils.studies.expert_load_settings import ExpertLoadSettings
+from moe_utils.studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
 from moe_utils.studies.head_importance_settings import HeadImportanceSettings
 from moe_utils.studies.layer_activation_settings import LayerActivationSettings
 from moe_utils.studies.routing_stability_settings import StabilitySettings
@@ -107,9 +107,14 @@ def test_settings_build_the_models_they_describe():
         "baseline + balance",
         "λ=3 + balance",
     ]
-    load = ExpertLoadSettings(fine_n_experts=0)
+    load = ExpertLoadSettings(fine_n_experts=0, paper_rates=0)
     assert list(load.shapes) == ["standard"] and load.runs == [("standard", "aux_loss"), ("standard", "aux_free")]
     assert load.config("standard", "aux_free").router.balancing == "aux_free"
+    papers = ExpertLoadSettings(fine_n_experts=0)  # the standard shape again at the papers' α = γ
+    assert list(papers.shapes) == ["standard", PAPER_SHAPE]
+    assert papers.config(PAPER_SHAPE, "aux_free").router.bias_update_rate == 0.001
+    assert papers.config(PAPER_SHAPE, "aux_loss").router.aux_loss_alpha == 0.001
+    assert papers.config("standard", "aux_loss").router.aux_loss_alpha == 0.01
     assert HeadImportanceSettings(ffn="moe").model.ffn == "moe"
     assert LayerActivationSettings().model.n_layers == 12
 

@@ -17,6 +17,7 @@ from moe_utils.stats import (
     paired_margin,
     seed_list,
     seed_summary,
+    two_stage_bootstrap_ci,
 )
 
 
@@ -64,6 +65,41 @@ def test_grouped_bootstrap_resamples_within_groups():
     groups = {"a": np.zeros(30), "b": np.ones(30)}
     point, low, high = grouped_bootstrap_ci(groups, lambda g: float(g["b"].mean() - g["a"].mean()), n_boot=100)
     assert point == low == high == 1.0  # every resample keeps 30 zeros and 30 ones
+
+
+def test_the_two_stage_bootstrap_widens_when_seeds_disagree():
+    rng = np.random.default_rng(0)
+    docs = rng.normal(0.0, 0.1, (25, 1, 1))  # [documents, methods, seeds]: one domain, one method
+
+    def seeds(offsets):
+        return {"d": docs + np.asarray(offsets, dtype=float).reshape(1, 1, -1)}  # the same documents, seed offsets
+
+    statistic = lambda g: float(g["d"].mean())  # noqa: E731
+    agree = two_stage_bootstrap_ci(seeds([0, 0, 0, 0, 0]), statistic, seed_axis=2, n_boot=400, seed=1)
+    disagree = two_stage_bootstrap_ci(seeds([-0.3, -0.1, 0, 0.1, 0.3]), statistic, seed_axis=2, n_boot=400, seed=1)
+    documents_only = grouped_bootstrap_ci(seeds([-0.3, -0.1, 0, 0.1, 0.3]), statistic, n_boot=400, seed=1)
+    width = lambda ci: ci[2] - ci[1]  # noqa: E731
+    assert width(disagree) > 3 * width(agree) and width(disagree) > 3 * width(documents_only)
+    assert agree[1] <= agree[0] <= agree[2] and disagree[1] <= disagree[0] <= disagree[2]
+    with pytest.raises(MoeError, match="at least 2 seeds"):
+        two_stage_bootstrap_ci({"d": docs}, statistic, seed_axis=2)
+
+
+def test_intervals_are_recentred_not_clipped_so_they_hold_a_biased_statistic():
+    rng = np.random.default_rng(3)
+    units = rng.normal(0.0, 1.0, (8, 4))  # 8 documents, 4 experts: the max over experts' means is biased upward
+    statistic = lambda u: float(u.mean(0).max())  # noqa: E731
+    point, low, high = bootstrap_ci(units, statistic, n_boot=2000, seed=0)
+    draws = np.array([statistic(units[rng.integers(0, 8, 8)]) for _ in range(2000)])
+    raw_low, raw_high = np.quantile(draws, [0.025, 0.975])
+    assert draws.mean() > point  # resampling moves a maximum up: the raw interval sits too high
+    assert (low + high) / 2 < (raw_low + raw_high) / 2  # the recentred one is moved back by that bias
+    assert low < point < high  # inside, and not at an end (a clipped interval would end at the point)
+    assert high - low == pytest.approx(np.quantile(draws, 0.975) - np.quantile(draws, 0.025), rel=0.15)
+    for trial in range(20):  # never excludes its point estimate, over many data sets
+        data = rng.exponential(1.0, (6, 3))
+        p, lo, hi = bootstrap_ci(data, statistic, n_boot=300, seed=trial)
+        assert lo <= p <= hi
 
 
 def test_group_stats_gives_mean_sample_std_and_count():

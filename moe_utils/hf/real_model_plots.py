@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..datasets.language_tasks import FAMILIES
+from ..measures import head_plots
 
 
 def accuracy_bars(accuracy: pd.DataFrame, title: str) -> plt.Figure:
@@ -51,33 +52,10 @@ def importance_grid(importance: pd.DataFrame, method: str, title: str) -> plt.Fi
 
 
 def cross_matrices(cross: pd.DataFrame, title: str) -> plt.Figure:
-    """Accuracy drop of every family (columns) when each family's top heads (rows) are masked, per method."""
-    methods = list(dict.fromkeys(cross["method"]))
-    fig, axes = plt.subplots(1, len(methods), figsize=(7 * len(methods), 5.8))
-    for ax, method in zip(np.atleast_1d(axes), methods):
-        grid = (
-            cross[cross["method"] == method]
-            .pivot(index="masked", columns="measured", values="drop")
-            .loc[list(FAMILIES), list(FAMILIES)]
-        )
-        limit = max(0.05, float(np.abs(grid.values).max()))
-        sns.heatmap(
-            grid,
-            ax=ax,
-            annot=True,
-            fmt=".2f",
-            annot_kws={"fontsize": 7},
-            cmap="RdBu_r",
-            vmin=-limit,
-            vmax=limit,
-            cbar_kws={"label": "accuracy drop"},
-        )
-        ax.set_title(method)
-        ax.set_xlabel("measured family")
-        ax.set_ylabel("family whose top heads are masked")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    """Accuracy drop of every family (columns) when each family's top heads (rows) are masked, per method (the one
+    drawing notebooks 06 and 08 share, ``measures.head_plots``), families in FAMILIES order."""
+    ordered = cross.set_index("masked").loc[list(FAMILIES)].reset_index()
+    return head_plots.cross_matrices(ordered, title)
 
 
 def ablation_bars(ablation: pd.DataFrame, title: str) -> plt.Figure:

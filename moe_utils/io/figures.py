@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from ..errors import MoeError
@@ -21,6 +22,13 @@ def save_table(table: pd.DataFrame | dict | list, name: str) -> None:
     else:
         with atomic_path(folder / f"{name}.json") as tmp:
             tmp.write_text(json.dumps(table, indent=2, default=float))
+
+
+def save_arrays(arrays: dict[str, np.ndarray], name: str) -> None:
+    """Write ``figures/<name>.npz`` (compressed; one array per key) atomically: raw tables too large for a CSV."""
+    with atomic_path(paths.figures_dir() / f"{name}.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
 
 
 def describe_figure(fig: plt.Figure, name: str) -> str:

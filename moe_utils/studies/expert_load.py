@@ -143,6 +143,19 @@ def train_lm(
     return model.eval(), history
 
 
+def ffn_parameters(config: TransformerConfig) -> dict[str, int]:
+    """Per MoE layer, counted from the built layer: the expert parameters a token uses (the shared experts and its
+    top-k routed experts), all expert parameters, and the router's (used by every token, and growing with N)."""
+    layer = TransformerModel(config, input="tokens", vocab_size=BYTE_VOCAB_SIZE, head="lm").moe_layers[0]
+    routed = layer.w1.numel() + layer.w2.numel() + layer.w3.numel()  # every routed expert's SwiGLU
+    shared = sum(p.numel() for p in layer.shared.parameters()) if layer.shared is not None else 0
+    return {
+        "active expert": shared + routed * layer.top_k // layer.n_experts,
+        "total expert": shared + routed,
+        "router": sum(p.numel() for p in layer.router.parameters()),
+    }
+
+
 @torch.no_grad()
 def held_out_routing(
     model: TransformerModel, held_out: dict[str, torch.Tensor], *, batch_size: int = 32, progress: bool = True

@@ -9,6 +9,8 @@ from ..moe.transformer import TransformerConfig
 from ..settings import StudySettings
 from .expert_load import METHODS, lm_config
 
+PAPER_SHAPE = "standard, papers' α, γ"  # the standard shape at Wang et al. 2024's α = γ = 0.001
+
 
 @dataclass(frozen=True)
 class ExpertLoadSettings(StudySettings):
@@ -38,9 +40,10 @@ class ExpertLoadSettings(StudySettings):
         "n_boot",
         "fine_top_k",
         "fine_d_expert",
+        "fine_n_shared",
     )
     POSITIVE_FLOATS = ("lr",)
-    NONNEGATIVE = ("alpha", "gamma")
+    NONNEGATIVE = ("alpha", "gamma", "paper_rates")
 
     seed: int = 0
     n_seeds: int = 5
@@ -62,8 +65,10 @@ class ExpertLoadSettings(StudySettings):
     fine_n_experts: int = 32
     fine_top_k: int = 4
     fine_d_expert: int = 16
+    fine_n_shared: int = 2
     alpha: float = 0.01
     gamma: float = 0.01
+    paper_rates: float = 0.001
     cpu_threads: int = 1
 
     def __post_init__(self):
@@ -77,21 +82,29 @@ class ExpertLoadSettings(StudySettings):
     def shapes(self) -> dict[str, dict]:
         """The expert shapes compared: "standard" and (FINE_N_EXPERTS > 0) "fine-grained"."""
         shapes = {"standard": dict(n_experts=self.n_experts, top_k=self.top_k)}
+        if self.paper_rates:
+            shapes[PAPER_SHAPE] = dict(n_experts=self.n_experts, top_k=self.top_k, rate=self.paper_rates)
         if self.fine_n_experts:
             shapes["fine-grained"] = dict(
-                n_experts=self.fine_n_experts, top_k=self.fine_top_k, d_expert=self.fine_d_expert
+                n_experts=self.fine_n_experts,
+                top_k=self.fine_top_k,
+                d_expert=self.fine_d_expert,
+                n_shared_experts=self.fine_n_shared,
             )
         return shapes
 
     def config(self, label: str, method: str) -> TransformerConfig:
-        """The causal MoE LM of one shape (``label``) and balancing ``method``."""
+        """The causal MoE LM of one shape (``label``) and balancing ``method``; a shape with a ``rate`` uses it as both
+        α and γ (the papers' rates), the others ALPHA and GAMMA."""
+        shape = dict(self.shapes[label])
+        rate = shape.pop("rate", None)
         return lm_config(
             method,
             n_layers=self.n_layers,
             seq_len=self.seq_len,
-            alpha=self.alpha,
-            gamma=self.gamma,
-            **self.shapes[label],
+            alpha=self.alpha if rate is None else rate,
+            gamma=self.gamma if rate is None else rate,
+            **shape,
         )
 
     @property

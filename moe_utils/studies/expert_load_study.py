@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..datasets.corpora import DomainCorpus
 from ..runtime import run_parallel
 from ..stats import paired_margin
-from .expert_load import METHODS, global_maxvio, specialisation_table, training_maxvio
+from .expert_load import METHODS, ffn_parameters, global_maxvio, specialisation_table, training_maxvio
 from .expert_load_seeds import (
     ModelTables,
     document_bootstrap,
@@ -40,8 +41,10 @@ class ExpertLoadTables:
     maxvio_summary: pd.DataFrame  # method -> first / last 100 training steps, held-out
     specialisation: pd.DataFrame  # first seed, standard shape: per method, overall and per layer
     per_seed: pd.DataFrame  # one row per (config, method, seed)
-    bootstrap: pd.DataFrame  # document-bootstrap intervals per config, statistic and method
+    bootstrap: pd.DataFrame  # two-stage (seeds, documents) and documents-only intervals per config, statistic, method
     margins: pd.DataFrame  # paired-by-seed aux_free − aux_loss per config and value
+    document_counts: dict[str, np.ndarray]  # "<config>:<domain>" -> [documents, methods, seeds, layers, experts]
+    shapes: pd.DataFrame  # per shape: experts, width, top-k, shared experts, active and total parameters
 
 
 def loss_table(settings: ExpertLoadSettings, corpus: DomainCorpus, first: dict) -> pd.DataFrame:
@@ -79,18 +82,56 @@ def maxvio_tables(settings: ExpertLoadSettings, first: dict, load: pd.DataFrame)
     return maxvio[["method", "kind", "step", "layer", "maxvio"]], summary
 
 
-def seed_statistics(settings: ExpertLoadSettings, corpus: DomainCorpus, results: list) -> tuple:
-    """(per_seed, bootstrap, margins): the specialisation and balance statistics over seeds and documents."""
-    per_seed = seed_rows(results)
-    boot = pd.concat(
+def shape_table(settings: ExpertLoadSettings) -> pd.DataFrame:
+    """Each shape's experts, width, top-k, shared experts and parameters per MoE layer (active and total experts',
+    the router's)."""
+    rows = []
+    for label, shape in settings.shapes.items():
+        config = settings.config(label, "aux_free")
+        rows.append(
+            {
+                "shape": label,
+                "routed experts": shape["n_experts"],
+                "top-k": shape["top_k"],
+                "expert width": config.d_expert,
+                "shared experts": config.n_shared_experts,
+                "alpha (aux_loss)": settings.config(label, "aux_loss").router.aux_loss_alpha,
+                "gamma (aux_free)": config.router.bias_update_rate,
+                **{f"{k} parameters per layer": v for k, v in ffn_parameters(config).items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def counts_by_config(settings: ExpertLoadSettings, results: list) -> dict[str, np.ndarray]:
+    """Every model's held-out routing counts per document: "<config>:<domain>" -> [documents, methods (METHODS
+    order), seeds, layers, experts], the tables the intervals are computed from (saved beside the figure)."""
+    return {
+        f"{label}:{domain}": counts
+        for label in settings.shapes
+        for domain, counts in stacked_counts(results, label, settings.seeds).items()
+    }
+
+
+def bootstrap_table(counts: dict[str, np.ndarray], n_boot: int, seed: int) -> pd.DataFrame:
+    """The intervals of every config from its per-document counts (``counts_by_config``'s layout)."""
+    configs = list(dict.fromkeys(key.split(":")[0] for key in counts))
+    return pd.concat(
         [
             document_bootstrap(
-                stacked_counts(results, label, settings.seeds), n_boot=settings.size("n_boot"), seed=settings.seed
+                {k.split(":", 1)[1]: v for k, v in counts.items() if k.split(":")[0] == label}, n_boot=n_boot, seed=seed
             ).assign(config=label)
-            for label in settings.shapes
+            for label in configs
         ],
         ignore_index=True,
     )
+
+
+def seed_statistics(settings: ExpertLoadSettings, corpus: DomainCorpus, results: list) -> tuple:
+    """(per_seed, bootstrap, margins, counts): the specialisation and balance statistics over seeds and documents."""
+    per_seed = seed_rows(results)
+    counts = counts_by_config(settings, results)
+    boot = bootstrap_table(counts, settings.size("n_boot"), settings.seed)
     values = ["specialisation", "heldout_maxvio", *[f"loss_{d}" for d in corpus.train]]
     margins = pd.DataFrame(
         [
@@ -102,7 +143,7 @@ def seed_statistics(settings: ExpertLoadSettings, corpus: DomainCorpus, results:
             for value in values
         ]
     )
-    return per_seed, boot, margins
+    return per_seed, boot, margins, counts
 
 
 def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
@@ -129,7 +170,7 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
     if "fine-grained" in settings.shapes:
         fine = pd.concat([first[("fine-grained", m)].load for m in METHODS], ignore_index=True)
     maxvio, summary = maxvio_tables(settings, first, load)
-    per_seed, boot, margins = seed_statistics(settings, corpus, results)
+    per_seed, boot, margins, counts = seed_statistics(settings, corpus, results)
     return ExpertLoadTables(
         settings,
         corpus,
@@ -144,4 +185,6 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
         per_seed,
         boot,
         margins,
+        counts,
+        shape_table(settings),
     )

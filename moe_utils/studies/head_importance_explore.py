@@ -50,13 +50,15 @@ def head_view(tables: dict, task: str, method: str, head: str) -> plt.Figure:
     fig.colorbar(image, ax=left, label="importance share")
     ablation = tables["ablation"]
     rows = ablation[ablation["task"] == task]
-    colours = ["C3" if method in c else "lightgrey" for c in rows["condition"]]
+    colours = [
+        ("C3" if c.startswith("top") else "lightsalmon") if method in c else "lightgrey" for c in rows["condition"]
+    ]
     right.barh(range(len(rows)), rows["drop"], color=colours)
     right.set_yticks(range(len(rows)), rows["condition"], fontsize=8)
     right.invert_yaxis()
     right.axvline(0, color="k", lw=0.8)
     right.set(xlabel="accuracy drop on the evaluation half (first seed)")
-    right.set_title(f"{task}: masking heads (this method's top heads in red)", fontsize=9)
+    right.set_title(f"{task}: masking heads (this method's top heads red, its layer-matched control pale)", fontsize=9)
     fig.tight_layout()
     return fig
 

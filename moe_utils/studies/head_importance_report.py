@@ -7,6 +7,7 @@ import pandas as pd
 from ..datasets.cognitive_tasks import TASKS
 from ..io.report import share
 from ..stats import margin_text, mean_std_text
+from .head_importance import matched_condition
 from .head_importance_seeds import CONTROL, MASK, PROBE
 from .head_importance_study import HeadImportanceTables
 
@@ -50,29 +51,65 @@ implement the function. Mean held-out accuracy over the 8 families across {len(s
 
 
 def probe_lines(t: HeadImportanceTables) -> str:
-    """The probe's accuracy against its shuffled-label control, and the layer-0 share of each method."""
+    """The probe's accuracy against its shuffled-label (no-signal) control, and the layer-0 share of each method."""
     s, st = t.settings, t.seed_table
     layer0 = {m: sh[:, 0].sum(-1) for m, sh in t.shares.items()}  # [tasks] share of each task's importance in layer 0
     span = lambda m: f"{share(float(layer0[m].min()))}–{share(float(layer0[m].max()))}"  # noqa: E731
-    return f"""**The probe's format cue.** The task probe separates the families with held-out accuracy
-{mean_std_text(st["probe held-out accuracy"])} ({len(st)} seeds); the shuffled-label control reaches
+    return f"""**The probe against a no-signal control.** The task probe separates the families with held-out accuracy
+{mean_std_text(st["probe held-out accuracy"])} ({len(st)} seeds); the same probe trained on shuffled labels reaches
 {mean_std_text(st["control probe held-out accuracy"])} (chance {1 / len(TASKS):.3f}). The control's maps correlate with the
 probe's maps at r = {mean_std_text(st["control correlation (task mean)"], 2)} (mean over tasks): that much of each probe map's
-pattern appears without any task signal (heads that carry large activations and gradients whatever the labels). The
-head-mask gradient does not use the probe, so it has no format cue. Share of each function's importance in layer 0
-(seed {s.seed}, uniform {1 / s.n_layers:.2f}): probe {span(PROBE)}, head mask {span(MASK)}."""
+pattern appears without any task signal (heads that carry large activations and gradients whatever the labels). This
+control removes the labels, not the prompt format: every family here has its own format, so format and function
+coincide, and neither method can say whether a map belongs to the function or to its format. Share of each function's
+importance in layer 0 (seed {s.seed}, uniform {1 / s.n_layers:.2f}): probe {span(PROBE)}, head mask {span(MASK)}."""
 
 
 def ablation_lines(t: HeadImportanceTables) -> str:
-    """The top heads' accuracy cost against random heads, paired by seed."""
-    s, n = t.settings, len(t.seed_table)
-    margins = t.ablation_margins.set_index("a")
+    """The top heads' accuracy cost against random heads and against random heads in the same layers, by seed."""
+    s, n, k = t.settings, len(t.seed_table), t.settings.top_heads
+    margins = t.ablation_margins.set_index(["a", "b"])
+    random = next(c for c in t.ablation_by_seed.condition.unique() if c.startswith("random"))
     drops = t.ablation_by_seed.groupby("condition", sort=False)["drop"]
-    top = lambda method: margin_text(margins.loc[f"top-{s.top_heads} ({method})"].to_dict())  # noqa: E731
+
+    def against(method: str, control: str) -> str:
+        return margin_text(margins.loc[(f"top-{k} ({method})", control)].to_dict())
+
+    def verdict(method: str) -> str:
+        m = margins.loc[(f"top-{k} ({method})", matched_condition(k, method))]
+        if m["holds"] == m["n"]:
+            return "more than its layers alone explain, in every seed"
+        return f"**not** established beyond its layers (higher in {int(m['holds'])} of {int(m['n'])} seeds)"
+
     return f"""**Ablation** (heads ranked on the selection half, accuracy on the evaluation half, mean over the 8 tasks):
-masking each function's {s.top_heads} top heads (of {s.n_layers * s.n_heads}) costs
-{"; ".join(f"{c} {mean_std_text(g)}" for c, g in drops)} accuracy over {n} seeds. Against {s.top_heads} random heads, paired by
-seed: head-mask ranking {top(MASK)}, probe ranking {top(PROBE)}, shuffled-label ranking {top(CONTROL)}."""
+{"; ".join(f"{c} {mean_std_text(g)}" for c, g in drops)} accuracy over {n} seeds ({k} of {s.n_layers * s.n_heads} heads).
+Against {k} random heads drawn from all heads, paired by seed: head-mask ranking {against(MASK, random)}, probe ranking
+{against(PROBE, random)}, shuffled-label ranking {against(CONTROL, random)}. Against {k} random heads drawn **in the same
+layers** as each task's top heads (the control that separates "these heads" from "these layers"): head-mask ranking
+{against(MASK, matched_condition(k, MASK))} — {verdict(MASK)}; probe ranking {against(PROBE, matched_condition(k, PROBE))} —
+{verdict(PROBE)}."""
+
+
+def specificity_lines(t: HeadImportanceTables) -> str:
+    """Whether a task's top heads matter for that task more than for the others (the cross-task matrix), and how
+    many top heads the tasks share."""
+    n, k = len(t.specificity.seed.unique()), t.settings.top_heads
+    margins = t.specificity_margins.set_index("method")
+    overlap = t.overlap[t.overlap["task a"] != t.overlap["task b"]].groupby("method", sort=False)["shared heads"].mean()
+    parts = []
+    for method in (MASK, PROBE):
+        part = t.specificity[t.specificity.method == method]
+        m = margins.loc[method]
+        word = "specific" if m["holds"] == m["n"] and m["mean"] > 0 else "**not** specific in every seed"
+        parts.append(
+            f"{method}: own task {mean_std_text(part['diagonal'])}, other tasks {mean_std_text(part['off-diagonal'])}, "
+            f"difference {margin_text(m.to_dict())} — {word}"
+        )
+    shared = ", ".join(f"{m} {overlap[m]:.1f}" for m in (MASK, PROBE))
+    return f"""**Function specificity** (the cross-task matrix: each task's top {k} heads masked, every task's accuracy
+measured on the evaluation half; {n} seeds, paired by seed). Mean accuracy drop of the task whose heads are masked
+against the other seven: {"; ".join(parts)}. Two tasks' top-{k} sets share on average {shared} heads (mean over task
+pairs and seeds; {k} would be the same set)."""
 
 
 def findings(t: HeadImportanceTables) -> str:
@@ -81,4 +118,4 @@ def findings(t: HeadImportanceTables) -> str:
     math = f"""**Is Math Calculation different, and deeper?** Over {n} seeds (mean ± std). {math_line(st, "mask", MASK)}.
 {math_line(st, "probe", PROBE)}. "Holds" needs Math both less similar and deeper than every other function in all {n} seeds
 ({t.settings.n_layers} layers)."""
-    return "\n\n".join([learning_lines(t), probe_lines(t), math, ablation_lines(t)])
+    return "\n\n".join([learning_lines(t), probe_lines(t), math, ablation_lines(t), specificity_lines(t)])

@@ -22,7 +22,7 @@ from ..measures.probe import probe_accuracy, probe_importance, train_probe
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerModel
 from ..runtime import make_generator
-from .head_importance import ablation_table, last_head_outputs, mask_gradient_importance
+from .head_importance import ablation_table, cross_task_table, last_head_outputs, mask_gradient_importance
 
 PROBE, MASK, CONTROL = "probe gradient × activation", "head-mask gradient", "shuffled-label probe (control)"
 
@@ -70,6 +70,7 @@ class SeedTables:
     math: pd.DataFrame  # per method: Math's similarity and depth against the other seven
     control_correlation: dict  # task -> Pearson r of the probe's and the control's maps
     ablation: pd.DataFrame  # task, condition, accuracy, drop, seed
+    cross: pd.DataFrame  # method, masked, measured, drop, seed: the cross-task ablation (evaluation half)
     split_sizes: tuple  # (selection, evaluation) prompts
     model: TransformerModel | None
     states: dict = field(default_factory=dict)  # {"model": the trained state dict} (kept by io.trained)
@@ -128,6 +129,7 @@ def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTa
         for c, t in enumerate(TASKS)
     }  # Pearson r: how much of each probe map's pattern the control reproduces
     ablation = ablation_table(model, evaluate, shares, top_heads, n_random, seed=seed)
+    cross = cross_task_table(model, evaluate, shares, top_heads)
     if keep_model:  # a fresh copy: the recorded head outputs hold autograd graphs, which cannot cross processes
         kept = TransformerModel(config, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
         kept.load_state_dict(model.state_dict())
@@ -143,6 +145,7 @@ def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTa
         math_summary(shares).assign(seed=seed),
         survives,
         ablation.assign(seed=seed),
+        cross.assign(seed=seed),
         (len(select), len(evaluate)),
         model if keep_model else None,
         {"model": {k: v.detach().clone() for k, v in model.state_dict().items()}},

@@ -9,10 +9,10 @@ import pandas as pd
 import torch
 
 from ..datasets.cognitive_tasks import ANSWERS, TASKS, make_task_data
-from ..measures.heads import depth_centroid, task_similarity
+from ..measures.heads import depth_centroid, specificity_summary, task_similarity, top_head_overlap
 from ..runtime import run_parallel
 from ..stats import paired_margin
-from .head_importance import importance_frame
+from .head_importance import importance_frame, matched_condition
 from .head_importance_seeds import CONTROL, MASK, PROBE, SeedTables, head_importance_job
 from .head_importance_settings import HeadImportanceSettings
 
@@ -38,7 +38,11 @@ class HeadImportanceTables:
     seed_table: pd.DataFrame  # one row per seed: probes, accuracy, control correlation, Math check
     ablation_seeds: pd.DataFrame  # every seed's ablation (task, condition, drop, seed)
     ablation_by_seed: pd.DataFrame  # seed, condition, drop (mean over the 8 tasks)
-    ablation_margins: pd.DataFrame  # each ranking against random heads, paired by seed
+    ablation_margins: pd.DataFrame  # each ranking against random and layer-matched random heads, paired by seed
+    cross: pd.DataFrame  # every seed's cross-task ablation: method, masked, measured, drop, seed
+    specificity: pd.DataFrame  # seed, method, diagonal, off-diagonal, diagonal − off-diagonal
+    specificity_margins: pd.DataFrame  # per method: diagonal against off-diagonal, paired by seed
+    overlap: pd.DataFrame  # method, task a, task b, shared top heads (mean and std over seeds)
 
     @property
     def shares(self) -> dict:
@@ -71,15 +75,57 @@ def seed_row(r: SeedTables) -> dict:
     return row
 
 
-def ablation_statistics(results: list[SeedTables]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(every seed's ablation, its mean over tasks per seed and condition, each ranking vs random heads by seed)."""
+def ablation_statistics(results: list[SeedTables], k: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(every seed's ablation, its mean over tasks per seed and condition, each ranking against random heads drawn
+    from all heads and against random heads in the same layers as its top heads, paired by seed)."""
     abl = pd.concat([r.ablation for r in results], ignore_index=True)
     by_seed = abl.groupby(["seed", "condition"], sort=False)["drop"].mean().reset_index()  # mean over the 8 tasks
     random = next(c for c in by_seed.condition.unique() if c.startswith("random"))
+    rankings = [c for c in by_seed.condition.unique() if c.startswith("top-")]
+    margins = [paired_margin(by_seed, "condition", c, random, "drop") for c in rankings]
+    for c in rankings:
+        method = c[c.index("(") + 1 : -1]
+        margins.append(paired_margin(by_seed, "condition", c, matched_condition(k, method), "drop"))
+    return abl, by_seed, pd.DataFrame(margins)
+
+
+def specificity_tables(results: list[SeedTables]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(every seed's cross-task ablation, its diagonal and off-diagonal mean drops per seed and method, the diagonal
+    against the off-diagonal paired by seed per method)."""
+    cross = pd.concat([r.cross for r in results], ignore_index=True)
+    rows = []
+    for (seed, method), part in cross.groupby(["seed", "method"], sort=False):
+        matrix = part.pivot(index="masked", columns="measured", values="drop").loc[list(TASKS), list(TASKS)]
+        rows.append({"seed": seed, "method": method, **specificity_summary(torch.tensor(matrix.to_numpy()))})
+    per_seed = pd.DataFrame(rows)
+    long = per_seed.melt(["seed", "method"], ["diagonal", "off-diagonal"], var_name="part", value_name="drop")
     margins = pd.DataFrame(
-        [paired_margin(by_seed, "condition", c, random, "drop") for c in by_seed.condition.unique() if c != random]
+        [
+            {"method": m, **paired_margin(long[long.method == m], "part", "diagonal", "off-diagonal", "drop")}
+            for m in per_seed.method.unique()
+        ]
     )
-    return abl, by_seed, margins
+    return cross, per_seed, margins
+
+
+def overlap_table(results: list[SeedTables], k: int) -> pd.DataFrame:
+    """Heads two tasks' top-k sets share, per method: mean and std over seeds (the diagonal is k)."""
+    rows = []
+    for method in results[0].shares:
+        counts = torch.stack([top_head_overlap(r.shares[method], k) for r in results]).float()  # [seeds, C, C]
+        mean, std = counts.mean(0), counts.std(0) if len(results) > 1 else torch.zeros_like(counts[0])
+        for a, task_a in enumerate(TASKS):
+            for b, task_b in enumerate(TASKS):
+                rows.append(
+                    {
+                        "method": method,
+                        "task a": task_a,
+                        "task b": task_b,
+                        "shared heads": float(mean[a, b]),
+                        "std": float(std[a, b]),
+                    }  # fmt: skip
+                )
+    return pd.DataFrame(rows)
 
 
 def similarity_tables(shares: dict) -> tuple[dict, pd.DataFrame]:
@@ -110,7 +156,8 @@ def run(settings: HeadImportanceSettings) -> HeadImportanceTables:
     shares = {m: first.shares[m] for m in MAIN_METHODS}
     similarity, similarity_table = similarity_tables(shares)
     depths = pd.DataFrame({m: depth_centroid(s).numpy() for m, s in shares.items()}, index=list(TASKS))
-    abl, by_seed, margins = ablation_statistics(results)
+    abl, by_seed, margins = ablation_statistics(results, settings.top_heads)
+    cross, specificity, specificity_margins = specificity_tables(results)
     importance = pd.concat([importance_frame(s, m) for m, s in first.shares.items()])
     return HeadImportanceTables(
         settings,
@@ -128,4 +175,8 @@ def run(settings: HeadImportanceSettings) -> HeadImportanceTables:
         abl,
         by_seed,
         margins,
+        cross,
+        specificity,
+        specificity_margins,
+        overlap_table(results, settings.top_heads),
     )

@@ -1,36 +1,71 @@
-"""Per-layer activation across training (source 002: checkpoints during training, per-layer measures at each."""
+"""Per-layer activation across training (source 002): checkpoints during training, per-layer measures at each."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+from torch.nn import functional as F
 
 from ..datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ..errors import MoeError
-from ..measures.heads import importance_shares
+from ..measures.heads import importance_shares, relative_residual_update
 from ..moe.training import load_checkpoint, save_checkpoint
 from ..moe.transformer import TransformerModel
 from ..runtime import progress
 from .head_importance import mask_gradient_importance
 
 
-def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean |block output − block input| over positions and dims for each layer, [L], from an eval forward."""
+@torch.no_grad()
+def block_inputs_outputs(model, tokens: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every block's (input, output) residual stream [B, S, d] from one eval forward, first block first."""
     model.eval()
-    stats = []
-    hooks = [
-        block.register_forward_hook(lambda mod, args, out: stats.append((out - args[0]).abs().mean().item()))
-        for block in model.blocks
-    ]
+    pairs = []
+    hooks = [block.register_forward_hook(lambda mod, args, out: pairs.append((args[0], out))) for block in model.blocks]
     try:
-        with torch.no_grad():
-            model(tokens)
+        model(tokens)
     finally:
         for hook in hooks:
             hook.remove()
-    return torch.tensor(stats)
+    return pairs
+
+
+def mean_abs_updates(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Mean |block output − block input| over positions and dims for each (input, output) pair, [L]."""
+    return torch.tensor([(out - inp).abs().mean().item() for inp, out in pairs])
+
+
+def relative_updates(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Per (input, output) pair, the mean over tokens of ‖output − input‖ / ‖input‖ (notebook 08's measure), [L]."""
+    return torch.tensor([relative_residual_update(inp, out) for inp, out in pairs])
+
+
+def residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean |block output − block input| over positions and dims for each layer, [L], from an eval forward."""
+    return mean_abs_updates(block_inputs_outputs(model, tokens))
+
+
+def relative_residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Per layer, the mean over tokens of ‖block output − block input‖ / ‖block input‖, [L], from an eval forward."""
+    return relative_updates(block_inputs_outputs(model, tokens))
+
+
+@torch.no_grad()
+def answer_loss_mean(model, data: TaskSplit, loss_scale: float = 1.0) -> float:
+    """Mean answer cross-entropy (times ``loss_scale``) over ``data``: the L whose gradient (b) measures."""
+    model.eval()
+    logits = model(data.tokens)[:, -1]  # [N, vocab]
+    return loss_scale * float(F.cross_entropy(logits, data.answers))
+
+
+def gradient_measures(model, data: TaskSplit, loss_scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """Per layer [L]: the raw mean |∂L/∂m_h| (not rescaled) and the same divided by the mean loss L, which does not
+    change when the loss is scaled (``loss_scale``: a test's knob); and per task [C, L, H] the importance."""
+    by_task = mask_gradient_importance(model, data, loss_scale=loss_scale)  # [C, L, H]
+    raw = raw_layer_importance(by_task)  # [L]
+    return {"by task": by_task, "raw": raw, "loss-relative": raw / answer_loss_mean(model, data, loss_scale)}
 
 
 def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: list[tuple[int, Path]]):
@@ -64,18 +99,21 @@ def analyse_checkpoints(
     ``accuracy_set`` (e.g. every held-out prompt) adds the column ``ALL_HELD_OUT``: an accuracy with less sampling noise
     than the evaluation prompts' own, for judging where training plateaus.
 
-    Per layer: the share measures (normalised per checkpoint, mean 1/(L·H)) and the raw ones, not rescaled per checkpoint:
-    mean |∂L/∂m_h| over tasks and the layer's heads, and mean |residual update|.
+    Per layer: the share measures (normalised per checkpoint, mean 1/(L·H)); the raw ones, not rescaled per checkpoint:
+    mean |∂L/∂m_h| over tasks and the layer's heads, and mean |residual update|; and their scale-free versions: the
+    gradient divided by the mean loss it is the gradient of, and ‖residual update‖ / ‖residual‖ per token.
     """
     rows, per_layer = [], []
     for step, path in progress(saved, desc="checkpoints", disable=not show_progress):
         ckpt = load_checkpoint(path)
         n_layers, n_heads = ckpt.config.n_layers, ckpt.config.n_heads
-        by_task = mask_gradient_importance(ckpt, probe_set)  # [C, L, H]
-        head_share = importance_shares(by_task.mean(0))  # [L, H], sums to 1 over all heads
-        update = residual_updates(ckpt, probe_set.tokens)  # [L]
+        gradients = gradient_measures(ckpt, probe_set)
+        head_share = importance_shares(gradients["by task"].mean(0))  # [L, H], sums to 1 over all heads
+        pairs = block_inputs_outputs(ckpt, probe_set.tokens)  # one forward: every block's (input, output)
+        update = mean_abs_updates(pairs)  # [L]
         update_share = update / update.sum() / n_heads  # per-head scale: sums to 1 over L x H cells
-        raw = raw_layer_importance(by_task)  # [L], not rescaled
+        raw, relative = gradients["raw"], gradients["loss-relative"]  # [L] each, not rescaled per checkpoint
+        relative_update = relative_updates(pairs)  # [L]
         acc = accuracy_by_task(ckpt, probe_set)
         rows.append(
             {
@@ -95,6 +133,8 @@ def analyse_checkpoints(
                     "residual update share per head": float(update_share[layer]),
                     "raw mean |head-mask gradient|": float(raw[layer]),
                     "raw mean |residual update|": float(update[layer]),
+                    "mean |head-mask gradient| / loss": float(relative[layer]),
+                    "relative residual update": float(relative_update[layer]),
                 }
             )
     return pd.DataFrame(rows), pd.DataFrame(per_layer)
@@ -105,19 +145,24 @@ def raw_layer_importance(by_task: torch.Tensor) -> torch.Tensor:
     return by_task.abs().mean(dim=(0, 2))
 
 
-def plateau_step(steps: list[int], values: list[float], patience: int = 3, min_gain: float = 0.01) -> int | None:
-    """The first step from which ``values`` (e.g. held-out accuracy) gain less than ``min_gain`` over the best so far
-    for ``patience`` evaluations in a row; None when they are still rising at the end."""
+def plateau_verdict(steps: list[int], values: list[float], n_prompts: int, quarter: float = 0.25) -> dict:
+    """Whether an accuracy curve has stopped rising: the least-squares slope over the last ``quarter`` of the
+    checkpoints (at least 3) times that span is the gain still being made; it counts as rising when that gain exceeds
+    twice the sampling error of a difference of two accuracies measured on ``n_prompts`` prompts,
+    2·√(2·p(1−p)/n) at the final accuracy p. Returns the gain, that threshold and ``plateaued``."""
     if len(steps) != len(values):
         raise MoeError(f"steps ({len(steps)}) and values ({len(values)}) must have the same length")
-    best, since, start = float("-inf"), 0, None
-    for step, value in zip(steps, values):
-        if value > best + min_gain:
-            best, since, start = max(best, value), 0, None
-        else:
-            best = max(best, value)
-            since += 1
-            start = step if since == 1 else start
-            if since >= patience:
-                return start
-    return None
+    if len(steps) < 3:
+        raise MoeError(f"a plateau needs at least 3 checkpoints; got {len(steps)}")
+    tail = max(3, round(len(steps) * quarter))
+    x, y = np.asarray(steps[-tail:], dtype=float), np.asarray(values[-tail:], dtype=float)
+    slope = float(np.polyfit(x, y, 1)[0])
+    gain = slope * float(x[-1] - x[0])
+    p = float(values[-1])
+    threshold = 2 * float(np.sqrt(2 * p * (1 - p) / n_prompts))
+    return {
+        "from step": int(x[0]),
+        "gain over the last quarter": gain,
+        "threshold": threshold,
+        "plateaued": gain <= threshold,
+    }

@@ -10,7 +10,13 @@ import pandas as pd
 from ..io import paths
 from ..io.explorer import explore
 
-QUANTITIES = ("importance share per head", "raw mean |head-mask gradient|", "raw mean |residual update|")
+QUANTITIES = (
+    "importance share per head",
+    "raw mean |head-mask gradient|",
+    "raw mean |residual update|",
+    "mean |head-mask gradient| / loss",
+    "relative residual update",
+)
 
 
 def explore_tables(folder: Path | None = None) -> dict[str, pd.DataFrame]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..datasets.cognitive_tasks import TASKS
-from ..io.report import share
+from ..io.report import share, signed
 from ..stats import mean_std_text
 from .layer_activation import ALL_HELD_OUT
 from .layer_activation_study import LayerActivationTables
@@ -13,84 +11,125 @@ from .layer_activation_study import LayerActivationTables
 GRADIENT = "raw mean |head-mask gradient|"
 
 
-def trend_line(t: LayerActivationTables, quantity: str, name: str) -> str:
-    """How many layers a quantity rises in, and the early and late layers' first → last values, over seeds."""
-    tr, n_layers, n = t.trends[t.trends.quantity == quantity], t.settings.n_layers, len(t.plateaus)
+SCALE_FREE = ("mean |head-mask gradient| / loss", "relative residual update")
+NAMES = {
+    "importance share per head": "(a) share",
+    GRADIENT: "(b) raw mean |∂L/∂m_h|",
+    "raw mean |residual update|": "(c) raw mean |residual update|",
+    "mean |head-mask gradient| / loss": "(d) mean |∂L/∂m_h| / L",
+    "relative residual update": "(e) ‖update‖ / ‖residual‖",
+}
+
+
+def layer_list(layers: list[int]) -> str:
+    """``1–4, 7, 9–12`` from a sorted list of layer numbers."""
+    runs, out = [], []
+    for layer in layers:
+        if runs and layer == runs[-1][-1] + 1:
+            runs[-1].append(layer)
+        else:
+            runs.append([layer])
+    for r in runs:
+        out.append(f"{r[0]}–{r[-1]}" if len(r) > 1 else f"{r[0]}")
+    return ", ".join(out) or "none"
+
+
+def rising_layers(t: LayerActivationTables, quantity: str) -> tuple[list[int], list[int]]:
+    """Layers whose ``quantity`` rises (Spearman ρ with the step > 0.5) in every seed, and those that fall (< −0.5)."""
+    part = t.rank_summary[t.rank_summary.quantity == quantity]
+    rising = part[part["seeds rising (rho > 0.5)"] == part["seeds"]]["layer"].tolist()
+    falling = part[part["seeds falling (rho < -0.5)"] == part["seeds"]]["layer"].tolist()
+    return sorted(int(v) for v in rising), sorted(int(v) for v in falling)
+
+
+def trend_line(t: LayerActivationTables, quantity: str) -> str:
+    """Over every checkpoint and seed: the layers where ``quantity`` rises and falls, and the early and late layers'
+    mean rank correlation with the step."""
+    part, n_layers = t.rank_summary[t.rank_summary.quantity == quantity], t.settings.n_layers
+    rising, falling = rising_layers(t, quantity)
+    early = part[part.layer <= 4]["rho mean"].mean()
+    late = part[part.layer > n_layers - 4]["rho mean"].mean()
+    most = "rises in most layers" if len(rising) > n_layers // 2 else "does **not** rise in most layers"
     return (
-        f"{name}: rises from step {int(t.progress.step.min()):,} to {int(t.progress.step.max()):,} in "
-        f"{mean_std_text(tr['layers rising'], 1)} of {n_layers} layers (most layers, ≥ {n_layers // 2 + 1}, in "
-        f"{int((tr['layers rising'] > n_layers // 2).sum())} of {n} seeds); layers 1–4 "
-        f"{mean_std_text(tr['layers 1-4 first'], 4)} → "
-        f"{mean_std_text(tr['layers 1-4 last'], 4)}, layers {n_layers - 3}–{n_layers} "
-        f"{mean_std_text(tr['late layers first'], 4)} → "
-        f"{mean_std_text(tr['late layers last'], 4)}"
+        f"{NAMES[quantity]} {most}: up in {len(rising)} of {n_layers} layers ({layer_list(rising)}), down in "
+        f"{len(falling)} ({layer_list(falling)}); mean ρ layers 1–4 {signed(early, 2)}, layers "
+        f"{n_layers - 3}–{n_layers} {signed(late, 2)}"
     )
 
 
-def source_pattern(t: LayerActivationTables) -> str:
-    """Whether the raw head-mask gradient shows the source's pattern: late layers rise, early layers change less."""
-    tr = t.trends[t.trends.quantity == GRADIENT]
-    late = tr["late layers last"] - tr["late layers first"]
-    early = tr["layers 1-4 last"] - tr["layers 1-4 first"]
-    rise = "rise" if (late > 0).all() else "do not rise"
-    flat = (
-        "change by less than the late layers"
-        if (early.abs() < late.abs()).all()
-        else "do not stay flatter than the late layers"
-    )
+def source_claim(t: LayerActivationTables) -> str:
+    """Source 002's claim as written, and our answer to it under the raw and the scale-free quantities."""
+    n_layers, n = t.settings.n_layers, len(t.plateaus)
+    answers = []
+    for quantity in (GRADIENT, *SCALE_FREE):
+        rising, _ = rising_layers(t, quantity)
+        early_flat = not any(layer <= 4 for layer in rising)
+        later_rise = all(layer in rising for layer in range(5, n_layers + 1))
+        verdict = "matches" if early_flat and later_rise else "does **not** match"
+        why = []
+        if not early_flat:
+            why.append(f"of layers 1–4, {layer_list([v for v in rising if v <= 4])} rise")
+        if not later_rise:
+            flat = [v for v in range(5, n_layers + 1) if v not in rising]
+            why.append(f"of layers 5–{n_layers}, {layer_list(flat)} do not rise in every seed")
+        answers.append(f"{NAMES[quantity]} {verdict} it" + (f" ({'; '.join(why)})" if why else ""))
+    survives = [NAMES[q] for q in SCALE_FREE if len(rising_layers(t, q)[0]) > n_layers // 2]
     return (
-        f"The source's picture needs early layers flat and later layers rising: under the raw head-mask gradient, layers "
-        f"{t.settings.n_layers - 3}–{t.settings.n_layers} {rise} in every seed and layers 1–4 {flat} in every seed."
+        f"**Source `002`'s claim, as written:** layers 1–4 stay flat near 0 throughout training, layers 5–8 rise, and "
+        f"layers 9–12 rise to ≈0.008 and level off. **Our answer** (rising = Spearman ρ with the step > 0.5 in all {n} "
+        f'seeds): {"; ".join(answers)}. "Rising in most layers", which the raw quantities can show, '
+        + (
+            f"survives the scale-free versions in {', '.join(survives)}."
+            if survives
+            else "does **not** survive either scale-free version, so it may follow the scale of the loss and the activations "
+            "rather than anything the layers do."
+        )
     )
 
 
 def plateau_lines(t: LayerActivationTables) -> str:
-    """Accuracy from the first to the last checkpoint, which seeds plateau, and what the others still gain."""
+    """Accuracy from the first to the last checkpoint, and which seeds have plateaued by one rule."""
     progress, plateaus, n = t.progress, t.plateaus, len(t.plateaus)
-    reached = plateaus["plateau step"].notna()
+    done = plateaus["plateaued"] == "yes"
     first_step, last_step = int(progress.step.min()), int(progress.step.max())
-    steps = sorted(progress.step.unique())
-    late_from = steps[-5] if len(steps) >= 5 else first_step  # 4 checkpoints before the last
-    wide = progress.pivot(index="step", columns="seed", values=ALL_HELD_OUT)
-    gain = (wide.loc[last_step] - wide.loc[late_from]).to_dict()
-    rising = {s: gain[s] for s in plateaus.loc[~reached, "seed"]}
-    at = ", ".join(f"{int(s):,}" for s in plateaus.loc[reached, "plateau step"]) or "—"
+    from_step = int(plateaus["from step"].iloc[0])
+    gains = plateaus.set_index("seed")["gain over the last quarter"]
     text = (
         f"**Training to a plateau.** Mean accuracy on all held-out prompts ({len(TASKS)} families, "
         f"{t.info['held-out prompts']:,} prompts) goes from "
-        f"{mean_std_text(progress[progress.step == first_step][ALL_HELD_OUT], 2)} "
-        f"at step {first_step:,} to {mean_std_text(plateaus['final accuracy'], 2)} at step {last_step:,} ({n} "
-        f"seeds). It plateaus "
-        f"(3 checkpoints without +0.01) in {int(reached.sum())} of {n} seeds, at step {at}"
+        f"{mean_std_text(progress[progress.step == first_step][ALL_HELD_OUT], 2)} at step {first_step:,} to "
+        f"{mean_std_text(plateaus['final accuracy'], 2)} at step {last_step:,} ({n} seeds). One rule decides a plateau: "
+        f"the least-squares gain over the last quarter of the checkpoints (steps {from_step:,}–{last_step:,}) must not "
+        f"exceed twice the sampling error of a difference of two accuracies, 2·√(2p(1−p)/n) ≈ "
+        f"{plateaus['threshold (2 sampling errors)'].mean():.3f}. By it {int(done.sum())} of {n} seeds have plateaued"
     )
-    if reached.all():
-        return text + ". Every seed's accuracy has stopped improving by then."
-    others = pd.Series([g for s, g in gain.items() if s not in rising])
-    return (
-        text
-        + f"; still rising at the end in {int((~reached).sum())}. Over the last {last_step - late_from:,} steps the "
-        "still-rising seed(s) gain "
-        + ", ".join(f"{g:+.3f} (seed {s})" for s, g in rising.items())
-        + f", against {mean_std_text(others, 3)} for the plateaued ones."
-    )
+    if done.all():
+        return text + f" (gains {mean_std_text(gains, 3)})."
+    rising = ", ".join(f"{gains[s]:+.3f} (seed {s})" for s in plateaus.loc[~done, "seed"])
+    rest = f", against {mean_std_text(gains[done.to_numpy()], 3)} for the plateaued ones" if done.any() else ""
+    return text + f"; still rising at the end: {rising}{rest}. Their trends below include that rise."
 
 
 def findings(t: LayerActivationTables) -> str:
     """Notebook 07's Findings (Markdown) from its tables."""
     s, n = t.settings, len(t.plateaus)
-    shares = t.per_layer["importance share per head"]
+    shares = t.first.per_layer["importance share per head"]  # the first seed's map, as plotted
     clipped = float((shares > s.share_clip).mean())
     heads = s.n_layers * s.n_heads
     scale = (
         f"**Scale.** The share (a) has mean 1/{heads} ≈ {1 / heads:.4f} at every checkpoint **by construction**, so "
-        f"matching the source's 0–0.008 scale says nothing about the model. Its largest value is {shares.max():.4f}; "
-        f"{share(clipped)} of the cells exceed {s.share_clip:g} and are clipped."
+        f"matching the source's 0–0.008 scale says nothing about the model. In the first seed's map its largest value "
+        f"is {shares.max():.4f}; {share(clipped)} of the map's cells exceed {s.share_clip:g} and are clipped."
     )
-    trend = (
-        f"**Trend, over {n} seeds (mean ± std).** {trend_line(t, GRADIENT, '(b) Raw mean |∂L/∂m_h|')}. "
-        f"{trend_line(t, 'raw mean |residual update|', '(c) Raw mean |residual update|')}. "
-        f"{trend_line(t, 'importance share per head', '(a) Share')}. {source_pattern(t)}"
+    quantities = (GRADIENT, "raw mean |residual update|", *SCALE_FREE, "importance share per head")
+    trend = f"**Trend over all {t.progress.step.nunique()} checkpoints, {n} seeds.** " + ". ".join(
+        trend_line(t, q) for q in quantities
     )
     return "\n\n".join(
-        [plateau_lines(t) + "\nThe source's heatmap spans 30k–300k steps of an unknown model.", scale, trend]
+        [
+            plateau_lines(t) + "\nThe source's heatmap spans 30k–300k steps of an unknown model.",
+            scale,
+            trend + ".",
+            source_claim(t),
+        ]
     )

@@ -20,12 +20,7 @@ from ..datasets.cognitive_tasks import (
 from ..moe.training import train_steps
 from ..moe.transformer import TransformerModel
 from ..runtime import make_generator
-from .layer_activation import ALL_HELD_OUT, analyse_checkpoints, checkpoint_every, plateau_step
-
-PLATEAU = {
-    "patience": 3,
-    "min_gain": 0.01,
-}  # plateau: 3 checkpoints in a row without +0.01 over the best accuracy so far
+from .layer_activation import ALL_HELD_OUT, analyse_checkpoints, checkpoint_every, plateau_verdict
 
 
 def evaluation_prompts(held, per_task: int):
@@ -40,7 +35,7 @@ class SeedTables:
     seed: int
     progress: pd.DataFrame  # step, held-out accuracy per family and overall, seed
     per_layer: pd.DataFrame  # step, layer, importance share, raw |∂L/∂m_h|, raw |residual update|, seed
-    plateau_step: int | None  # None: still rising at the end
+    plateau: dict  # plateau_verdict on the accuracy over all held-out prompts: gain over the last quarter, threshold
     seconds: float
     saved: list  # [(step, path)] of the kept checkpoints ([] unless kept)
     states: dict = field(default_factory=dict)  # {"model": the final state dict} (kept by io.trained)
@@ -49,7 +44,7 @@ class SeedTables:
 def layer_activation_job(settings, seed: int, keep_checkpoints: bool = False) -> SeedTables:
     """Train seed ``seed``'s model of ``settings`` (a LayerActivationSettings) with N_CHECKPOINTS evenly spaced
     checkpoints; analyse every one. The checkpoints are deleted unless ``keep_checkpoints``; the plateau is read from
-    the mean accuracy on *all* held-out prompts."""
+    the mean accuracy on *all* held-out prompts (``plateau_verdict``)."""
     sizes, config, seq_len, batch_size, lr = (
         settings.sizes,
         settings.model,
@@ -84,7 +79,7 @@ def layer_activation_job(settings, seed: int, keep_checkpoints: bool = False) ->
     )
     seconds = time.perf_counter() - started
     progress, per_layer = analyse_checkpoints(saved, probe_set, show_progress=False, accuracy_set=held)
-    plateau = plateau_step(progress["step"].tolist(), progress[ALL_HELD_OUT].tolist(), **PLATEAU)
+    plateau = plateau_verdict(progress["step"].tolist(), progress[ALL_HELD_OUT].tolist(), n_prompts=len(held))
     if not keep_checkpoints:
         shutil.rmtree(folder, ignore_errors=True)
     return SeedTables(
@@ -118,4 +113,14 @@ def layer_trends(per_layer: pd.DataFrame, quantity: str) -> pd.DataFrame:
                 "late layers last": last[late].mean(),
             }
         )
+    return pd.DataFrame(rows)
+
+
+def rank_trends(per_layer: pd.DataFrame, quantity: str) -> pd.DataFrame:
+    """Per seed and layer: Spearman's rank correlation of ``quantity`` with the training step over every checkpoint
+    (+1: rises at every checkpoint, −1: falls at every one)."""
+    rows = []
+    for (seed, layer), g in per_layer.groupby(["seed", "layer"]):
+        rho = g["step"].rank().corr(g[quantity].rank())  # Spearman: Pearson of the ranks
+        rows.append({"seed": seed, "layer": layer, "quantity": quantity, "spearman": float(rho)})
     return pd.DataFrame(rows)

@@ -14,18 +14,22 @@ from ..datasets.cognitive_tasks import accuracy_by_task, make_task_data
 from ..moe.training import load_checkpoint
 from ..runtime import run_parallel
 from .layer_activation import ALL_HELD_OUT
-from .layer_activation_seeds import SeedTables, evaluation_prompts, layer_activation_job, layer_trends
+from .layer_activation_seeds import SeedTables, evaluation_prompts, layer_activation_job, layer_trends, rank_trends
 from .layer_activation_settings import LayerActivationSettings
 
 QUANTITIES = {
     "importance share per head": "linear",
     "raw mean |head-mask gradient|": "log",
     "raw mean |residual update|": "log",
+    "mean |head-mask gradient| / loss": "log",
+    "relative residual update": "log",
 }  # quantity -> colour scale
 TITLES = {
     "importance share per head": "(a) head-importance share per head",
     "raw mean |head-mask gradient|": "(b) raw mean |∂L/∂m_h| (not rescaled)",
     "raw mean |residual update|": "(c) raw mean |residual-stream update|",
+    "mean |head-mask gradient| / loss": "(d) mean |∂L/∂m_h| / L (scale-free)",
+    "relative residual update": "(e) ‖update‖ / ‖residual‖ (scale-free)",
 }
 
 
@@ -37,27 +41,45 @@ class LayerActivationTables:
     info: dict  # seeds, seconds, processes, training seconds per seed, held-out prompts, kept checkpoints
     first: SeedTables  # the first seed (its checkpoints kept)
     progress: pd.DataFrame  # every seed's accuracy per checkpoint
-    plateaus: pd.DataFrame  # seed, plateau step, accuracy at plateau, final accuracy, best accuracy
+    plateaus: pd.DataFrame  # seed, final and best accuracy, gain over the last quarter, threshold, plateaued
     per_layer: pd.DataFrame  # every seed's per-layer measures per checkpoint
     seed_mean: pd.DataFrame  # per_layer averaged over seeds, per step and layer
     trends: pd.DataFrame  # per seed and quantity: layers rising, early and late layers' first and last values
+    rank_trends: pd.DataFrame  # per seed, layer and quantity: Spearman ρ with the step over every checkpoint
+    rank_summary: pd.DataFrame  # per quantity and layer: ρ mean, std, seeds with ρ > 0.5 and < −0.5
 
 
 def plateau_table(results: list[SeedTables]) -> pd.DataFrame:
-    """Each seed's plateau step (NaN: still rising), the accuracy there, the final and the best accuracy."""
+    """Each seed's final and best accuracy, the gain over the last quarter of checkpoints against the threshold of
+    ``plateau_verdict``, and whether it plateaued."""
 
     def row(r):
-        acc = r.progress.set_index("step")[ALL_HELD_OUT]
-        at = acc.loc[r.plateau_step] if r.plateau_step else float("nan")
         return {
             "seed": r.seed,
-            "plateau step": r.plateau_step,
-            "accuracy at plateau": at,
             "final accuracy": r.progress[ALL_HELD_OUT].iloc[-1],
             "best accuracy": r.progress[ALL_HELD_OUT].max(),
+            "from step": r.plateau["from step"],
+            "gain over the last quarter": r.plateau["gain over the last quarter"],
+            "threshold (2 sampling errors)": r.plateau["threshold"],
+            "plateaued": "yes" if r.plateau["plateaued"] else "no: still rising",
         }
 
     return pd.DataFrame([row(r) for r in results])
+
+
+def rank_summary(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Per quantity and layer: Spearman ρ with the step, mean and std over seeds, and the seeds where it is > 0.5
+    (rising through training) or < −0.5 (falling)."""
+    grouped = ranks.groupby(["quantity", "layer"], sort=False)["spearman"]
+    return pd.DataFrame(
+        {
+            "rho mean": grouped.mean(),
+            "rho std": grouped.std(ddof=1),
+            "seeds rising (rho > 0.5)": grouped.apply(lambda r: int((r > 0.5).sum())),
+            "seeds falling (rho < -0.5)": grouped.apply(lambda r: int((r < -0.5).sum())),
+            "seeds": grouped.size(),
+        }
+    ).reset_index()
 
 
 def check_kept_checkpoint(settings: LayerActivationSettings, first: SeedTables) -> int:
@@ -94,6 +116,7 @@ def run(settings: LayerActivationSettings) -> LayerActivationTables:
     per_layer = pd.concat([r.per_layer for r in results], ignore_index=True)
     seed_mean = per_layer.groupby(["step", "layer"])[list(QUANTITIES)].mean().reset_index()
     trends = pd.concat([layer_trends(per_layer, q) for q in QUANTITIES], ignore_index=True)
+    ranks = pd.concat([rank_trends(per_layer, q) for q in QUANTITIES], ignore_index=True)
     return LayerActivationTables(
         settings,
         info,
@@ -103,4 +126,6 @@ def run(settings: LayerActivationSettings) -> LayerActivationTables:
         per_layer,
         seed_mean,
         trends,
+        ranks,
+        rank_summary(ranks),
     )

@@ -156,6 +156,52 @@ def input_noise_curves(
     return jaccard_table(sums).assign(noise_at="model input")
 
 
+def sequence_relative_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """x + ε with ε ~ N(0, (σ·rms(x))² I), the rms over each sequence's tokens and dimensions together: a token whose
+    value is zero is perturbed like its neighbours (``relative_noise``'s per-token rms leaves it untouched). x: [B, S, d]."""
+    check_nonnegative("sigma", sigma)
+    rms = x.pow(2).mean((-2, -1), keepdim=True).sqrt()  # [B, 1, 1]
+    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)  # [B, S, d]
+    return x + sigma * rms * z
+
+
+@torch.no_grad()
+def block_input_curves(
+    model: TransformerModel,
+    images: torch.Tensor,
+    is_first: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 250,
+    keys: tuple[str, str] = DATASET_KEYS,
+) -> pd.DataFrame:
+    """The source's placement, one block at a time: x' = x + ε on each MoE block's input hidden state (the residual
+    stream before its attention; ``sequence_relative_noise``), and only that block runs again on x'. Its top-k sets
+    are compared with the clean pass's: mean Jaccard and changed-set fraction per layer, dataset and σ."""
+    generator = make_generator(seed)
+    blocks = [block for block in model.blocks if block.ffn in model.moe_layers]
+    inputs: dict[int, torch.Tensor] = {}
+    hooks = [
+        block.register_forward_pre_hook(lambda mod, args, i=i: inputs.__setitem__(i, args[0]))
+        for i, block in enumerate(blocks)
+    ]
+    sums: dict[tuple, list[float]] = {}
+    try:
+        for _, first in clean_passes(model, images, is_first, patch, batch_size):
+            clean = dict(inputs)  # the clean pass's block inputs [b, S, d] (the noisy calls below overwrite ``inputs``)
+            orig = [selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers]
+            for li, (block, layer) in enumerate(zip(blocks, model.moe_layers)):
+                for sigma in sigmas:
+                    block(sequence_relative_noise(clean[li], sigma, generator))
+                    j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
+                    add_jaccards(sums, (li, sigma), j, first, keys)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return jaccard_table(sums).assign(noise_at="block input")
+
+
 @torch.no_grad()
 def selection_grid(
     model: TransformerModel,

@@ -36,8 +36,9 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
             )
             ax.set_title(f"MoE layer {layer}")
             ax.grid(alpha=0.3)
-    axes[0, 1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(0.8, 0.5), frameon=False)
     return fig
 
 
@@ -75,8 +76,9 @@ def fluctuation(fluct: pd.DataFrame, runs: list[str]):
     return fig
 
 
-def tradeoff(table: pd.DataFrame, eval_sigma: float):
-    """Test accuracy vs mean hard Jaccard at the evaluation σ, one labelled point per run."""
+def tradeoff(table: pd.DataFrame, eval_sigma: float, top_k: int | None = None):
+    """Test accuracy vs mean hard Jaccard at the evaluation σ, one labelled point per run; with ``top_k``, runs whose
+    layer 0 collapsed onto top_k experts are ringed in red (their stability is that of a constant router)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     markers = {
         "consistency": "o",
@@ -85,9 +87,16 @@ def tradeoff(table: pd.DataFrame, eval_sigma: float):
         "consistency + balance": "P",
         "baseline + balance": "X",
     }
-    for kind in table.kind.unique():
+    names = {"noisy_topk": "noisy top-k gating", "consistency": "consistency regulariser"}
+    used = table.get("experts_used_layer0")
+    for kind in sorted(table.kind.unique(), key=lambda k: k == "baseline"):  # the baseline last, on top
         f, marker = table[table.kind == kind], markers.get(kind, "o")
-        ax.scatter(f.jaccard, f.acc, marker=marker, s=60, label=kind)
+        hollow = (used is not None and top_k is not None) and (f.experts_used_layer0 <= top_k + 0.05)
+        ax.scatter(f.jaccard, f.acc, marker=marker, s=110 if kind == "baseline" else 60, label=names.get(kind, kind),
+                   zorder=3 if kind == "baseline" else 2, edgecolors="k" if kind == "baseline" else "face")  # fmt: skip
+        if hollow is not False and hollow.any():
+            ax.scatter(f.jaccard[hollow], f.acc[hollow], marker="o", s=160, facecolors="none", edgecolors="red",
+                       label="layer 0 collapsed onto top-k experts" if kind == "consistency" else None)  # fmt: skip
         for _, r in f.iterrows():
             ax.annotate(r.run, (r.jaccard, r.acc), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel(f"mean Jaccard at σ = {eval_sigma} (both layers, all probe tokens)")
@@ -110,7 +119,7 @@ def seed_bands(summary: pd.DataFrame, eval_sigma: float):
     ):
         for run, noise_at in lines:
             f = summary[(summary.run == run) & (summary.noise_at == noise_at)].sort_values("sigma")
-            style = "-" if noise_at == "router input" else "--"
+            style = {"router input": "-", "block input": "--"}.get(noise_at, ":")
             mean, std = f[f"{metric}_mean"], f[f"{metric}_std"].fillna(0)
             ax.plot(
                 f.sigma,
@@ -122,11 +131,12 @@ def seed_bands(summary: pd.DataFrame, eval_sigma: float):
             )
             ax.fill_between(f.sigma, mean - std, mean + std, color=colors[run], alpha=0.15, lw=0)
         ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
-        ax.set_xlabel("σ (relative to the RMS of the perturbed vector)"), ax.set_ylabel(label)
+        ax.set_xlabel("σ (relative to the RMS of what is perturbed)"), ax.set_ylabel(label)
         ax.set_title(f"{label.split(' J(')[0]}: mean ± 1 std over seeds, layers and datasets pooled", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.74, 1))
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(0.74, 0.5), frameon=False)
     return fig
 
 

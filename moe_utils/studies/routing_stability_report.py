@@ -16,7 +16,7 @@ def collapsed(experts_used, top_k: int):
 
 
 def noise_lines(t: StabilityTables) -> str:
-    """Section 1: the baseline's Jaccard under both noise placements, over seeds, and per layer at seed SEED."""
+    """Section 1: the baseline's Jaccard under the three noise placements, over seeds, and per layer at seed SEED."""
     s = t.settings
     band = t.band[t.band.run == "baseline"].set_index(["noise_at", "sigma"])
     sigmas = [x for x in SHOWN_SIGMAS if ("router input", x) in band.index]
@@ -28,20 +28,26 @@ def noise_lines(t: StabilityTables) -> str:
     one, two = slug(first), slug(second)
     last = s.n_layers - 1
     router = " / ".join(cell("router input", x) for x in sigmas)
+    block = " / ".join(cell("block input", x) for x in sigmas)
     model = " / ".join(cell("model input", x) for x in sigmas)
+    by_layer = base[base.sigma == s.eval_sigma].groupby("layer")
+    weighted = by_layer.apply(lambda g: (g.jaccard * g.tokens).sum() / g.tokens.sum(), include_groups=False)
     shown = " / ".join(f"{x:g}" for x in sigmas)
     return f"""
 **1 · How noise-sensitive is a trained top-{s.top_k}-of-{s.n_experts} router?** Baseline over
 {t.per_seed.seed.nunique()} seeds (mean ± std), layers and datasets pooled, noise at the router input: mean Jaccard
 {router} at σ = {shown}; at σ = {s.eval_sigma:g}, {mean_std_text(b_seeds.changed, 1, 100)} % of tokens change their
 expert set. σ = 0 gives J = 1 exactly (checked in the notebook).
-**The source's variant** (noise on the pixel patches, whole model re-run): J = {model} at the same σ,
-{mean_std_text(b_seeds.changed_model_input, 1, 100)} % changed at σ = {s.eval_sigma:g}. The two placements differ in what
-σ is relative to (a normalised hidden state vs a pixel patch), so their σ axes are not the same physical noise: the
-comparison says how much of the input noise reaches the routers, not which router is more fragile.
-Per layer and dataset at σ = {s.eval_sigma:g} (seed {s.seed}): layer 0 {at.xs(0, level="layer").mean():.3f}, last layer
-{at.xs(last, level="layer").mean():.3f} ({first} / {second} tokens: layer 0 {at[0, one]:.3f} / {at[0, two]:.3f}, last
-layer {at[last, one]:.3f} / {at[last, two]:.3f}).
+**The source's placement** (x' = x + ε on each MoE block's input hidden state, before its attention, σ relative to
+the rms of the whole sequence's input, only that block run again): J = {block} at the same σ,
+{mean_std_text(b_seeds.changed_block_input, 1, 100)} % changed at σ = {s.eval_sigma:g}. **Noise on the pixel patches**
+(σ relative to each patch's rms, so all-black patches get none; the whole model re-run, so the noise compounds): J =
+{model}, {mean_std_text(b_seeds.changed_model_input, 1, 100)} % changed. The three placements differ in what σ is
+relative to, so their σ axes are not the same physical noise: the comparison says where noise reaches the routers, not
+which router is more fragile.
+Per layer at σ = {s.eval_sigma:g} (seed {s.seed}, router input, token-weighted over datasets): layer 0
+{weighted[0]:.3f}, last layer {weighted[last]:.3f} ({first} / {second} tokens: layer 0 {at[0, one]:.3f} / {at[0, two]:.3f},
+last layer {at[last, one]:.3f} / {at[last, two]:.3f}).
 """
 
 
@@ -64,7 +70,9 @@ def regulariser_lines(t: StabilityTables) -> str:
 {mean_std_text(bal_seeds.experts_used_layer0, 2)} experts used in layer 0), against its balanced baseline:
 J {mg(bal, "baseline + balance", "jaccard")}, accuracy {mg(bal, "baseline + balance", "acc", **points)};
 against the plain baseline: J {mg(bal, "baseline", "jaccard")}, accuracy {mg(bal, "baseline", "acc", **points)}.
-Under the source's input noise the gain is J {mg(bal, "baseline + balance", "jaccard_model_input")} (balanced pair).
+With noise at the block input (the source's placement) the gain is J
+{mg(bal, "baseline + balance", "jaccard_block_input")}, and with noise on the pixels
+{mg(bal, "baseline + balance", "jaccard_model_input")} (balanced pair).
 """
 
 

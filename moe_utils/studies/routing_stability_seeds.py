@@ -11,7 +11,7 @@ import torch
 from ..datasets.mnist_cifar import load_mnist_cifar, slug
 from ..moe.transformer import TransformerModel, image_to_patches
 from ..runtime import make_generator
-from .routing_stability import RunSpec, evaluate_run, input_noise_curves, train_run
+from .routing_stability import RunSpec, block_input_curves, evaluate_run, input_noise_curves, train_run
 
 NOISE_PLACEMENTS = ("router input", "model input")
 
@@ -38,7 +38,7 @@ class RunTables:
     spec: RunSpec
     row: dict  # the trade-off row (accuracy, Jaccard at EVAL_SIGMA, router sharpness, train_seconds, …)
     curves: pd.DataFrame  # router-input noise: run, layer, dataset, sigma, jaccard, changed, tokens, seed, noise_at
-    input_curves: pd.DataFrame | None  # model-input noise (the source's placement), or None
+    input_curves: pd.DataFrame | None  # model-input (pixel) and block-input noise (noise_at), or None
     fluctuation: pd.DataFrame  # step, layer, changed, run, seed
     history: pd.DataFrame
     model: TransformerModel | None
@@ -70,10 +70,11 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
     inputs = None
     if input_noise:
         keys = tuple(slug(n) for n in data.dataset_names)
-        inputs = input_noise_curves(
-            model, probe.images, probe.is_first, sorted(set(sigmas) | {eval_sigma}), patch, seed, keys=keys
-        )
-        inputs = inputs.assign(run=spec.name, seed=seed)
+        placements = [
+            curves_of(model, probe.images, probe.is_first, sorted(set(sigmas) | {eval_sigma}), patch, seed, keys=keys)
+            for curves_of in (input_noise_curves, block_input_curves)
+        ]
+        inputs = pd.concat(placements, ignore_index=True).assign(run=spec.name, seed=seed)
     return RunTables(
         seed,
         spec,

@@ -76,7 +76,7 @@ def seed_tables(settings: StabilitySettings, studied: list) -> tuple[pd.DataFram
     at_eval = pooled[pooled.sigma == settings.eval_sigma].pivot_table(
         index=["run", "seed"], columns="noise_at", values=["jaccard", "changed"]
     )
-    at_eval.columns = [f"{m}_{'model_input' if n == 'model input' else 'router_input'}" for m, n in at_eval.columns]
+    at_eval.columns = [f"{m}_{n.replace(' ', '_')}" for m, n in at_eval.columns]  # e.g. jaccard_block_input
     keys = tuple(slug(n) for n in _data(settings.data_source, settings.dataset_names).dataset_names)
     per_seed = pd.DataFrame([r.row for r in studied])[seed_columns(keys)].merge(
         at_eval.reset_index(), on=["run", "seed"]
@@ -86,11 +86,16 @@ def seed_tables(settings: StabilitySettings, studied: list) -> tuple[pd.DataFram
 
 
 def seed_margins(settings: StabilitySettings, per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Paired margins of the regularised runs against their baselines (Jaccard, accuracy, model-input Jaccard)."""
+    """Paired margins of the regularised runs against their baselines (Jaccard at the router input, accuracy, and the
+    Jaccard under the other two placements: the block's input and the model's input)."""
     lam, bal = settings.lam_run, settings.balanced_run
     pairs = ((lam, "baseline"), (bal, "baseline + balance"), (bal, "baseline"))
     return pd.DataFrame(
-        [paired_margin(per_seed, "run", a, b, v) for a, b in pairs for v in ("jaccard", "acc", "jaccard_model_input")]
+        [
+            paired_margin(per_seed, "run", a, b, v)
+            for a, b in pairs
+            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input")
+        ]
     )
 
 
