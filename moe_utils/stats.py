@@ -122,6 +122,14 @@ def bootstrap_ci(
     return _interval(float(statistic(units)), draws, level)
 
 
+def _check_groups(groups: dict[str, np.ndarray], n_boot: int, level: float) -> None:
+    """One-line errors for a group with fewer than 2 documents, a bad resample count or confidence level."""
+    for name, units in groups.items():
+        if len(units) < 2:
+            raise MoeError(f"bootstrap needs at least 2 documents per group; {name!r} has {len(units)}")
+    _check_bootstrap(n_boot, level)
+
+
 def grouped_bootstrap_ci(
     groups: dict[str, np.ndarray],
     statistic: Callable[[dict[str, np.ndarray]], float],
@@ -131,10 +139,7 @@ def grouped_bootstrap_ci(
     seed: int = 0,
 ) -> tuple[float, float, float]:
     """Like ``bootstrap_ci`` with documents resampled *within* each group (e.g. each domain keeps its document count)."""
-    for name, units in groups.items():
-        if len(units) < 2:
-            raise MoeError(f"bootstrap needs at least 2 documents per group; {name!r} has {len(units)}")
-    _check_bootstrap(n_boot, level)
+    _check_groups(groups, n_boot, level)
     rng = np.random.default_rng(seed)
     groups = {k: np.asarray(v) for k, v in groups.items()}
     draws = np.array(
@@ -161,10 +166,7 @@ def two_stage_bootstrap_ci(
     (n,) = n_seeds
     if n < 2:
         raise MoeError(f"a two-stage bootstrap needs at least 2 seeds; got {n}")
-    for name, units in groups.items():
-        if len(units) < 2:
-            raise MoeError(f"bootstrap needs at least 2 documents per group; {name!r} has {len(units)}")
-    _check_bootstrap(n_boot, level)
+    _check_groups(groups, n_boot, level)
     rng = np.random.default_rng(seed)
     groups = {k: np.asarray(v) for k, v in groups.items()}
     draws = []
