@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -29,7 +30,8 @@ def test_the_key_changes_with_any_setting_the_seed_or_the_code(tmp_path):
     assert trained.run_key(dataclasses.asdict(base), 0, CODE) == key  # a dataclass or its fields: the same key
     for name, value in dataclasses.asdict(base).items():
         changed = {**dataclasses.asdict(base), name: f"{value}-changed"}
-        assert trained.run_key(changed, 0, CODE) != key, name
+        same = name in trained.NOT_IN_KEY  # RETRAIN and WORKERS never change what is trained
+        assert (trained.run_key(changed, 0, CODE) == key) == same, name
     assert trained.run_key(base, 1, CODE) != key
     source = tmp_path / "fake_module.py"
     source.write_text("x = 1\n")
@@ -143,3 +145,21 @@ def test_a_damaged_kept_run_is_retrained_not_half_loaded(kept):
     assert CALLS == [(1, "toy")] and len(keep.loaded) == 1 and keep.trained == 1
     assert len(lines) == 1 and "is damaged" in lines[0]
     assert [r.weights for r in again] == [r.weights for r in first]  # retrained: the same seeded result
+
+
+def test_notebook_02_keeps_its_models_and_a_second_run_loads_them(tiny_mirror, kept, capsys):
+    from moe_utils.exp1 import four_models_study
+
+    settings = FourModelsSettings(profile="quick", data_source="mirror")
+    first = four_models_study.run(settings)
+    assert "trained 1 run(s)" in capsys.readouterr().out
+    four_models_study.run_splits.cache_clear()
+    second = four_models_study.run(settings)
+    assert "loaded 1 kept run(s)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(first.history, second.history)
+    pd.testing.assert_frame_equal(first.rates, second.rates)  # computed again from the loaded models
+    for name, model in first.models.items():
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, second.models[name].state_dict()[key]), (name, key)
+    kept_states = torch.load(next((kept / "02_four_models").iterdir()) / trained.STATE_FILE)
+    assert set(kept_states) == set(first.models)  # every model's state dict, by name

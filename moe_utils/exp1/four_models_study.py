@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 from torch import nn
 
 from ..datasets.mnist_cifar import load_mnist_cifar, random_share
-from ..runtime import make_generator, resolve_device
+from ..io.trained import state_dicts
+from ..runtime import make_generator, resolve_device, run_parallel
 from .gating_stats import activation_rates
 from .models import build_four_models
 from .settings import FourModelsSettings
@@ -32,17 +34,48 @@ class FourModelsTables:
     claims: pd.DataFrame  # source 004's accuracy claims: left, right, margin, holds
 
 
-def run(settings: FourModelsSettings) -> FourModelsTables:
-    """Train the four models on the run's splits (a random share of each in the quick profile) and evaluate them."""
+@dataclass
+class TrainedModels:
+    """One training job's result, kept in data/trained/: the trained models, their history and training time."""
+
+    models: dict[str, nn.Module]
+    history: pd.DataFrame  # model, epoch, split, accuracy, loss
+    seconds: float
+
+    @property
+    def states(self) -> dict[str, dict]:
+        """The models' state dicts by name."""
+        return state_dicts(self.models)
+
+
+@lru_cache(maxsize=1)
+def run_splits(settings: FourModelsSettings) -> tuple:
+    """(data, train, test): the run's splits on the device, a random share of each in the quick profile (SEED)."""
     device = resolve_device(settings.device)
     data = load_mnist_cifar(settings.data_source, dataset_names=settings.dataset_names, verbose=False)
     generator = make_generator(settings.seed)  # draws only in the quick profile: a random share of each split
     train = random_share(data.train, settings.size("train_share"), generator).flat(device)
     test = random_share(data.test, settings.size("test_share"), generator).flat(device)
-    models = build_four_models(settings.init, seed=settings.seed, n_classes=data.n_classes)
+    return data, train, test
+
+
+def four_models_job(settings: FourModelsSettings, seed: int) -> TrainedModels:
+    """The four models trained with ``seed`` (initialisation and batch order) on the run's splits."""
+    _, train, test = run_splits(settings)
+    models = build_four_models(settings.init, seed=seed, n_classes=train.n_classes)
     started = time.perf_counter()
     history = train_models(models, train, test, settings.train_config)
-    seconds = time.perf_counter() - started
+    return TrainedModels(models, history, time.perf_counter() - started)
+
+
+def run(settings: FourModelsSettings) -> FourModelsTables:
+    """Train the four models on the run's splits (a random share of each in the quick profile), or load them when
+    they are kept in data/trained/ for these settings and code, and evaluate them."""
+    data, train, test = run_splits(settings)
+    device = resolve_device(settings.device)
+    job = dict(settings=settings, seed=settings.seed)
+    trained = run_parallel(four_models_job, [job], workers=1, desc="models", keep=settings.kept_runs())[0]
+    models, history, seconds = trained.models, trained.history, trained.seconds
     final = final_accuracy(history)
     rates = activation_rates(models, {"train": train, "test": test})
     info = {"train images": len(train), "test images": len(test), "device": str(device), "train seconds": seconds}

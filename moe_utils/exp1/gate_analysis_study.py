@@ -11,13 +11,14 @@ import pandas as pd
 import torch
 
 from ..datasets.mnist_cifar import load_mnist_cifar, random_share, slug
+from ..io.trained import KeptTables, state_dicts
 from ..runtime import make_generator, resolve_device, run_parallel
 from ..stats import group_stats
 from .expert_sweep import build_sweep, routing_summary
 from .gate_analysis import aligned_class_rates, gate_weight_distributions
 from .gate_strategies import experts_equal, run_gate_strategies
 from .gating_stats import activation_rates, align_experts, majority_share
-from .hard_split import Variant, classify_split, run_variant, source_pattern
+from .hard_split import Variant, classify_split, source_pattern, train_variant
 from .seed_study import (
     SeedRun,
     SeedRuns,
@@ -76,16 +77,18 @@ def four_models_job(settings: GateAnalysisSettings, seed: int) -> SeedRun:
     return train_four_models(s.train, s.test, settings.train_config, seed=seed, init=settings.init)
 
 
-def variant_job(settings: GateAnalysisSettings, variant: Variant, seed: int) -> dict[str, pd.DataFrame]:
+def variant_job(settings: GateAnalysisSettings, variant: Variant, seed: int) -> KeptTables:
     """Study 6: one training setting's two-expert mixtures (linear and 1-hidden-layer gate) with ``seed``."""
     s = splits(settings)
-    return run_variant(variant, s.study_train, s.test, settings.study_config, ["linear", "mlp"], seed=seed)
+    tables, models = train_variant(variant, s.study_train, s.test, settings.study_config, ["linear", "mlp"], seed=seed)
+    return KeptTables(tables, state_dicts(models))
 
 
 def seed_runs(settings: GateAnalysisSettings) -> SeedRuns:
     """Study 5's runs: every seed in its own process (one torch thread), experts aligned on the first dataset's train share."""
     jobs = [dict(settings=settings, seed=seed) for seed in settings.seeds]
-    return combine_seed_runs(run_parallel(four_models_job, jobs, workers=settings.workers, desc="seeds"))
+    runs = run_parallel(four_models_job, jobs, workers=settings.workers, desc="seeds", keep=settings.kept_runs())
+    return combine_seed_runs(runs)
 
 
 def gate_weight_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
@@ -113,8 +116,19 @@ def class_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
     return {"class_rates": rates, "all_class_rates": every}
 
 
+def kept_job(fn, settings: GateAnalysisSettings) -> dict:
+    """The tables of a one-job study ``fn(settings, seed)`` run here, or loaded when its models are kept."""
+    job = dict(settings=settings, seed=settings.seed)
+    return run_parallel(fn, [job], workers=1, desc="study", keep=settings.kept_runs())[0].tables
+
+
 def sweep_tables(settings: GateAnalysisSettings) -> dict:
-    """Study 3: mixtures of 1–8 linear or MLP experts under a linear or MLP gate, on the studies' training share."""
+    """Study 3: mixtures of 1–8 linear or MLP experts under a linear or MLP gate (kept in data/trained/)."""
+    return kept_job(sweep_job, settings)
+
+
+def sweep_job(settings: GateAnalysisSettings, seed: int) -> KeptTables:
+    """Study 3's models trained with ``seed`` on the studies' training share, their tables and state dicts."""
     s, experts = splits(settings), settings.experts
     n_classes = s.train.n_classes
     models, grid = build_sweep(
@@ -122,12 +136,12 @@ def sweep_tables(settings: GateAnalysisSettings) -> dict:
         ["linear", "mlp"],
         ["linear", "mlp"],
         settings.init,
-        seed=settings.seed,
+        seed=seed,
         n_classes=n_classes,
     )
     if 1 in experts:
         single, single_grid = build_sweep(
-            [1], ["linear", "mlp"], ["linear"], settings.init, seed=settings.seed + 1000, n_classes=n_classes
+            [1], ["linear", "mlp"], ["linear"], settings.init, seed=seed + 1000, n_classes=n_classes
         )
         models, grid = {**single, **models}, pd.concat([single_grid.assign(gate="none"), grid], ignore_index=True)
     history = train_models(models, s.study_train, s.test, settings.study_config, progress=False)
@@ -136,16 +150,22 @@ def sweep_tables(settings: GateAnalysisSettings) -> dict:
     routing = routing_summary(rates).merge(grid, on="model")
     largest = [name for name, n in zip(grid["model"], grid["n_experts"]) if n == max(experts)]
     class_rates = aligned_class_rates({m: models[m] for m in largest}, s.study_train, s.test, s.data.class_names)
-    return {
+    tables = {
         "sweep_final": final,
         "sweep_routing": routing,
         "sweep_class_rates": class_rates,
         "sweep_table": routing.merge(final[["model", "train", "test"]], on="model"),
     }
+    return KeptTables(tables, state_dicts(models))
 
 
 def strategy_tables(settings: GateAnalysisSettings) -> pd.DataFrame:
-    """Study 4: gate training strategies (joint, balance losses, gate learning rates, frozen experts)."""
+    """Study 4: gate training strategies (joint, balance losses, gate learning rates, frozen experts; kept)."""
+    return kept_job(strategy_job, settings)["strategy_table"]
+
+
+def strategy_job(settings: GateAnalysisSettings, seed: int) -> KeptTables:
+    """Study 4's models trained with ``seed``, their table and state dicts."""
     s = splits(settings)
     history, models = run_gate_strategies(
         s.study_train,
@@ -155,7 +175,7 @@ def strategy_tables(settings: GateAnalysisSettings) -> pd.DataFrame:
         balance={"balance CV²": ("cv2", settings.balance_cv2), "balance Switch": ("switch", settings.balance_switch)},
         lr_factors=[0.1, 10],
         init=settings.init,
-        seed=settings.seed,
+        seed=seed,
     )
     for gate in GATES:  # the frozen experts really stayed the pre-trained ones
         assert experts_equal(models[f"{gate} | frozen experts"], models["pre-designed gate"])
@@ -168,12 +188,13 @@ def strategy_tables(settings: GateAnalysisSettings) -> pd.DataFrame:
     majority = majority_share(rates)
     majority = majority[majority["split"] == "test"].pivot(index="model", columns="dataset", values="majority_share")
     names = s.test.dataset_names
-    return (
+    table = (
         final.set_index("model")
         .join(e1.rename(columns={n: f"{slug(n)}_e1_test" for n in names}))
         .join(majority.rename(columns={n: f"{slug(n)}_majority_test" for n in names}))
         .reset_index()
     )
+    return KeptTables({"strategy_table": table}, state_dicts(models))
 
 
 def seed_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
@@ -199,7 +220,8 @@ def hard_split_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
     one, two = (f"{slug(n)}_majority" for n in names)
     seed_majority = majority_share(runs.rates[runs.rates["model"].isin(GATES)])
     jobs = [dict(settings=settings, variant=v, seed=s) for v in VARIANTS for s in settings.hard_seeds]
-    parts = run_parallel(variant_job, jobs, workers=settings.workers, desc="settings")
+    parts = run_parallel(variant_job, jobs, workers=settings.workers, desc="settings", keep=settings.kept_runs())
+    parts = [p.tables for p in parts]
     hard = {key: pd.concat([p[key] for p in parts], ignore_index=True) for key in parts[0]}
     kinds = classify_split(hard["majority"], names)
     summary = (

@@ -50,18 +50,26 @@ def run_variant(
 ) -> dict[str, pd.DataFrame]:
     """Train one variant; return its final accuracy, final activation rates, majority shares and per-epoch
     training-batch routing."""
+    return train_variant(variant, train, test, config, gates, seed=seed)[0]
+
+
+def train_variant(
+    variant: Variant, train: Split, test: Split, config: TrainConfig, gates: list[str], *, seed: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, nn.Module]]:
+    """``run_variant``'s tables and the trained models by name."""
     config = replace(config, optimizer=variant.optimizer, lr=variant.lr, seed=seed)
     models = build_variant_models(variant, gates, seed=seed, n_classes=train.n_classes)
     probe = RoutingProbe(len(train), config.batch_size, train.dataset_names)
     history = train_models(models, train, test, config, extra_loss=probe, progress=False)
     rates = activation_rates(models, {"train": train, "test": test})
     tag = {"variant": variant.name, "seed": seed}
-    return {
+    tables = {
         "accuracy": final_accuracy(history).assign(**tag),
         "rates": rates.assign(**tag),
         "majority": majority_share(rates).assign(**tag),
         "by_epoch": majority_share(probe.rates()).assign(**tag),
     }
+    return tables, models
 
 
 def run_variants(

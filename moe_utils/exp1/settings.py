@@ -46,6 +46,7 @@ class FourModelsSettings(StudySettings):
     POSITIVE_FLOATS = ("lr",)
 
     seed: int = 0
+    retrain: bool = False
     device: str = "auto"
     profile: str = "full"
     data_source: str = "auto"
@@ -93,6 +94,7 @@ class GateAnalysisSettings(StudySettings):
     seed: int = 0
     n_seeds: int = 5
     workers: int = 2
+    retrain: bool = False
     device: str = "auto"
     profile: str = "full"
     data_source: str = "auto"

@@ -130,11 +130,28 @@ def load_result(notebook: str, key: str, log=print):
     return torch.load(folder / RESULT_FILE, weights_only=False), kept[1]  # checked against its record above
 
 
+def state_dicts(models: dict) -> dict[str, dict]:
+    """{name: state dict} of trained modules {name: module}."""
+    return {name: model.state_dict() for name, model in models.items()}
+
+
+@dataclass
+class KeptTables:
+    """A job's result when it returns tables: the tables by name and the state dicts of the models it trained."""
+
+    tables: dict
+    states: dict  # model name -> state dict
+
+
 def result_states(result) -> dict[str, dict]:
-    """The state dicts a job's result carries: its ``states`` ({name: state dict}) or its ``model``'s."""
+    """The state dicts a job's result carries: its ``states`` ({name: state dict}), its ``models``' ({name: module})
+    or its ``model``'s."""
     states = getattr(result, "states", None)
     if states:
         return dict(states)
+    models = getattr(result, "models", None)
+    if isinstance(models, dict) and models:
+        return state_dicts(models)
     model = getattr(result, "model", None)
     return {"model": model.state_dict()} if model is not None else {}
 
