@@ -64,6 +64,7 @@ bench: setup
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_moe_layer.py --preset cpu
 	$(PY) benchmarks/dispatch_before_after.py
+	$(PY) benchmarks/bench_studies.py
 
 clean-venv:
 	rm -rf $(VENV)

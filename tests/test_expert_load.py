@@ -307,6 +307,7 @@ def tiny_load_tables(free_always_higher: bool = True):
         margins=margins,
         bootstrap=boot,
         maxvio_summary=summary,
+        grid=pd.DataFrame(),
     )
 
 
@@ -362,3 +363,38 @@ def test_the_intervals_can_be_recomputed_from_the_saved_document_counts(tmp_path
         after = bootstrap_table({k: saved[k] for k in saved.files}, n_boot=50, seed=0)
     pd.testing.assert_frame_equal(before, after)
     assert set(before.columns) >= {"ci_low", "ci_high", "doc_ci_low", "doc_ci_high"} and (before.seeds == 3).all()
+
+
+def test_the_alpha_gamma_grid_pairs_each_method_with_its_own_rate_and_counts_the_cells():
+    from types import SimpleNamespace
+
+    from moe_utils.studies.expert_load_report import grid_line
+    from moe_utils.studies.expert_load_settings import FINE_PAPER_SHAPE, PAPER_SHAPE, ExpertLoadSettings
+    from moe_utils.studies.expert_load_study import grid_table
+
+    settings = ExpertLoadSettings()
+    assert settings.grid_runs == [(FINE_PAPER_SHAPE, "aux_loss"), (FINE_PAPER_SHAPE, "aux_free")]
+    assert settings.config(FINE_PAPER_SHAPE, "aux_free").router.bias_update_rate == settings.paper_rates
+    maxvio = {  # (config, method) -> held-out MaxVio; aux_free lower only against the aux-loss model at α = 0.001
+        ("standard", "aux_loss"): 1.0, ("standard", "aux_free"): 1.5,
+        (PAPER_SHAPE, "aux_loss"): 2.0, (PAPER_SHAPE, "aux_free"): 1.8,
+        ("fine-grained", "aux_loss"): 3.0, ("fine-grained", "aux_free"): 2.5,
+        (FINE_PAPER_SHAPE, "aux_loss"): 4.0, (FINE_PAPER_SHAPE, "aux_free"): 6.0,
+    }  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            {"config": c, "method": m, "seed": s, "heldout_maxvio": v + s, "specialisation": 0.1, "loss_wiki": 2.0}
+            for (c, m), v in maxvio.items()
+            for s in (0, 1)  # another seed's rows are left out
+        ]
+    )
+    grid = grid_table(settings, rows).set_index(["shape", "alpha", "gamma"])
+    assert len(grid) == 8
+    cell = grid.loc[("standard", 0.001, 0.01)]  # aux_loss at the papers' α, aux_free at our γ
+    assert (cell.heldout_maxvio_aux_loss, cell.heldout_maxvio_aux_free) == (2.0, 1.5)
+    assert cell.heldout_maxvio_difference == -0.5
+    assert grid.loc[("fine-grained", 0.01, 0.001)].heldout_maxvio_aux_free == 6.0
+    text = grid_line(SimpleNamespace(settings=settings, grid=grid.reset_index()))
+    assert "standard: aux-loss-free has the lower MaxVio in 2 of 4 cells" in text
+    assert "fine-grained: aux-loss-free has the lower MaxVio in 2 of 4 cells" in text
+    assert "MaxVio 2.00 vs 1.50" in text

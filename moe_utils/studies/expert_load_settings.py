@@ -10,6 +10,7 @@ from ..settings import StudySettings
 from .expert_load import METHODS, lm_config
 
 PAPER_SHAPE = "standard, papers' α, γ"  # the standard shape at Wang et al. 2024's α = γ = 0.001
+FINE_PAPER_SHAPE = "fine-grained, papers' α, γ"  # the fine-grained shape at those rates, first seed only (α × γ grid)
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,23 @@ class ExpertLoadSettings(StudySettings):
             )
         return shapes
 
+    @property
+    def grid_shapes(self) -> dict[str, dict]:
+        """Shapes trained at SEED only, for the α × γ grid: the fine-grained shape at the papers' rates (the standard
+        shape has both rates among its seeds' runs already)."""
+        if not (self.paper_rates and self.fine_n_experts):
+            return {}
+        return {FINE_PAPER_SHAPE: {**self.shapes["fine-grained"], "rate": self.paper_rates}}
+
+    @property
+    def grid_runs(self) -> list[tuple[str, str]]:
+        """(shape, method) of the grid's extra models, trained at SEED only."""
+        return [(label, method) for label in self.grid_shapes for method in METHODS]
+
     def config(self, label: str, method: str) -> TransformerConfig:
         """The causal MoE LM of one shape (``label``) and balancing ``method``; a shape with a ``rate`` uses it as both
         α and γ (the papers' rates), the others ALPHA and GAMMA."""
-        shape = dict(self.shapes[label])
+        shape = dict({**self.shapes, **self.grid_shapes}[label])
         rate = shape.pop("rate", None)
         return lm_config(
             method,

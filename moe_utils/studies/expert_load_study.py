@@ -45,6 +45,7 @@ class ExpertLoadTables:
     margins: pd.DataFrame  # paired-by-seed aux_free − aux_loss per config and value
     document_counts: dict[str, np.ndarray]  # "<config>:<domain>" -> [documents, methods, seeds, layers, experts]
     shapes: pd.DataFrame  # per shape: experts, width, top-k, shared experts, active and total parameters
+    grid: pd.DataFrame  # SEED's models: aux_loss at α against aux_free at γ, α, γ ∈ {PAPER_RATES, ALPHA/GAMMA}
 
 
 def loss_table(settings: ExpertLoadSettings, corpus: DomainCorpus, first: dict) -> pd.DataFrame:
@@ -103,6 +104,44 @@ def shape_table(settings: ExpertLoadSettings) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def grid_table(settings: ExpertLoadSettings, rows: pd.DataFrame) -> pd.DataFrame:
+    """The α × γ grid at SEED, per shape: aux_loss trained at α against aux_free trained at γ (each method uses only
+    its own rate), held-out MaxVio, specialisation and mean held-out loss of both, and aux_free − aux_loss."""
+    from .expert_load_settings import FINE_PAPER_SHAPE, PAPER_SHAPE
+
+    families = {"standard": {"standard": False, PAPER_SHAPE: True}}
+    if FINE_PAPER_SHAPE in settings.grid_shapes:
+        families["fine-grained"] = {"fine-grained": False, FINE_PAPER_SHAPE: True}
+    rows = rows[rows["seed"] == settings.seed].assign(
+        mean_loss=rows[[c for c in rows.columns if c.startswith("loss_")]].mean(axis=1)
+    )
+    out = []
+    for shape, labels in families.items():
+        if not set(labels) <= set(rows["config"]):
+            continue
+        by = {(r.config, r.method): r for r in rows.itertuples()}
+        for loss_label, loss_paper in labels.items():
+            for free_label, free_paper in labels.items():
+                a, f = by[(loss_label, "aux_loss")], by[(free_label, "aux_free")]
+                out.append(
+                    {
+                        "shape": shape,
+                        "alpha": settings.paper_rates if loss_paper else settings.alpha,
+                        "gamma": settings.paper_rates if free_paper else settings.gamma,
+                        **{
+                            f"{value}_{method}": getattr(r, value)
+                            for value in ("heldout_maxvio", "specialisation", "mean_loss")
+                            for method, r in (("aux_loss", a), ("aux_free", f))
+                        },
+                    }
+                )
+    grid = pd.DataFrame(out)
+    for value in ("heldout_maxvio", "specialisation", "mean_loss"):
+        if len(grid):
+            grid[f"{value}_difference"] = grid[f"{value}_aux_free"] - grid[f"{value}_aux_loss"]
+    return grid
+
+
 def counts_by_config(settings: ExpertLoadSettings, results: list) -> dict[str, np.ndarray]:
     """Every model's held-out routing counts per document: "<config>:<domain>" -> [documents, methods (METHODS
     order), seeds, layers, experts], the tables the intervals are computed from (saved beside the figure)."""
@@ -155,14 +194,17 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
         for seed in settings.seeds
         for label, method in settings.runs
     ]
+    jobs += [dict(settings=settings, seed=settings.seed, label=label, method=m) for label, m in settings.grid_runs]
     results = run_parallel(expert_load_job, jobs, workers=settings.workers, desc="models", keep=settings.kept_runs())
+    every, results = results, [r for r in results if r.config in settings.shapes]  # the grid's models aside
     info = {
-        "models": len(results),
+        "models": len(every),
         "configurations": len(settings.runs),
+        "grid models": len(settings.grid_runs),
         "seeds": len(settings.seeds),
         "seconds": time.perf_counter() - started,
         "processes": settings.workers,
-        "train seconds": sum(r.seconds for r in results),
+        "train seconds": sum(r.seconds for r in every),
     }
     first = {(r.config, r.method): r for r in results if r.seed == settings.seed}
     load = pd.concat([first[("standard", m)].load for m in METHODS], ignore_index=True)[LOAD_COLUMNS]
@@ -187,4 +229,5 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
         margins,
         counts,
         shape_table(settings),
+        grid_table(settings, seed_rows([r for r in every if r.seed == settings.seed])),
     )

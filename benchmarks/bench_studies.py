@@ -1,0 +1,157 @@
+"""How much of this CPU the studies' training uses, and what stacking seeds would buy (issue #22's time question).
+
+For the model of each study (04–07, their committed settings), one training step's FLOPs are counted with
+``torch.utils.flop_counter.FlopCounterMode`` (forward + backward matmuls and attention), the step is timed on one
+thread (how the studies train: one thread per process), and the achieved FLOP/s is set against this CPU's one-thread
+matmul peak measured in the same run (one large ``torch.mm``). For the dense models of 06 and 07, S seeds trained as
+one stacked model (``stacked_training.py``: batched matmuls, per-seed clipping) are timed against S models trained one
+after another. Prints the load average beside the table: figures taken while another job shares the cores are off.
+
+    .venv/bin/python benchmarks/bench_studies.py [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import time
+
+import torch
+from stacked_training import answer_losses, train_stacked
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from moe_utils.datasets.cognitive_tasks import ASCII_VOCAB_SIZE, balanced_batch, make_task_data
+from moe_utils.datasets.corpora import BYTE_VOCAB_SIZE
+from moe_utils.moe.transformer import TransformerModel
+from moe_utils.runtime import make_generator
+from moe_utils.studies.expert_load_settings import ExpertLoadSettings
+from moe_utils.studies.head_importance_settings import HeadImportanceSettings
+from moe_utils.studies.layer_activation_settings import LayerActivationSettings
+from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+
+def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
+    """FLOP/s of one n×n by n×n ``torch.mm`` on this thread (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+def study_models():
+    """(study, model, batch function, loss function) for the committed settings of 04–07."""
+    s04, s05 = StabilitySettings(), ExpertLoadSettings()
+    s06, s07 = HeadImportanceSettings(), LayerActivationSettings()
+    g = make_generator(0)
+    m04 = TransformerModel(s04.model, input="patches", patch_dim=s04.patch**2, n_classes=20, seed=0)
+    tokens04 = (32 // s04.patch) ** 2
+
+    def batch04():
+        return torch.rand(s04.batch_size, tokens04, s04.patch**2, generator=g), torch.randint(20, (s04.batch_size,))
+
+    def loss04(model, batch):
+        return F.cross_entropy(model(batch[0]), batch[1]) + model.aux_loss()
+
+    m05 = TransformerModel(s05.config("standard", "aux_loss"), "tokens", BYTE_VOCAB_SIZE, head="lm", seed=0)
+    n05 = s05.seqs_per_domain * 3  # three domains per batch
+
+    def batch05():
+        return (torch.randint(BYTE_VOCAB_SIZE, (n05, s05.seq_len + 1), generator=g),)
+
+    def loss05(model, batch):
+        x = batch[0]
+        logits = model(x[:, :-1])  # [B, S, V]
+        return F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()) + model.aux_loss()
+
+    out = [("04 routing stability", m04, batch04, loss04), ("05 expert load", m05, batch05, loss05)]
+    for name, s in (("06 head importance", s06), ("07 layer activation", s07)):
+        train = make_task_data(0, s.sizes["n_train"], s.sizes["n_held_out"], seq_len=s.seq_len)[0]
+        model = TransformerModel(s.model, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=0)
+        out.append((name, model, lambda s=s, t=train: balanced_batch(t, s.batch_size, g), answer_loss))
+    return out
+
+
+def answer_loss(model, batch):
+    """The answer byte's cross-entropy (06 and 07's training loss)."""
+    return F.cross_entropy(model(batch[0])[:, -1], batch[1])
+
+
+def step_flops_and_seconds(model, batch_fn, loss_fn, steps: int) -> tuple[float, float]:
+    """(FLOPs of one forward + backward, seconds of one AdamW step, the mean over ``steps``)."""
+    with FlopCounterMode(display=False) as counter:
+        loss_fn(model, batch_fn()).backward()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batches = [batch_fn() for _ in range(steps + 3)]
+    for i, batch in enumerate(batches):
+        if i == 3:
+            started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model, batch).backward()
+        optimizer.step()
+    return counter.get_total_flops(), (time.perf_counter() - started) / steps
+
+
+def stacked_ratio(settings, n_seeds: int, steps: int) -> tuple[float, float]:
+    """(seconds per seed-step one after another, stacked) for ``n_seeds`` models of ``settings``."""
+    trains = [make_task_data(s, settings.sizes["n_train"], 10, seq_len=settings.seq_len)[0] for s in range(n_seeds)]
+    models = [
+        TransformerModel(settings.model, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=s)
+        for s in range(n_seeds)
+    ]
+    loop = copy.deepcopy(models)
+    gens = [make_generator(s + 1) for s in range(n_seeds)]
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=settings.lr) for m in loop]
+    started = time.perf_counter()
+    for _ in range(steps):
+        for model, optimizer, train, gen in zip(loop, optimizers, trains, gens):
+            optimizer.zero_grad(set_to_none=True)
+            answer_loss(model, balanced_batch(train, settings.batch_size, gen)).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+    one_by_one = (time.perf_counter() - started) / steps / n_seeds
+    gens = [make_generator(s + 1) for s in range(n_seeds)]
+
+    def next_batch(step):
+        xs, ys = zip(*[balanced_batch(t, settings.batch_size, g) for t, g in zip(trains, gens)])
+        return torch.stack(xs), torch.stack(ys)
+
+    started = time.perf_counter()
+    train_stacked(models, next_batch, answer_losses, steps, lr=settings.lr, max_grad_norm=1.0)
+    return one_by_one, (time.perf_counter() - started) / steps / n_seeds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # the studies train one thread per process
+    load = os.getloadavg()
+    peak = matmul_peak()
+    print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; torch {torch.__version__}, 1 thread")
+    print(f"matmul peak (1024² torch.mm, 1 thread): {peak / 1e9:.1f} GFLOP/s\n")
+    print(f"{'study':24s} {'MFLOP/step':>11s} {'ms/step':>8s} {'GFLOP/s':>8s} {'of peak':>8s}")
+    for name, model, batch_fn, loss_fn in study_models():
+        flops, seconds = step_flops_and_seconds(model, batch_fn, loss_fn, args.steps)
+        print(
+            f"{name:24s} {flops / 1e6:11.0f} {seconds * 1e3:8.1f} {flops / seconds / 1e9:8.2f} {flops / seconds / peak:8.1%}"
+        )
+    print("\nseeds stacked into one model (batched matmuls) against one after another, per seed-step:")
+    for name, settings in (
+        ("06 head importance", HeadImportanceSettings()),
+        ("07 layer activation", LayerActivationSettings()),
+    ):
+        for n_seeds in (3, 6):
+            alone, stacked = stacked_ratio(settings, n_seeds, args.steps)
+            print(f"{name:24s} {n_seeds} seeds: {alone * 1e3:6.1f} ms alone, {stacked * 1e3:6.1f} ms stacked, "
+                  f"speed-up {alone / stacked:.2f}x")  # fmt: skip
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
