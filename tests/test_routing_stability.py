@@ -81,7 +81,7 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
     images, labels, is_first = tiny_images(40, 3)
     probe = image_to_patches(images[:8], 4)
     spec = RunSpec("reg", lam=1.0, sigma=0.5)
-    model, history, fluct, _ = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2)
+    model, history, fluct, _, _ = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2)
     assert len(history) == 6 and "consistency" in history and set(fluct["layer"]) == {0, 1}
     curves = stability_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
     zero = curves[curves.sigma == 0]
@@ -224,8 +224,19 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
         [
             {"a": a, "b": b, "value": v, "mean": 0.1, "std": 0.01, "n": 2, "holds": 2, "below": 0}
             for a, b in pairs
-            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input")
+            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input", "jaccard_at_steps")
         ]
+    )
+    margins.loc[margins.value == "jaccard_at_steps", "mean"] = 0.2  # the gain after STEPS: larger than at the end
+    settling = pd.DataFrame(
+        {
+            "run": ["baseline", "λ=3", "baseline", "λ=3"],
+            "seed": [0, 0, 1, 1],
+            "steps_trained": [2000, 730, 2000, 2000],
+            "settled": [False, True, False, False],
+            "changed_at_steps": [0.37, 0.2, 0.35, 0.3],
+            "changed_at_end": [0.24, 0.04, 0.2, 0.1],
+        }
     )
     table = pd.DataFrame(
         [
@@ -276,6 +287,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
         table=table,
         grid=grid,
         fluctuation_summary=fluct,
+        settling=settling,
     )
 
 
@@ -290,5 +302,21 @@ def test_findings_count_collapsed_seeds_and_judge_noisy_top_k():
     assert "block run again): J = 0.500 ± 0.100" in text and "30.0 ± 0.0 % changed at σ = 0.5" in text
     assert "λ=3 0.990 / 0.450 (−5.0 points)" in text and "same 2 experts: λ=3." in text
     assert "Noisy top-k gating** (seed 0) is a stability method" in text
+    assert "1 of 4 runs settled and stopped at 730 steps; 3 reached the limit of 2,000 steps with 10 %–24 %" in text
+    assert "(after 500 steps: 30 %–37 %)" in text and "0.200 ± 0.010" in text  # the gain after STEPS, then the end's
     other = findings(tiny_stability_tables(noisy_jaccard=0.81, collapsed_seeds=2)).replace("\n", " ")
     assert "is not a stability method for input noise here: J = 0.810 vs 0.800" in other and "in 2 of 2 seeds" in other
+
+
+def test_training_goes_on_past_steps_until_the_routers_settle_or_the_step_limit():
+    images, labels, _ = tiny_images(40, 3)
+    probe = image_to_patches(images[:8], 4)
+    spec = RunSpec("baseline")
+    never = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2, max_steps=12, settled_change=0.0)
+    assert len(never.history) == 12  # nothing changes by less than 0 %: the limit
+    always = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2, max_steps=12, settled_change=1.01)
+    assert len(always.history) == 6  # every check is below 101 %: stops at STEPS, the first check there
+    assert set(always.state_at_steps) == set(always.model.state_dict())
+    for name, value in never.state_at_steps.items():  # the state after STEPS is the same run's, kept as it was then
+        assert torch.equal(value, always.model.state_dict()[name]), name
+    assert not torch.equal(never.model.state_dict()["head.weight"], never.state_at_steps["head.weight"])

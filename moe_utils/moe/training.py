@@ -44,8 +44,10 @@ def train_steps(
     on_step: Callable[[int, dict], None] | None = None,
     progress: bool = True,
     max_grad_norm: float | None = None,
+    stop: Callable[[int], bool] | None = None,
 ) -> pd.DataFrame:
-    """Run ``steps`` AdamW steps on loss_fn(model, next_batch(step), generator) + model.aux_loss(); one row per step.
+    """Run ``steps`` AdamW steps on loss_fn(model, next_batch(step), generator) + model.aux_loss(), one row per
+    step; fewer when ``stop(step)`` says so after a step.
 
     ``loss_fn`` returns the task loss, or (loss, {name: float}) to log extra columns. The generator (from ``seed``
     unless given) must drive the model's noise/dropout: pass it on as ``model(x, generator=generator)``.
@@ -85,6 +87,8 @@ def train_steps(
         if on_step is not None:
             on_step(step, row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
+        if stop is not None and stop(step):
+            break
     return pd.DataFrame(history)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import pandas as pd
 import torch
@@ -296,6 +297,12 @@ class RoutingFluctuation:
                 )
         self.previous = sets
 
+    def settled(self, step: int, threshold: float) -> bool:
+        """Whether the check after ``step`` found fewer than ``threshold`` of the probe tokens changing their expert
+        set in every layer (False between checks and before the second check)."""
+        last = [r["changed"] for r in self.rows if r["step"] == step + 1]
+        return bool(last) and max(last) < threshold
+
     def frame(self) -> pd.DataFrame:
         """The recorded fluctuation: step, layer, changed."""
         return pd.DataFrame(self.rows, columns=["step", "layer", "changed"])
@@ -386,6 +393,16 @@ def make_loss_fn(spec: RunSpec):
     return loss_fn
 
 
+class TrainedRun(NamedTuple):
+    """One trained run: the final model, its history and routing fluctuation, seconds, and its state after STEPS."""
+
+    model: TransformerModel
+    history: pd.DataFrame
+    fluctuation: pd.DataFrame
+    seconds: float
+    state_at_steps: dict
+
+
 def train_run(
     spec: RunSpec,
     config: TransformerConfig,
@@ -399,22 +416,39 @@ def train_run(
     seed: int,
     fluct_every: int,
     n_classes: int = 20,
-) -> tuple[TransformerModel, pd.DataFrame, pd.DataFrame, float]:
-    """Train one model on random batches of uint8 images [N, H, W]; return model, history, fluctuation, seconds."""
+    max_steps: int | None = None,
+    settled_change: float = 0.0,
+) -> TrainedRun:
+    """Train one model on random batches of uint8 images [N, H, W] for ``steps`` steps, then on (up to ``max_steps``
+    in all) until fewer than ``settled_change`` of the probe tokens change their expert set between two checks
+    (in every layer); the state after ``steps`` is kept beside the final model."""
     balance = {"balancing": "aux_loss", "aux_loss_alpha": spec.balance_alpha} if spec.balance_alpha else {}
     cfg = replace(config, router=replace(config.router, noise=spec.noise, **balance))
     model = TransformerModel(cfg, input="patches", patch_dim=patch * patch, n_classes=n_classes, seed=seed)
+    total = max(steps, max_steps or steps)
     data_gen = make_generator(seed + 1)  # same batch order for every run
-    order = torch.randint(len(images), (steps, batch_size), generator=data_gen)  # [steps, batch]
+    order = torch.randint(len(images), (total, batch_size), generator=data_gen)  # [total steps, batch]
 
     def next_batch(step: int):
         idx = order[step]
         return image_to_patches(images[idx], patch), labels[idx]
 
     fluct = RoutingFluctuation(model, probe, fluct_every)
+    at_steps: dict = {}
+
+    def on_step(step: int, row: dict) -> None:
+        fluct(step, row)
+        if step + 1 == steps:
+            at_steps.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    def settled(step: int) -> bool:
+        return step + 1 >= steps and fluct.settled(step, settled_change)
+
     started = time.perf_counter()
-    history = train_steps(model, next_batch, make_loss_fn(spec), steps, lr=lr, seed=seed, on_step=fluct, progress=False)
-    return model, history, fluct.frame(), time.perf_counter() - started
+    history = train_steps(
+        model, next_batch, make_loss_fn(spec), total, lr=lr, seed=seed, on_step=on_step, progress=False, stop=settled
+    )
+    return TrainedRun(model, history, fluct.frame(), time.perf_counter() - started, at_steps)
 
 
 def run_kind(spec: RunSpec) -> str:

@@ -76,6 +76,36 @@ With noise at the block input (the source's placement) the gain is J
 """
 
 
+def settling_lines(t: StabilityTables) -> str:
+    """Whether the routers settled, and how the regulariser's gain changed between STEPS and the end of training."""
+    s, st = t.settings, t.settling
+    steps = s.sizes["steps"]
+    m = t.margins.set_index(["a", "b", "value"])
+    mg = lambda a, b, v: margin_text(m.loc[(a, b, v)].to_dict() | {"a": a, "b": b})  # noqa: E731
+    settled, limit = st[st.settled], st[~st.settled]
+    low, high = (f"{settled.steps_trained.min():,}", f"{settled.steps_trained.max():,}") if len(settled) else ("", "")
+    stopped = f"stopped at {low if low == high else low + '–' + high} steps" if len(settled) else ""
+    still = (
+        f"{len(limit)} reached the limit of {s.settle_factor * steps:,} steps with {share(limit.changed_at_end.min())}–"
+        f"{share(limit.changed_at_end.max())} of the probe tokens still changing between checks (after {steps:,} steps: "
+        f"{share(limit.changed_at_steps.min())}–{share(limit.changed_at_steps.max())})"
+        if len(limit)
+        else ""
+    )
+    lam, bal = s.lam_run, s.balanced_run
+    every = s.sizes["fluct_every"]
+    joined = "; " if stopped and still else ""
+    return f"""
+**Settling.** Every run trained for STEPS = {steps:,} steps and then on until fewer than {share(s.settled_change)} of
+the probe tokens changed their expert set between two checks {every} steps apart (in every layer), at most
+{s.settle_factor}× STEPS: {len(settled)} of {len(st)} runs settled{" and " + stopped if stopped else ""}{joined}{still}.
+Every number above is measured at the end of training. The regulariser's gain in J (σ = {s.eval_sigma:g}, router input),
+after {steps:,} steps against the end: without the balance loss {mg(lam, "baseline", "jaccard_at_steps")} →
+{mg(lam, "baseline", "jaccard")}; with it {mg(bal, "baseline + balance", "jaccard_at_steps")} →
+{mg(bal, "baseline + balance", "jaccard")}.
+"""
+
+
 def sweep_lines(t: StabilityTables) -> str:
     """Sections 3–7 at seed SEED: the source's picture, routing fluctuation, the λ sweep, surrogate, noisy top-k."""
     s = t.settings
@@ -121,4 +151,4 @@ Runs whose layer 0 routes every token to the same {s.top_k} experts: {", ".join(
 
 def findings(t: StabilityTables) -> str:
     """Notebook 04's Findings (Markdown) from its tables."""
-    return noise_lines(t) + regulariser_lines(t) + sweep_lines(t)
+    return noise_lines(t) + regulariser_lines(t) + settling_lines(t) + sweep_lines(t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -11,7 +12,14 @@ import torch
 from ..datasets.mnist_cifar import load_mnist_cifar, slug
 from ..moe.transformer import TransformerModel, image_to_patches
 from ..runtime import make_generator
-from .routing_stability import RunSpec, block_input_curves, evaluate_run, input_noise_curves, train_run
+from .routing_stability import (
+    RunSpec,
+    block_input_curves,
+    evaluate_run,
+    input_noise_curves,
+    stability_curves,
+    train_run,
+)
 
 NOISE_PLACEMENTS = ("router input", "model input")
 
@@ -51,7 +59,7 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
     data = _data(settings.data_source, settings.dataset_names)
     test, probe = stability_splits(data, settings.seed, sizes["n_test"], sizes["n_probe"])
     fluct_probe = image_to_patches(probe.images[:256], settings.patch)  # [256, tokens, patch²]
-    model, history, fluct, seconds = train_run(
+    run = train_run(
         spec,
         config=settings.model,
         images=data.train.images,
@@ -64,9 +72,13 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
         seed=seed,
         fluct_every=sizes["fluct_every"],
         n_classes=data.n_classes,
+        max_steps=settings.settle_factor * sizes["steps"],
+        settled_change=settings.settled_change,
     )
+    model, history, fluct, seconds = run.model, run.history, run.fluctuation, run.seconds
     sigmas, eval_sigma, patch = settings.sigmas, settings.eval_sigma, settings.patch
     curves, row = evaluate_run(spec, model, history, seconds, test, probe, sigmas, eval_sigma, patch, seed)
+    row.update(settling_row(settings, run, probe, seed))
     inputs = None
     if input_noise:
         keys = tuple(slug(n) for n in data.dataset_names)
@@ -86,6 +98,25 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
         model if keep_model else None,
         {"model": model.state_dict()},
     )
+
+
+def settling_row(settings, run, probe, seed: int) -> dict:
+    """Whether the run's routers settled (fewer than SETTLED_CHANGE of the probe tokens changing their expert set
+    between two checks, every layer) within SETTLE_FACTOR × STEPS steps, the share changing at STEPS and at the end,
+    and the Jaccard at EVAL_SIGMA (router input, token-weighted) of the model as it was after STEPS."""
+    steps, trained = settings.sizes["steps"], len(run.history)
+    worst = run.fluctuation.groupby("step")["changed"].max()  # [checks] the layer with the most changes
+    early = copy.deepcopy(run.model)
+    early.load_state_dict(run.state_at_steps)
+    keys = tuple(slug(n) for n in probe.dataset_names)
+    at = stability_curves(early, probe.images, probe.is_first, [settings.eval_sigma], settings.patch, seed, keys=keys)
+    return {
+        "steps_trained": trained,
+        "settled": bool(worst.iloc[-1] < settings.settled_change) if len(worst) else False,
+        "changed_at_steps": float(worst.get(steps, float("nan"))),
+        "changed_at_end": float(worst.iloc[-1]) if len(worst) else float("nan"),
+        "jaccard_at_steps": float(at.jaccard @ (at.tokens / at.tokens.sum())),
+    }
 
 
 def pooled_curves(curves: pd.DataFrame) -> pd.DataFrame:

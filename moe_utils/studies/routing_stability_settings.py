@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..datasets.mnist_cifar import SOURCES, parse_dataset_names
-from ..errors import check_at_most, check_choice, check_divides, parse_floats
+from ..errors import check_at_most, check_choice, check_divides, check_range, parse_floats
 from ..moe.router import SCORINGS, RouterConfig
 from ..moe.transformer import TransformerConfig
 from ..settings import StudySettings
@@ -32,9 +32,10 @@ class StabilitySettings(StudySettings):
         "fluct_every",
         "n_seeds",
         "workers",
+        "settle_factor",
     )
     POSITIVE_FLOATS = ("lr", "lambda_for_sigma_sweep", "balance_alpha", "seed_lambda")
-    NONNEGATIVE = ("train_sigma", "extra_surrogate_lambda", "balanced_lambda", "eval_sigma")
+    NONNEGATIVE = ("train_sigma", "extra_surrogate_lambda", "balanced_lambda", "eval_sigma", "settled_change")
 
     seed: int = 0
     n_seeds: int = 5
@@ -68,6 +69,8 @@ class StabilitySettings(StudySettings):
     n_test: int = 5000
     n_probe: int = 1000
     fluct_every: int = 10
+    settle_factor: int = 4
+    settled_change: float = 0.05
 
     def __post_init__(self):
         self.check_common()
@@ -78,6 +81,7 @@ class StabilitySettings(StudySettings):
         check_at_most("TOP_K", self.top_k, "N_EXPERTS", self.n_experts)
         check_choice("SCORING", self.scoring, SCORINGS)
         check_choice("SURROGATE", self.surrogate, SURROGATES)
+        check_range("SETTLED_CHANGE", self.settled_change, 0.0, 1.0)
         _ = (self.specs, self.sigmas)  # LAMBDAS (must hold 0), SIGMA_SWEEP and EVAL_SIGMAS parse here, before any work
 
     @property

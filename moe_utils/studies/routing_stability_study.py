@@ -14,6 +14,8 @@ from .routing_stability import selection_grid
 from .routing_stability_seeds import _data, pooled_curves, stability_job, stability_splits
 from .routing_stability_settings import StabilitySettings
 
+SETTLING_COLUMNS = ["run", "seed", "steps_trained", "settled", "changed_at_steps", "changed_at_end", "jaccard_at_steps"]
+
 
 def seed_columns(keys: tuple[str, str]) -> list[str]:
     """The per-seed table's columns, with each dataset's accuracy ``acc_<key>``."""
@@ -28,6 +30,7 @@ def seed_columns(keys: tuple[str, str]) -> list[str]:
         "experts_used_layer0",
         "experts_used_layer1",
         "train_seconds",
+        *SETTLING_COLUMNS[2:],
     ]
 
 
@@ -47,6 +50,9 @@ class StabilityTables:
     per_seed: pd.DataFrame  # one row per (seed-study run, seed)
     seed_table: pd.DataFrame  # per_seed summarised over seeds
     margins: pd.DataFrame  # paired-by-seed margins: a, b, value, mean, std, min, max, n, holds, below
+    settling: (
+        pd.DataFrame
+    )  # every run: steps trained, settled, changed share at STEPS and at the end, J at STEPS and end
 
     @property
     def shown(self) -> list[str]:
@@ -94,7 +100,7 @@ def seed_margins(settings: StabilitySettings, per_seed: pd.DataFrame) -> pd.Data
         [
             paired_margin(per_seed, "run", a, b, v)
             for a, b in pairs
-            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input")
+            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input", "jaccard_at_steps")
         ]
     )
 
@@ -115,8 +121,8 @@ def source_grid(settings: StabilitySettings, model) -> pd.DataFrame:
 
 
 def fluctuation_summary(fluct: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
-    """Per run: the first check's changed share and the mean over the second half of training."""
-    last = fluct[fluct.step > fluct.step.max() / 2]
+    """Per run: the first check's changed share and the mean over the second half of its own training."""
+    last = fluct[fluct.step > fluct.groupby("run").step.transform("max") / 2]
     first = fluct.groupby("run").changed.agg(first_check="first")
     return first.join(last.groupby("run").changed.agg(second_half_mean="mean")).loc[runs]
 
@@ -161,4 +167,5 @@ def run(settings: StabilitySettings) -> StabilityTables:
         per_seed,
         seed_table,
         seed_margins(settings, per_seed),
+        pd.DataFrame([r.row for r in results])[[*SETTLING_COLUMNS, "jaccard"]],
     )
