@@ -21,7 +21,7 @@ from .exp1.settings import FourModelsSettings, GateAnalysisSettings
 from .io import paths
 from .io.atomic import atomic_path
 from .io.report import share, signed
-from .stats import mean_std, mean_std_text
+from .stats import every_seed_detectable, mean_std, mean_std_text
 from .studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
 from .studies.head_importance import matched_condition
 from .studies.head_importance_settings import HeadImportanceSettings
@@ -228,10 +228,50 @@ margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_mar
   {j("baseline"):.3f} → {j("baseline + balance"):.3f}, so against the *plain* baseline the balanced regularised model gains
   {margin(m.loc[(bal, "baseline", "jaccard")])} for {margin(m.loc[(bal, "baseline", "acc")], **points)}
   (`figures/04_tradeoff_seeds.png`).
+* **Settled routers.** {settling_text(f, s)}
 * Single-seed sweeps (seed {s.seed}, said so in the notebook): {gone} of {len(sweep)} runs of the λ and training-σ sweeps
   collapse layer 0; the router's own softmax as surrogate reaches J {other.jaccard.iloc[0]:.3f}; noisy top-k gating
   (Shazeer et al. 2017) {"does not stabilise" if noisy.jaccard <= base.jaccard + 0.02 else "stabilises"} routing
   (J {noisy.jaccard:.3f} vs {base.jaccard:.3f})."""
+
+
+def settling_text(f: Figures, s: StabilitySettings) -> str:
+    """Whether 04's routers settled within SETTLE_FACTOR × STEPS, and the regulariser's gain after STEPS and at the end."""
+    st = f("04_settling")
+    m = f("04_paired_margins").set_index(["a", "b", "value"])
+    settled, limit = st[st.settled], st[~st.settled]
+    bal = s.balanced_run
+    limit_text = (
+        f"{len(limit)} stopped at the limit of {s.settle_factor * s.steps:,} steps with "
+        f"{100 * limit.changed_at_end.min():.0f}–{100 * limit.changed_at_end.max():.0f} % of probe tokens still changing "
+        f"between checks (after {s.steps} steps: {100 * limit.changed_at_steps.min():.0f}–"
+        f"{100 * limit.changed_at_steps.max():.0f} %)"
+        if len(limit)
+        else "none reached the limit"
+    )
+    return (
+        f"Every run trains past its {s.steps} steps until fewer than {100 * s.settled_change:.0f} % of the probe tokens "
+        f"change their expert set between checks {s.fluct_every} steps apart, at most {s.settle_factor}× as long: "
+        f"{len(settled)} of {len(st)} runs settled; {limit_text}. Every number above is measured at the end "
+        f"(`figures/04_settling.csv`). The balanced regulariser's gain in J over its balanced baseline is "
+        f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard_at_steps')])} after {s.steps} steps and "
+        f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard')])} at the end."
+    )
+
+
+def grid_text(f: Figures) -> str:
+    """05's α × γ grid at one seed per shape: in how many cells aux-loss-free balances better and specialises more."""
+    grid = f("05_alpha_gamma_grid")
+    parts = [
+        f"{shape}: lower MaxVio in {int((g.heldout_maxvio_difference < 0).sum())} of {len(g)} cells, higher "
+        f"specialisation in {int((g.specialisation_difference > 0).sum())} of {len(g)}"
+        for shape, g in grid.groupby("shape", sort=False)
+    ]
+    rates = sorted(set(grid.alpha) | set(grid.gamma))
+    return (
+        f"**How much depends on α and γ** (a 2 × 2 grid, α, γ ∈ {{{', '.join(f'{r:g}' for r in rates)}}}, one seed per cell and "
+        f"shape, `figures/05_alpha_gamma_grid.csv`): aux-loss-free against aux-loss-based, {'; '.join(parts)}."
+    )
 
 
 def section_05(f: Figures) -> str:
@@ -326,6 +366,7 @@ expert's relative load, averaged over experts and layers; `figures/05_document_b
 **Beside the papers:** Wang et al. 2024 (arXiv:2408.15664, Table 2) report MaxVio over the validation set of 0.04
 loss-free against 0.72 with the auxiliary loss at 1B parameters and 0.04 against 0.52 at 3B (α = u = 0.001;
 DeepSeek-V3 uses γ = 0.001); at those rates our standard shape gives {paper_mv} — {paper_side}.
+{grid_text(f)}
 Held-out loss, aux-loss-free − aux-loss-based (nats/byte): {loss} (`figures/05_paired_margins.csv`). The contrast is
 smaller than the paper's (its colour scale reaches ~10; ours cannot exceed N/K): tiny models and short training. Where
 the extracted source text disagrees with the paper (it says the two methods' heatmaps look alike and that DM Mathematics
@@ -432,7 +473,20 @@ shuffled-label probe is a no-signal control. **{n} seeds** (task world, prompts,
 * **"Math uses different, deeper heads" is {"supported" if holds else "not supported"}** at this scale: under the head-mask
   gradient Math is less similar to the other functions than they are to each other in {mc[0]} of {n} seeds (difference
   {mc[3]}) and deeper than their mean in {mc[1]} of {n} ({mc[4]} layers), deeper than every other function in {mc[2]} of {n};
-  under the probe, {pc[0]}, {pc[1]} and {pc[2]} of {n} (`figures/06_task_similarity.png`)."""
+  under the probe, {pc[0]}, {pc[1]} and {pc[2]} of {n} (`figures/06_task_similarity.png`). {arithmetic_text(st, s)}"""
+
+
+def arithmetic_text(st: pd.DataFrame, s: HeadImportanceSettings) -> str:
+    """06's longer arithmetic training and the every-seed depth rule's power at what it reached."""
+    reached = int((st["math selection accuracy at the end"] >= s.math_target).sum())
+    deeper = st["mask: math depth − others' mean depth"]
+    return (
+        f"Every seed trained past its {s.steps:,} steps until Math reached {s.math_target:g} accuracy on the selection "
+        f"half, at most {s.train_factor}× as long: {reached} of {len(st)} seeds reached it, and Math's held-out accuracy "
+        f"ends at {mean_std_text(st['math held-out accuracy'])}. With the seeds' spread of the depth difference "
+        f"({deeper.std(ddof=1):.2f} layers, head mask), the every-seed rule has 80 % power only for a true difference "
+        f"≥ {every_seed_detectable(float(deeper.std(ddof=1)), len(st)):.2f} layers."
+    )
 
 
 def section_07(f: Figures) -> str:

@@ -187,3 +187,23 @@ def resampled_interval(statistic, groups: list[np.ndarray], n_boot: int, seed: i
     values = [statistic([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)]
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
+
+
+def every_seed_power(effect: float, spread: float, n: int) -> float:
+    """Chance that a rule "the difference is positive in every one of ``n`` seeds" holds when the true mean difference
+    is ``effect`` and seeds scatter normally around it with standard deviation ``spread``: Φ(effect/spread)ⁿ."""
+    from math import erf, sqrt
+
+    if spread <= 0:
+        return float(effect > 0)
+    return (0.5 * (1 + erf(effect / spread / sqrt(2)))) ** n
+
+
+def every_seed_detectable(spread: float, n: int, power: float = 0.8) -> float:
+    """The smallest true mean difference the every-seed rule detects with ``power`` (``every_seed_power`` inverted):
+    spread · Φ⁻¹(power^(1/n)), by bisection."""
+    low, high = 0.0, 50.0 * max(spread, 1e-12)
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if every_seed_power(mid, spread, n) < power else (low, mid)
+    return high

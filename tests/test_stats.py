@@ -123,3 +123,17 @@ def test_margin_text_counts_the_seeds_on_the_mean_side():
     assert margin_text(up) == "+0.120 ± 0.010 (higher in 4 of 5 seeds)"
     down = {"mean": -0.04, "std": 0.02, "holds": 1, "below": 3, "n": 5}
     assert margin_text(down, scale=100, unit=" points", decimals=1) == "−4.0 ± 2.0 points (lower in 3 of 5 seeds)"
+
+
+def test_the_every_seed_rule_has_the_power_of_n_independent_coin_flips_biased_by_the_effect():
+    from moe_utils.stats import every_seed_detectable, every_seed_power
+
+    assert every_seed_power(0.0, 1.0, 6) == pytest.approx(0.5**6)  # no effect: all 6 positive by chance
+    assert every_seed_power(1.0, 1.0, 1) == pytest.approx(0.8413447, abs=1e-6)  # Φ(1)
+    assert every_seed_power(1.0, 1.0, 6) < every_seed_power(1.0, 1.0, 3) < every_seed_power(2.0, 1.0, 3)
+    detectable = every_seed_detectable(0.5, 6)  # Φ⁻¹(0.8^(1/6)) = 1.7925 seed standard deviations
+    assert detectable == pytest.approx(0.5 * 1.7925, abs=1e-3)
+    assert every_seed_power(detectable, 0.5, 6) == pytest.approx(0.8, abs=1e-6)
+    rng = np.random.default_rng(0)  # the closed form against simulation
+    draws = rng.normal(detectable, 0.5, size=(20000, 6))
+    assert (draws > 0).all(1).mean() == pytest.approx(0.8, abs=0.01)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..datasets.cognitive_tasks import TASKS
 from ..io.report import share
-from ..stats import margin_text, mean_std_text
+from ..stats import every_seed_detectable, every_seed_power, margin_text, mean_std_text
 from .head_importance import matched_condition
 from .head_importance_seeds import CONTROL, MASK, PROBE
 from .head_importance_study import HeadImportanceTables
@@ -118,4 +118,33 @@ def findings(t: HeadImportanceTables) -> str:
     math = f"""**Is Math Calculation different, and deeper?** Over {n} seeds (mean ± std). {math_line(st, "mask", MASK)}.
 {math_line(st, "probe", PROBE)}. "Holds" needs Math both less similar and deeper than every other function in all {n} seeds
 ({t.settings.n_layers} layers)."""
-    return "\n\n".join([learning_lines(t), probe_lines(t), math, ablation_lines(t), specificity_lines(t)])
+    lines = [learning_lines(t), arithmetic_lines(t), probe_lines(t), math, ablation_lines(t), specificity_lines(t)]
+    return "\n\n".join(lines)
+
+
+def power_text(st: pd.DataFrame, tag: str, name: str) -> str:
+    """The every-seed depth rule's power: the true difference it detects with 80 % power, and its power at ours."""
+    deeper = st[f"{tag}: math depth − others' mean depth"]
+    n, spread, mean = len(deeper), float(deeper.std(ddof=1)), float(deeper.mean())
+    return (
+        f"{name}: seeds' spread {spread:.2f} layers, so 80 % power needs a true difference ≥ "
+        f"{every_seed_detectable(spread, n):.2f} layers; at the observed {mean:+.2f} its power is "
+        f"{share(every_seed_power(mean, spread, n))}"
+    )
+
+
+def arithmetic_lines(t: HeadImportanceTables) -> str:
+    """How long the seeds trained for arithmetic, what Math Calculation reached, and the depth test's power there."""
+    s, st = t.settings, t.seed_table
+    steps, most = s.size("steps"), s.train_factor * s.size("steps")
+    reached = st[st["math selection accuracy at the end"] >= s.math_target]
+    trained = st["steps trained"]
+    span = f"{trained.min():,}" if trained.min() == trained.max() else f"{trained.min():,}–{trained.max():,}"
+    return f"""**Arithmetic, trained longer.** Every seed trained for STEPS = {steps:,} steps and then on, checking Math
+Calculation's accuracy on the selection half every {max(1, steps // 10):,} steps, until it reached {s.math_target:g} or
+{s.train_factor}× STEPS ({most:,} steps): {len(reached)} of {len(st)} seeds reached it ({span} steps trained). Math's
+accuracy on the selection half went from {mean_std_text(st["math selection accuracy at STEPS"])} after STEPS to
+{mean_std_text(st["math selection accuracy at the end"])} at the end; on all held-out prompts it ends at
+{mean_std_text(st["math held-out accuracy"])}. **The depth test's power** at what it reached ("Math deeper than the
+others' mean in every seed", {len(st)} seeds, seeds scattering normally): {power_text(st, "mask", MASK)};
+{power_text(st, "probe", PROBE)}."""

@@ -32,6 +32,29 @@ def shuffled_labels(labels: torch.Tensor, seed: int) -> torch.Tensor:
     return labels[torch.randperm(len(labels), generator=make_generator(seed))]
 
 
+MATH = "Math Calculation"
+
+
+class MathTarget:
+    """``train_steps``' stop rule: after STEPS, every STEPS/10 steps, stop once Math Calculation's accuracy on the
+    selection half (never the evaluation half, which the ablations use) reaches ``target``; its checks are kept."""
+
+    def __init__(self, model: TransformerModel, select, target: float, steps: int):
+        self.model, self.select, self.target, self.steps = model, select, target, steps
+        self.every = max(1, steps // 10)
+        self.checks: list[tuple[int, float]] = []  # (steps done, Math accuracy on the selection half)
+
+    def __call__(self, step: int) -> bool:
+        done = step + 1
+        if done < self.steps or (done - self.steps) % self.every:
+            return False
+        self.model.eval()
+        accuracy = float(accuracy_by_task(self.model, self.select)[MATH])
+        self.model.train()
+        self.checks.append((done, accuracy))
+        return accuracy >= self.target
+
+
 def math_summary(shares: dict[str, torch.Tensor]) -> pd.DataFrame:
     """Per method: Math Calculation's mean map similarity to the other seven and its depth centroid, against theirs."""
     math = TASKS.index("Math Calculation")
@@ -74,6 +97,7 @@ class SeedTables:
     split_sizes: tuple  # (selection, evaluation) prompts
     model: TransformerModel | None
     states: dict = field(default_factory=dict)  # {"model": the trained state dict} (kept by io.trained)
+    math_checks: list = field(default_factory=list)  # (steps done, Math accuracy on the selection half) after STEPS
 
 
 def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTables:
@@ -92,16 +116,18 @@ def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTa
     select, evaluate = disjoint_halves(held, seed)
     model = TransformerModel(config, input="tokens", vocab_size=ASCII_VOCAB_SIZE, head="lm", seed=seed)
     batches = make_generator(seed + 1)
+    reached = MathTarget(model, select, settings.math_target, steps)
     started = time.perf_counter()
     history = train_steps(
         model,
         lambda step: balanced_batch(train, batch_size, batches),
         answer_loss,
-        steps,
+        settings.train_factor * steps,
         lr=lr,
         seed=seed,
         max_grad_norm=1.0,
         progress=False,
+        stop=reached,
     )
     seconds = time.perf_counter() - started
     model.eval()
@@ -149,4 +175,5 @@ def head_importance_job(settings, seed: int, keep_model: bool = False) -> SeedTa
         (len(select), len(evaluate)),
         model if keep_model else None,
         {"model": {k: v.detach().clone() for k, v in model.state_dict().items()}},
+        reached.checks,
     )

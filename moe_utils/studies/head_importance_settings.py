@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import MoeError, check_at_most, check_choice, check_divides
+from ..errors import MoeError, check_at_most, check_choice, check_divides, check_range
 from ..moe.router import RouterConfig
 from ..moe.transformer import FFNS, TransformerConfig
 from ..settings import StudySettings
@@ -40,6 +40,7 @@ class HeadImportanceSettings(StudySettings):
         "n_random",
         "n_seeds",
         "workers",
+        "train_factor",
     )
     POSITIVE_FLOATS = ("lr",)
 
@@ -58,6 +59,8 @@ class HeadImportanceSettings(StudySettings):
     d_model: int = 32
     ffn: str = "dense"
     steps: int = 2500
+    math_target: float = 0.6
+    train_factor: int = 3
     batch_size: int = 64
     lr: float = 0.003
     probe_steps: int = 300
@@ -67,6 +70,7 @@ class HeadImportanceSettings(StudySettings):
     def __post_init__(self):
         self.check_common()
         check_seq_len(self.seq_len)
+        check_range("MATH_TARGET", self.math_target, 0.0, 1.0)
         check_divides("N_HEADS", self.n_heads, "D_MODEL", self.d_model)
         check_choice("FFN", self.ffn, FFNS)
         check_at_most("TOP_HEADS", self.top_heads, "N_LAYERS × N_HEADS", self.n_layers * self.n_heads)

@@ -66,6 +66,10 @@ def seed_row(r: SeedTables) -> dict:
         **r.probes,
         "mean held-out accuracy": float(r.accuracy["held-out accuracy"].mean()),
         "control correlation (task mean)": float(pd.Series(r.control_correlation).mean()),
+        "steps trained": len(r.history),
+        "math held-out accuracy": float(r.accuracy.loc["Math Calculation", "held-out accuracy"]),
+        "math selection accuracy at STEPS": r.math_checks[0][1] if r.math_checks else float("nan"),
+        "math selection accuracy at the end": r.math_checks[-1][1] if r.math_checks else float("nan"),
     }
     for _, m in r.math.iterrows():
         tag = METHOD_TAGS[m.method]
