@@ -16,7 +16,9 @@ import argparse
 import copy
 import os
 import time
+from pathlib import Path
 
+import pandas as pd
 import torch
 from stacked_training import answer_losses, train_stacked
 from torch.nn import functional as F
@@ -24,12 +26,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from moe_utils.datasets.cognitive_tasks import ASCII_VOCAB_SIZE, balanced_batch, make_task_data
 from moe_utils.datasets.corpora import BYTE_VOCAB_SIZE
+from moe_utils.io.atomic import atomic_path
 from moe_utils.moe.transformer import TransformerModel
 from moe_utils.runtime import make_generator
 from moe_utils.studies.expert_load_settings import ExpertLoadSettings
 from moe_utils.studies.head_importance_settings import HeadImportanceSettings
 from moe_utils.studies.layer_activation_settings import LayerActivationSettings
 from moe_utils.studies.routing_stability_settings import StabilitySettings
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
@@ -129,7 +134,9 @@ def stacked_ratio(settings, n_seeds: int, steps: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    parser.add_argument("--out", default=str(RESULTS / "bench_studies.csv"), help="where the table is written")
     args = parser.parse_args()
+    rows = []
     torch.set_num_threads(1)  # the studies train one thread per process
     load = os.getloadavg()
     peak = matmul_peak()
@@ -138,6 +145,9 @@ def main() -> None:
     print(f"{'study':24s} {'MFLOP/step':>11s} {'ms/step':>8s} {'GFLOP/s':>8s} {'of peak':>8s}")
     for name, model, batch_fn, loss_fn in study_models():
         flops, seconds = step_flops_and_seconds(model, batch_fn, loss_fn, args.steps)
+        rate = flops / seconds
+        rows.append({"study": name, "measure": "one training step", "MFLOP per step": flops / 1e6,
+                     "ms per step": seconds * 1e3, "GFLOP/s": rate / 1e9, "of peak": rate / peak})  # fmt: skip
         print(
             f"{name:24s} {flops / 1e6:11.0f} {seconds * 1e3:8.1f} {flops / seconds / 1e9:8.2f} {flops / seconds / peak:8.1%}"
         )
@@ -148,9 +158,18 @@ def main() -> None:
     ):
         for n_seeds in (3, 6):
             alone, stacked = stacked_ratio(settings, n_seeds, args.steps)
+            rows.append({"study": name, "measure": f"{n_seeds} seeds stacked", "ms per seed-step alone": alone * 1e3,
+                         "ms per seed-step stacked": stacked * 1e3, "speed-up": alone / stacked})  # fmt: skip
             print(f"{name:24s} {n_seeds} seeds: {alone * 1e3:6.1f} ms alone, {stacked * 1e3:6.1f} ms stacked, "
                   f"speed-up {alone / stacked:.2f}x")  # fmt: skip
-    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+    end = os.getloadavg()[0]
+    print(f"\nload average at the end {end:.2f}")
+    table = pd.DataFrame(rows).assign(
+        peak_gflops=peak / 1e9, load_average_start=load[0], load_average_end=end, torch=torch.__version__
+    )
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -199,12 +199,13 @@ def section_04(f: Figures) -> str:
     j = lambda run: runs[run].jaccard.mean()  # noqa: E731
     return f"""A {s.n_layers}-layer transformer on {s.patch}×{s.patch} image patches ({(32 // s.patch) ** 2} tokens) with an MoE
 feed-forward layer in each block ({s.n_experts} SwiGLU experts, top-{s.top_k}, {s.scoring} router) is trained on MNIST + CIFAR
-for {s.steps} steps. Input noise x' = x + ε, ε ~ N(0, σ²I), and the top-{s.top_k} sets E, E' are compared by the Jaccard
-index |E ∩ E'| / |E ∪ E'|. Three placements of the noise, each named for what it is: the main measure perturbs **each
-MoE layer's router input** (after attention, one layer at a time); **the source's placement** perturbs each MoE block's
-input hidden state (before attention, σ relative to the whole sequence's RMS) and re-runs that block only; and **pixel
-noise** perturbs the image patches (σ relative to each patch's RMS, so all-black patches get none) and re-runs the whole
-model. σ is relative in all three, which the source does not say. Headline numbers are mean ± std over **{n} seeds**,
+for {s.steps} steps and then on until its routers settle (at most {s.settle_factor}×; below). Input noise x' = x + ε,
+ε ~ N(0, σ²I), and the top-{s.top_k} sets E, E' are compared by the Jaccard index |E ∩ E'| / |E ∪ E'|. Three
+placements of the noise, each named for what it is: the main measure perturbs **each MoE layer's router input** (after
+attention, one layer at a time); **the source's placement** perturbs each MoE block's input hidden state (before
+attention, σ relative to the whole sequence's RMS) and re-runs that block only; and **pixel noise** perturbs the image
+patches (σ relative to each patch's RMS, so all-black patches get none) and re-runs the whole model. σ is relative in
+all three, which the source does not say. Headline numbers are mean ± std over **{n} seeds**,
 margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_margins.csv`).
 
 * **A trained router is noticeably noise-sensitive**: baseline mean Jaccard {cells("router input")} at
