@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         first = wait_for(lambda: explorer_image(cell), "the explorer's first image", 60)
         boxes = wait_for(lambda: cell.find_elements("css selector", ".widget-dropdown select"), "the controls", 30)
         labels = [b.find_element("xpath", "..").text.split("\n")[0] for b in boxes]
-        print(f"explorer drawn with controls {labels} ({time.monotonic() - started:.0f} s)")
+        texts = [
+            t.find_element("css selector", ".widget-label").text
+            for t in cell.find_elements("css selector", ".widget-text")
+        ]  # the text box (05: routed by the kept models)
+        print(f"explorer drawn with controls {labels + texts} ({time.monotonic() - started:.0f} s)")
         layer = Select(boxes[labels.index("layer")])
         layer.select_by_index(len(layer.options) - 1)
         changed = time.monotonic()
