@@ -287,8 +287,16 @@ def test_the_kernels_own_messages_go_to_a_log_not_the_terminal(tmp_path, monkeyp
 
 
 def test_ctrl_c_is_one_line_naming_the_kernel_log(tmp_path, monkeypatch, capfd):
+    import signal
+
     body = "import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)  # Ctrl-C in the pipeline\ntime.sleep(60)"
-    status, out = run_tiny(tmp_path, monkeypatch, "01_interrupted", body)
+    # Python's own Ctrl-C handler, as in a terminal: a job started in the background (`make test &`) inherits SIGINT
+    # ignored, and Ctrl-C would then never arrive
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        status, out = run_tiny(tmp_path, monkeypatch, "01_interrupted", body)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert status == 130
     err = capfd.readouterr().err.strip()
     assert err.startswith("error: interrupted; the notebook that was running and its figures were left as they were")
