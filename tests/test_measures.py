@@ -7,6 +7,8 @@ import torch
 
 from moe_utils.errors import MoeError
 from moe_utils.measures.heads import (
+    depth_centroid,
+    importance_table,
     layer_matched_random_mask,
     mean_abs_by_task,
     relative_residual_update,
@@ -19,7 +21,7 @@ from moe_utils.measures.routing import jaccard, pooled_jaccard, relative_load, s
 
 def test_layer_matched_random_heads_have_the_top_heads_layer_histogram():
     shares = torch.rand(6, 8, generator=torch.Generator().manual_seed(0))
-    shares[0] += 5  # the top heads crowd into layer 0, as they do in notebook 06
+    shares[0] += 5  # the top heads crowd into the first layer, as they do in notebook 06
     top = top_heads_mask(shares, 5)
     generator = torch.Generator().manual_seed(1)
     draws = [layer_matched_random_mask(top, generator) for _ in range(20)]
@@ -64,3 +66,16 @@ def test_routing_measures_below_both_model_kinds():
     assert jaccard(sets, selection_sets(torch.tensor([[0, 2], [2, 3]]), 4)).tolist() == pytest.approx([1 / 3, 1.0])
     assert pooled_jaccard(torch.tensor([0.5, 1.0]), torch.tensor([1, 3])) == pytest.approx(0.875)
     assert relative_load(torch.tensor([[0, 1], [0, 1]]), 4).tolist() == [2.0, 2.0, 0.0, 0.0]
+
+
+def test_depth_centroid_and_the_long_table_number_layers_and_heads_from_1():
+    shares = torch.zeros(3, 4, 2)  # [maps, layers, heads]
+    shares[0, 0, 1] = 1.0  # all in the first layer
+    shares[1, 3] = 0.5  # all in the last
+    shares[2, 1, 0] = shares[2, 2, 1] = 0.5  # half in layer 2, half in layer 3
+    assert depth_centroid(shares).tolist() == pytest.approx([1.0, 4.0, 2.5])
+    table = importance_table({"m": shares}, ["a", "b", "c"], "task")
+    assert list(table.columns) == ["method", "task", "layer", "head", "share"]
+    assert sorted(table["layer"].unique()) == [1, 2, 3, 4] and sorted(table["head"].unique()) == [1, 2]
+    first = table[table["task"] == "a"]
+    assert first.loc[first["share"].idxmax(), ["layer", "head"]].tolist() == [1, 2]

@@ -89,7 +89,7 @@ def math_text(math: pd.DataFrame, accuracy: pd.DataFrame) -> str:
         depth = own - others
         lines.append(
             f"- {r['method']}: Math's similarity to the others minus theirs among themselves {signed(cos)}; "
-            f"its depth centroid {own:.1f} vs the others' mean {others:.1f} (layers 0–{int(r['layers']) - 1}) "
+            f"its depth centroid {own:.1f} vs the others' mean {others:.1f} (layers 1–{int(r['layers'])}) "
             f"({signed(depth, 1)}) — "
             + ("different and deeper" if cos < 0 and depth > 0 else "not different-and-deeper")
         )

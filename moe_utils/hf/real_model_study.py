@@ -17,6 +17,7 @@ from ..errors import MoeError, check_choice, check_int, check_positive
 from ..measures.heads import (
     depth_centroid,
     importance_shares,
+    importance_table,
     layer_matched_random_mask,
     mean_abs_by_task,
     task_similarity,
@@ -353,7 +354,7 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         info,
         accuracy,
         shares,
-        importance_long(shares),
+        importance_table(shares, list(FAMILIES), "family"),
         ablation,
         cross,
         pd.DataFrame(spec_rows),
@@ -363,28 +364,6 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         layer_table,
         pd.DataFrame(items_rows),
     )
-
-
-def importance_long(shares: dict[str, torch.Tensor]) -> pd.DataFrame:
-    """Long table (method, family, layer, head, share), layers and heads numbered from 1."""
-    rows = []
-    for method, s in shares.items():
-        c, layers, heads = s.shape
-        grid = np.stack(np.meshgrid(np.arange(c), np.arange(layers), np.arange(heads), indexing="ij"), -1).reshape(
-            -1, 3
-        )
-        rows.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "family": [FAMILIES[i] for i in grid[:, 0]],
-                    "layer": grid[:, 1] + 1,
-                    "head": grid[:, 2] + 1,
-                    "share": s.reshape(-1).numpy(),
-                }
-            )
-        )
-    return pd.concat(rows, ignore_index=True)
 
 
 def layer_profile(sel, mask_shares: torch.Tensor, checkpoint: str) -> pd.DataFrame:

@@ -3,6 +3,8 @@ masks, top-head overlap, the cross-task ablation summary, and residual updates r
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -18,6 +20,28 @@ def importance_shares(importance: torch.Tensor) -> torch.Tensor:
     return magnitude / total
 
 
+def importance_table(shares: dict[str, torch.Tensor], names: list[str], column: str) -> pd.DataFrame:
+    """Long table (method, ``column``, layer, head, share) of each method's shares [C, L, H], the C maps named by
+    ``names``; layers and heads numbered from 1, as in every figure."""
+    rows = []
+    for method, s in shares.items():
+        c, layers, heads = s.shape
+        grid = np.stack(np.meshgrid(np.arange(c), np.arange(layers), np.arange(heads), indexing="ij"), -1)
+        grid = grid.reshape(-1, 3)  # [C * L * H, (map, layer, head)]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    column: [names[i] for i in grid[:, 0]],
+                    "layer": grid[:, 1] + 1,
+                    "head": grid[:, 2] + 1,
+                    "share": s.reshape(-1).numpy(),
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
 def task_similarity(shares: torch.Tensor) -> torch.Tensor:
     """Cosine similarity [C, C] between the flattened importance maps of shares [C, L, H]."""
     flat = F.normalize(shares.flatten(1), dim=1)
@@ -25,9 +49,9 @@ def task_similarity(shares: torch.Tensor) -> torch.Tensor:
 
 
 def depth_centroid(shares: torch.Tensor) -> torch.Tensor:
-    """Share-weighted mean layer index per map, shares [C, L, H] -> [C]."""
+    """Share-weighted mean layer number (layers numbered from 1) per map, shares [C, L, H] -> [C]."""
     layer_share = shares.sum(-1)  # [C, L]
-    return (layer_share * torch.arange(shares.shape[1])).sum(-1) / layer_share.sum(-1)
+    return (layer_share * torch.arange(1, shares.shape[1] + 1)).sum(-1) / layer_share.sum(-1)
 
 
 def top_heads_mask(shares: torch.Tensor, k: int) -> torch.Tensor:

@@ -61,21 +61,6 @@ def mask_gradient_importance(
     return total / count.clamp(min=1).view(-1, 1, 1)
 
 
-def importance_frame(shares: torch.Tensor, method: str) -> pd.DataFrame:
-    """Long table (method, task, layer, head, share) of shares [C, L, H]."""
-    c, l, h = shares.shape
-    grid = np.stack(np.meshgrid(np.arange(c), np.arange(l), np.arange(h), indexing="ij"), -1).reshape(-1, 3)
-    return pd.DataFrame(
-        {
-            "method": method,
-            "task": [TASKS[i] for i in grid[:, 0]],
-            "layer": grid[:, 1],
-            "head": grid[:, 2],
-            "share": shares.reshape(-1).numpy(),
-        }
-    )
-
-
 def random_condition(k: int, n_random: int) -> str:
     """The name of the uniform random-heads condition."""
     return f"random {k} (mean of {n_random})"

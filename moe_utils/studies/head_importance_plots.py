@@ -15,7 +15,12 @@ def importance_grid(shares: torch.Tensor, title: str, vmax: float | None = None)
     vmax = float(shares.max()) if vmax is None else vmax
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.2), sharex=True, sharey=True)
     for c, ax in enumerate(axes.flat):
-        image = ax.imshow(shares[c].numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=vmax)
+        layers, heads = shares[c].shape
+        extent = (0.5, heads + 0.5, 0.5, layers + 0.5)  # layers and heads numbered from 1, as in the tables
+        image = ax.imshow(
+            shares[c].numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=vmax, extent=extent
+        )
+        ax.set(xticks=range(1, heads + 1), yticks=range(1, layers + 1))
         ax.set_title(TASKS[c], fontsize=10)
         if c % 4 == 0:
             ax.set_ylabel("Layer")

@@ -51,10 +51,10 @@ implement the function. Mean held-out accuracy over the 8 families across {len(s
 
 
 def probe_lines(t: HeadImportanceTables) -> str:
-    """The probe's accuracy against its shuffled-label (no-signal) control, and the layer-0 share of each method."""
+    """The probe's accuracy against its shuffled-label (no-signal) control, and the first layer's share of each method."""
     s, st = t.settings, t.seed_table
-    layer0 = {m: sh[:, 0].sum(-1) for m, sh in t.shares.items()}  # [tasks] share of each task's importance in layer 0
-    span = lambda m: f"{share(float(layer0[m].min()))}–{share(float(layer0[m].max()))}"  # noqa: E731
+    layer1 = {m: sh[:, 0].sum(-1) for m, sh in t.shares.items()}  # [tasks] share of each task's importance in layer 1
+    span = lambda m: f"{share(float(layer1[m].min()))}–{share(float(layer1[m].max()))}"  # noqa: E731
     return f"""**The probe against a no-signal control.** The task probe separates the families with held-out accuracy
 {mean_std_text(st["probe held-out accuracy"])} ({len(st)} seeds); the same probe trained on shuffled labels reaches
 {mean_std_text(st["control probe held-out accuracy"])} (chance {1 / len(TASKS):.3f}). The control's maps correlate with the
@@ -62,7 +62,7 @@ probe's maps at r = {mean_std_text(st["control correlation (task mean)"], 2)} (m
 pattern appears without any task signal (heads that carry large activations and gradients whatever the labels). This
 control removes the labels, not the prompt format: every family here has its own format, so format and function
 coincide, and neither method can say whether a map belongs to the function or to its format. Share of each function's
-importance in layer 0 (seed {s.seed}, uniform {1 / s.n_layers:.2f}): probe {span(PROBE)}, head mask {span(MASK)}."""
+importance in layer 1, the first (seed {s.seed}, uniform {1 / s.n_layers:.2f}): probe {span(PROBE)}, head mask {span(MASK)}."""
 
 
 def ablation_lines(t: HeadImportanceTables) -> str:

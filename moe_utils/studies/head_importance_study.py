@@ -9,10 +9,10 @@ import pandas as pd
 import torch
 
 from ..datasets.cognitive_tasks import ANSWERS, TASKS, make_task_data
-from ..measures.heads import depth_centroid, specificity_summary, task_similarity, top_head_overlap
+from ..measures.heads import depth_centroid, importance_table, specificity_summary, task_similarity, top_head_overlap
 from ..runtime import run_parallel
 from ..stats import paired_margin
-from .head_importance import importance_frame, matched_condition
+from .head_importance import matched_condition
 from .head_importance_seeds import CONTROL, MASK, PROBE, SeedTables, head_importance_job
 from .head_importance_settings import HeadImportanceSettings
 
@@ -162,7 +162,7 @@ def run(settings: HeadImportanceSettings) -> HeadImportanceTables:
     depths = pd.DataFrame({m: depth_centroid(s).numpy() for m, s in shares.items()}, index=list(TASKS))
     abl, by_seed, margins = ablation_statistics(results, settings.top_heads)
     cross, specificity, specificity_margins = specificity_tables(results)
-    importance = pd.concat([importance_frame(s, m) for m, s in first.shares.items()])
+    importance = importance_table(first.shares, list(TASKS), "task")
     return HeadImportanceTables(
         settings,
         info,
