@@ -188,12 +188,12 @@ def section_04(f: Figures) -> str:
     lam, bal = s.lam_run, s.balanced_run
     m = f("04_paired_margins").set_index(["a", "b", "value"])
     points = dict(scale=100, decimals=1, unit=" points")
-    collapsed = int((runs[lam].experts_used_layer0 <= s.top_k + 0.05).sum())
+    collapsed = int((runs[lam].experts_used_layer1 <= s.top_k + 0.05).sum())
     tradeoff = f("04_stability_tradeoff").set_index("run")
     sweep = tradeoff[
         (tradeoff.kind == "consistency") & (tradeoff.balance_alpha == 0) & (tradeoff.surrogate == s.surrogate)
     ]
-    gone = (sweep.experts_used_layer0 <= s.top_k + 0.05).sum()
+    gone = (sweep.experts_used_layer1 <= s.top_k + 0.05).sum()
     other = tradeoff[(tradeoff.surrogate != s.surrogate) & (tradeoff.lam > 0)]
     noisy, base = tradeoff.loc["noisy top-k"], tradeoff.loc["baseline"]
     j = lambda run: runs[run].jaccard.mean()  # noqa: E731
@@ -218,10 +218,10 @@ margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_mar
   `figures/04_selection_grids.png`.
 * **The consistency regulariser** (soft Jaccard of softmax-standardised router logits on x and x', λ = {s.seed_lambda:g})
   raises J(σ = {s.eval_sigma:g}) by {margin(m.loc[(lam, "baseline", "jaccard")])} for
-  {margin(m.loc[(lam, "baseline", "acc")], **points)} — **but by collapsing layer 0 onto {s.top_k} experts in {collapsed} of
-  {n} seeds** ({runs[lam].experts_used_layer0.mean():.2f} of {s.n_experts} experts used, against
-  {runs["baseline"].experts_used_layer0.mean():.2f} for the baseline). **With the sequence-wise balance loss**
-  (α = {s.balance_alpha:g}; {runs[bal].experts_used_layer0.mean():.2f} experts used): J {j("baseline + balance"):.3f} →
+  {margin(m.loc[(lam, "baseline", "acc")], **points)} — **but by collapsing layer 1 onto {s.top_k} experts in {collapsed} of
+  {n} seeds** ({runs[lam].experts_used_layer1.mean():.2f} of {s.n_experts} experts used, against
+  {runs["baseline"].experts_used_layer1.mean():.2f} for the baseline). **With the sequence-wise balance loss**
+  (α = {s.balance_alpha:g}; {runs[bal].experts_used_layer1.mean():.2f} experts used): J {j("baseline + balance"):.3f} →
   {j(bal):.3f}, {margin(m.loc[(bal, "baseline + balance", "jaccard")])} over its balanced baseline, with noise at the block input
   {margin(m.loc[(bal, "baseline + balance", "jaccard_block_input")])} and with pixel noise
   {margin(m.loc[(bal, "baseline + balance", "jaccard_model_input")])}, at
@@ -231,7 +231,7 @@ margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_mar
   (`figures/04_tradeoff_seeds.png`).
 * **Settled routers.** {settling_text(f, s)}
 * Single-seed sweeps (seed {s.seed}, said so in the notebook): {gone} of {len(sweep)} runs of the λ and training-σ sweeps
-  collapse layer 0; the router's own softmax as surrogate reaches J {other.jaccard.iloc[0]:.3f}; noisy top-k gating
+  collapse layer 1; the router's own softmax as surrogate reaches J {other.jaccard.iloc[0]:.3f}; noisy top-k gating
   (Shazeer et al. 2017) {"does not stabilise" if noisy.jaccard <= base.jaccard + 0.02 else "stabilises"} routing
   (J {noisy.jaccard:.3f} vs {base.jaccard:.3f})."""
 
@@ -384,11 +384,11 @@ def section_06(f: Figures) -> str:
     acc = f("06_accuracy").set_index("task")
     best = acc[["chance", "majority"]].max(axis=1)
     unlearned = acc[acc["held-out accuracy"] <= best + 0.05]
-    layer0 = {}
+    layer1 = {}
     for name, method in (("06_head_importance", PROBE), ("06_head_importance_maskgrad", MASK)):
         t = f(name)
-        shares = t[t.layer == 0].groupby("task")["share"].sum()
-        layer0[method] = f"{share(shares.min())}–{share(shares.max())}"
+        shares = t[t.layer == 1].groupby("task")["share"].sum()  # layers numbered from 1
+        layer1[method] = f"{share(shares.min())}–{share(shares.max())}"
     abl = f("06_ablation_seeds").groupby("condition", sort=False)["drop"]
     top = {m: f"top-{s.top_heads} ({m})" for m in (MASK, PROBE, CONTROL)}
     rnd = next(c for c in abl.mean().index if c.startswith("random"))
@@ -454,7 +454,7 @@ shuffled-label probe is a no-signal control. **{n} seeds** (task world, prompts,
 * **Learning.** Mean held-out accuracy over the eight families {mean_std_text(st["mean held-out accuracy"])}; at seed
   {s.seed}, {len(acc) - len(unlearned)} families are learned clearly above chance and majority (+0.05); not learned:
   {names}, so their maps say little. Share of each function's importance in the **first layer** (seed {s.seed}):
-  probe {layer0[PROBE]}, head mask {layer0[MASK]} (uniform {share(1 / s.n_layers)}).
+  probe {layer1[PROBE]}, head mask {layer1[MASK]} (uniform {share(1 / s.n_layers)}).
 * **The probe against a no-signal control.** The task probe separates the families with held-out accuracy
   {mean_std_text(st["probe held-out accuracy"])}; the shuffled-label probe reaches
   {mean_std_text(st["control probe held-out accuracy"])} (chance {1 / 8:.3f}), and its maps correlate with the real probe

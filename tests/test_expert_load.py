@@ -167,12 +167,15 @@ def test_mixed_batch_and_held_out_routing_shapes():
     model = TransformerModel(lm_config("aux_free", n_layers=2, seq_len=16), input="tokens", head="lm", seed=0)
     load, loss = held_out_routing(model, streams, batch_size=4, progress=False)
     assert len(load) == 2 * 2 * 8 and set(loss["domain"]) == {"a", "b"}
+    assert set(load["layer"]) == {1, 2} and set(load["expert"]) == set(
+        range(1, 9)
+    )  # numbered from 1, as in the figures
     assert np.allclose(load.groupby(["domain", "layer"])["relative_load"].mean(), 1.0)
     n_tokens = load.groupby(["domain", "layer"])["tokens_routed"].sum() / 2  # K = 2
     assert n_tokens.loc["a"].tolist() == [(499 // 16) * 16] * 2
     history = pd.DataFrame({"step": [0, 1], "maxvio_0": [1.0, 0.5], "maxvio_1": [2.0, 0.25]})
     long = training_maxvio({"m": history})
-    assert len(long) == 4 and long["maxvio"].sum() == pytest.approx(3.75)
+    assert len(long) == 4 and long["maxvio"].sum() == pytest.approx(3.75) and set(long["layer"]) == {1, 2}
     assert max_violation(torch.tensor([3.0, 1.0])) == pytest.approx(0.5)
 
 

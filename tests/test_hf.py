@@ -148,6 +148,7 @@ def test_expert_load_averages_one_and_plots_with_the_shared_functions(kind, tmp_
     load = expert_load_table(model, tokenizer, texts, seq_len=32, max_tokens=256, label=kind)
     assert set(load.columns) >= {"method", "domain", "layer", "expert", "tokens_routed", "n_tokens", "relative_load"}
     assert (load.groupby(["domain", "layer"])["relative_load"].mean() - 1).abs().max() < 1e-9
+    assert load["layer"].min() >= 1 and load["expert"].min() == 1  # numbered from 1, as in every table
     assert len(specialisation_table(load)) == 1
     load_heatmaps(load)
 

@@ -82,7 +82,7 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
     probe = image_to_patches(images[:8], 4)
     spec = RunSpec("reg", lam=1.0, sigma=0.5)
     model, history, fluct, _, _ = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2)
-    assert len(history) == 6 and "consistency" in history and set(fluct["layer"]) == {0, 1}
+    assert len(history) == 6 and "consistency" in history and set(fluct["layer"]) == {1, 2}  # numbered from 1
     curves = stability_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
     zero = curves[curves.sigma == 0]
     assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all()
@@ -90,6 +90,7 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
     assert (curves[curves.sigma == 3.0].jaccard < 1.0).all()
     grid = selection_grid(model, images[0], 0.0, patch=4, seed=0, tokens=3)
     assert (grid.E_orig == grid.E_pert).all() and (grid.intersection == grid.union).all()
+    assert set(curves.layer) == {1, 2} and set(grid.token) == {1, 2, 3} and set(grid.expert) == {1, 2, 3, 4}  # from 1
     at_input = input_noise_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
     zero = at_input[at_input.sigma == 0]
     assert (zero.jaccard == 1.0).all() and (zero.changed == 0.0).all() and zero.tokens.sum() == 2 * 40 * 16
@@ -199,7 +200,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
                 "changed": 0.4,
                 "changed_model_input": 0.2,
                 "changed_block_input": 0.3,
-                "experts_used_layer0": 2.0 if (r == s.lam_run and seed < collapsed_seeds) else 6.0,
+                "experts_used_layer1": 2.0 if (r == s.lam_run and seed < collapsed_seeds) else 6.0,
             }
             for r in runs
             for seed in (0, 1)
@@ -215,8 +216,8 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
     curves = pd.DataFrame(
         [
             {"run": "baseline", "sigma": 0.5, "layer": layer, "dataset": d, "jaccard": j, "tokens": n}
-            for layer in (0, 1)
-            for d, j, n in (("mnist", 0.6 + 0.1 * layer, 300), ("cifar", 0.7 + 0.1 * layer, 100))
+            for layer in (1, 2)
+            for d, j, n in (("mnist", 0.5 + 0.1 * layer, 300), ("cifar", 0.6 + 0.1 * layer, 100))
         ]
     )
     pairs = [(s.lam_run, "baseline"), (s.balanced_run, "baseline + balance"), (s.balanced_run, "baseline")]
@@ -248,7 +249,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
                 "surrogate": "scaled",
                 "jaccard": 0.8,
                 "acc": 0.5,
-                "experts_used_layer0": 6.0,
+                "experts_used_layer1": 6.0,
                 "router_top1_prob": 0.4,
             },
             {
@@ -259,7 +260,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
                 "surrogate": "scaled",
                 "jaccard": 0.99,
                 "acc": 0.45,
-                "experts_used_layer0": 2.0,
+                "experts_used_layer1": 2.0,
                 "router_top1_prob": 0.4,
             },
             {
@@ -270,12 +271,12 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
                 "surrogate": "scaled",
                 "jaccard": noisy_jaccard,
                 "acc": 0.5,
-                "experts_used_layer0": 6.0,
+                "experts_used_layer1": 6.0,
                 "router_top1_prob": 0.4,
             },
         ]
     )
-    grid = pd.DataFrame({"token": [0, 1, 2, 3], "intersection": [2, 1, 0, 2], "union": [2, 3, 4, 2]})
+    grid = pd.DataFrame({"token": [1, 2, 3, 4], "intersection": [2, 1, 0, 2], "union": [2, 3, 4, 2]})
     fluct = pd.DataFrame({"second_half_mean": [0.3, 0.05]}, index=["baseline", "λ=3"])
     return SimpleNamespace(
         settings=s,
@@ -298,7 +299,7 @@ def test_findings_count_collapsed_seeds_and_judge_noisy_top_k():
     assert "0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 at σ = 0.1 / 0.5 / 1 / 2" in text
     assert "collapses onto 2 experts (exp-entropy of its load ≤ 2.05) in 1 of 2 seeds" in text
     assert "Of the 4 tokens drawn at σ = 0.5, 1 swap part of their expert set, 2 keep it whole and 1 lose it" in text
-    assert "layer 0 0.625, last layer 0.725" in text and "baseline 30 %; λ=3 5 %" in text  # token-weighted
+    assert "layer 1 0.625, last layer 0.725" in text and "baseline 30 %; λ=3 5 %" in text  # token-weighted
     assert "block run again): J = 0.500 ± 0.100" in text and "30.0 ± 0.0 % changed at σ = 0.5" in text
     assert "λ=3 0.990 / 0.450 (−5.0 points)" in text and "same 2 experts: λ=3." in text
     assert "Noisy top-k gating** (seed 0) is a stability method" in text

@@ -111,8 +111,8 @@ def expert_load_table(
                 {
                     "method": label,
                     "domain": domain,
-                    "layer": layer,
-                    "expert": e,
+                    "layer": layer + 1,  # decoder layers and experts numbered from 1, as in every table
+                    "expert": e + 1,
                     "tokens_routed": int(c[e]),
                     "n_tokens": windows.numel(),
                     "relative_load": float(c[e]) / balanced,
@@ -156,7 +156,7 @@ def stability_table(
             j = jaccard(clean, selection_sets(gate(noisy)[2], n_experts))  # [tokens]
             rows.append(
                 {
-                    "layer": routing.layer,
+                    "layer": routing.layer + 1,  # numbered from 1
                     "dataset": "text",
                     "sigma": sigma,
                     "jaccard": float(j.mean()),

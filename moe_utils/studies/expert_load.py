@@ -191,8 +191,8 @@ def held_out_routing(
                 load_rows.append(
                     {
                         "domain": name,
-                        "layer": i,
-                        "expert": e,
+                        "layer": i + 1,  # layers and experts numbered from 1, as in the figures
+                        "expert": e + 1,
                         "tokens_routed": int(counts[e]),
                         "n_tokens": idx.shape[0] * idx.shape[1],
                         "relative_load": float(rel[e]),
@@ -226,7 +226,7 @@ def training_maxvio(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for method, h in histories.items():
         cols = [c for c in h.columns if c.startswith("maxvio_")]
         long = h.melt(id_vars="step", value_vars=cols, var_name="layer", value_name="maxvio")
-        long["layer"] = long["layer"].str.removeprefix("maxvio_").astype(int)
+        long["layer"] = long["layer"].str.removeprefix("maxvio_").astype(int) + 1  # numbered from 1
         long.insert(0, "method", method)
         frames.append(long)
     return pd.concat(frames, ignore_index=True)

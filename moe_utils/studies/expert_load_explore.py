@@ -55,7 +55,7 @@ def controls(tables: dict, with_text: bool = False) -> dict[str, list | str]:
     options = {
         "method": list(dict.fromkeys(load["method"])),
         "shape": list(tables),
-        "layer": [int(v) + 1 for v in sorted(load["layer"].unique())],
+        "layer": [int(v) for v in sorted(load["layer"].unique())],
         "domain": list(dict.fromkeys(load["domain"])),
     }
     return {**options, "text": DEFAULT_TEXT} if with_text else options
@@ -72,19 +72,19 @@ def routed_bytes(model: TransformerModel, text: str, layer: int) -> tuple[bytes,
 def draw_load(ax, tables: dict, method: str, shape: str, layer: int, domain: str) -> None:
     """Relative load of each expert of one layer for one domain, the chosen method filled, the other outlined."""
     load = tables[shape]
-    part = load[(load["layer"] == layer - 1) & (load["domain"] == domain)]
+    part = load[(load["layer"] == layer) & (load["domain"] == domain)]
     methods = list(dict.fromkeys(part["method"]))
     width = 0.8 / len(methods)
     for i, name in enumerate(methods):
         rows = part[part["method"] == name].sort_values("expert")
-        x = rows["expert"].to_numpy() + 1 + (i - (len(methods) - 1) / 2) * width
+        x = rows["expert"].to_numpy() + (i - (len(methods) - 1) / 2) * width
         chosen = name == method
         ax.bar(x, rows["relative_load"], width, label=name, color="C0" if chosen else "none",
                edgecolor="C0" if chosen else "grey", lw=1 if chosen else 1.2, ls="-" if chosen else "--")  # fmt: skip
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
     rows = part[part["method"] == method]["relative_load"].to_numpy()
     maxvio = float(rows.max() - 1) if len(rows) else float("nan")  # relative load has mean 1: MaxVio = max − 1
-    ax.set_xticks(np.arange(1, part["expert"].max() + 2))
+    ax.set_xticks(np.arange(1, part["expert"].max() + 1))
     ax.set(xlabel="expert", ylabel="relative load (1 = balanced)")
     ax.set_title(f"{shape} shape, layer {layer}, {domain}: {method} (filled), max violation {maxvio:.2f}", fontsize=10)
     ax.legend(fontsize=8)

@@ -34,10 +34,10 @@ def load_heatmaps(load: pd.DataFrame, vmax: float | None = None) -> plt.Figure:
             ]  # [domains, experts]
             ax = axes[r, c]
             image = ax.imshow(grid.to_numpy(), cmap="YlOrRd", vmin=0.0, vmax=vmax, aspect="auto")
-            ax.set_title(f"{METHOD_LABELS.get(method, method)} Layer {layer + 1}", fontsize=9)
+            ax.set_title(f"{METHOD_LABELS.get(method, method)} Layer {layer}", fontsize=9)
             ax.set_yticks(range(len(domains)), [DOMAIN_LABELS.get(d, d) for d in domains], fontsize=8)
             ticks = range(0, grid.shape[1], tick_every)
-            ax.set_xticks(ticks, [str(grid.columns[j] + 1) for j in ticks], fontsize=7)
+            ax.set_xticks(ticks, [str(grid.columns[j]) for j in ticks], fontsize=7)  # experts numbered from 1
             for i in range(grid.shape[0] if annotate else 0):
                 for j in range(grid.shape[1]):
                     ax.text(j, i, f"{grid.iat[i, j]:.1f}", ha="center", va="center", fontsize=6)
@@ -61,7 +61,7 @@ def maxvio_figure(train_mv: pd.DataFrame, held_mv: pd.DataFrame, window: int = 2
     for m, method in enumerate(methods):
         values = held_mv[held_mv["method"] == method].set_index("layer").loc[layers, "maxvio"]
         right.bar(np.arange(len(layers)) + m * width, values, width, label=METHOD_LABELS.get(method, method))
-    right.set_xticks(np.arange(len(layers)) + width * (len(methods) - 1) / 2, [f"layer {l + 1}" for l in layers])
+    right.set_xticks(np.arange(len(layers)) + width * (len(methods) - 1) / 2, [f"layer {l}" for l in layers])
     right.set(ylabel="MaxVio_global on held-out text")
     right.legend()
     return fig

@@ -23,7 +23,7 @@ def explore_tables(folder: Path | None = None) -> dict[str, pd.DataFrame]:
 
 
 def controls(tables: dict) -> dict[str, list]:
-    """Task, method and head (``L<layer> H<head>``, both numbered from 0 as in the tables)."""
+    """Task, method and head (``L<layer> H<head>``, both numbered from 1 as in the tables and figures)."""
     shares = tables["shares"]
     heads = shares[["layer", "head"]].drop_duplicates().sort_values(["layer", "head"])
     return {
@@ -43,9 +43,10 @@ def head_view(tables: dict, task: str, method: str, head: str) -> plt.Figure:
     share = float(grid.loc[layer, index])
     rank = int((part["share"] > share).sum()) + 1
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), width_ratios=[1, 1.3])
-    image = left.imshow(grid.to_numpy(), cmap="viridis", aspect="auto")
+    extent = (0.5, grid.shape[1] + 0.5, grid.shape[0] + 0.5, 0.5)  # layers and heads numbered from 1
+    image = left.imshow(grid.to_numpy(), cmap="viridis", aspect="auto", extent=extent)
     left.add_patch(Rectangle((index - 0.5, layer - 0.5), 1, 1, fill=False, ec="red", lw=2))
-    left.set(xlabel="head", ylabel="layer", xticks=range(grid.shape[1]), yticks=range(grid.shape[0]))
+    left.set(xlabel="head", ylabel="layer", xticks=list(grid.columns), yticks=list(grid.index))
     left.set_title(f"{task}, {method}\n{head}: share {share:.3f}, rank {rank} of {grid.size}", fontsize=9)
     fig.colorbar(image, ax=left, label="importance share")
     ablation = tables["ablation"]

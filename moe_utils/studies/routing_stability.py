@@ -88,7 +88,7 @@ def add_jaccards(
 def jaccard_table(sums: dict) -> pd.DataFrame:
     """Mean Jaccard and changed-set share per (layer, dataset, σ) from ``add_jaccards``'s sums."""
     rows = [
-        {"layer": li, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n}
+        {"layer": li + 1, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n}
         for (li, name, sigma), (s, c, n) in sums.items()
     ]
     return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
@@ -210,14 +210,15 @@ def selection_grid(
     sigma: float,
     patch: int,
     seed: int,
-    layer: int = 0,
+    layer: int = 1,
     tokens: int = 8,
 ) -> pd.DataFrame:
-    """E_orig, E_pert, E_orig∩E_pert, E_orig∪E_pert of the first ``tokens`` tokens of one image [H, W] (long table)."""
+    """E_orig, E_pert, E_orig∩E_pert, E_orig∪E_pert of the first ``tokens`` tokens of one image [H, W] at MoE layer
+    ``layer`` (long table; layers, tokens and experts numbered from 1)."""
     check_positive("tokens", tokens)
     model.eval()
     model(image_to_patches(image[None], patch))
-    moe = model.moe_layers[layer]
+    moe = model.moe_layers[layer - 1]
     h = moe.last_router_input  # [1, S, d]
     orig = selection_sets(moe.router(h).topk_idx, moe.n_experts)[0, :tokens]  # [tokens, E]
     pert = selection_sets(moe.router(relative_noise(h, sigma, make_generator(seed))).topk_idx, moe.n_experts)[
@@ -227,7 +228,7 @@ def selection_grid(
     rows = []
     for t in range(orig.shape[0]):
         for e in range(moe.n_experts):
-            rows.append({"token": t, "expert": e, **{k: int(v[t, e]) for k, v in grids.items()}})
+            rows.append({"token": t + 1, "expert": e + 1, **{k: int(v[t, e]) for k, v in grids.items()}})
     return pd.DataFrame(rows)
 
 
@@ -270,7 +271,7 @@ def router_sharpness(
             n += logits[..., 0].numel()
             loads[li] += layer.router(layer.last_router_input).load
     usage = {
-        f"experts_used_layer{li}": float(torch.special.entr(load / load.sum()).sum().exp())
+        f"experts_used_layer{li + 1}": float(torch.special.entr(load / load.sum()).sum().exp())
         for li, load in enumerate(loads)
     }
     return {"router_top1_prob": top / n, "router_logit_std": spread / n, **usage}
@@ -293,7 +294,7 @@ class RoutingFluctuation:
         if self.previous is not None:
             for li, (now, before) in enumerate(zip(sets, self.previous)):
                 self.rows.append(
-                    {"step": step + 1, "layer": li, "changed": float((now != before).any(-1).float().mean())}
+                    {"step": step + 1, "layer": li + 1, "changed": float((now != before).any(-1).float().mean())}
                 )
         self.previous = sets
 

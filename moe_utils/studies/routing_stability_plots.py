@@ -45,12 +45,16 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
 def selection_grids(grid: pd.DataFrame, title: str):
     """The source's picture: E_orig, E_pert, intersection and union as black/white token × expert grids."""
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
-    n_tokens, n_experts = grid.token.max() + 1, grid.expert.max() + 1
+    n_tokens, n_experts = grid.token.nunique(), grid.expert.nunique()
+    extent = (0.5, n_experts + 0.5, n_tokens + 0.5, 0.5)  # tokens and experts numbered from 1, as in the table
     for ax, (column, label) in zip(axes, GRID_PANELS):
         cells = grid.pivot(index="token", columns="expert", values=column).to_numpy()  # [tokens, experts]
-        ax.imshow(cells, cmap="Greys", vmin=0, vmax=1, aspect="equal")
-        ax.set_xticks(range(n_experts)), ax.set_yticks(range(n_tokens))
-        ax.set_xticks(np.arange(-0.5, n_experts), minor=True), ax.set_yticks(np.arange(-0.5, n_tokens), minor=True)
+        ax.imshow(cells, cmap="Greys", vmin=0, vmax=1, aspect="equal", extent=extent)
+        ax.set_xticks(range(1, n_experts + 1)), ax.set_yticks(range(1, n_tokens + 1))
+        (
+            ax.set_xticks(np.arange(0.5, n_experts + 1), minor=True),
+            ax.set_yticks(np.arange(0.5, n_tokens + 1), minor=True),
+        )
         ax.grid(which="minor", color="grey", lw=0.5)
         ax.tick_params(which="minor", length=0)
         ax.set_xlabel("expert"), ax.set_title(label)
@@ -78,7 +82,7 @@ def fluctuation(fluct: pd.DataFrame, runs: list[str]):
 
 def tradeoff(table: pd.DataFrame, eval_sigma: float, top_k: int | None = None):
     """Test accuracy vs mean hard Jaccard at the evaluation σ, one labelled point per run; with ``top_k``, runs whose
-    layer 0 collapsed onto top_k experts are ringed in red (their stability is that of a constant router)."""
+    first layer (layer 1) collapsed onto top_k experts are ringed in red (their stability is that of a constant router)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     markers = {
         "consistency": "o",
@@ -88,15 +92,15 @@ def tradeoff(table: pd.DataFrame, eval_sigma: float, top_k: int | None = None):
         "baseline + balance": "X",
     }
     names = {"noisy_topk": "noisy top-k gating", "consistency": "consistency regulariser"}
-    used = table.get("experts_used_layer0")
+    used = table.get("experts_used_layer1")
     for kind in sorted(table.kind.unique(), key=lambda k: k == "baseline"):  # the baseline last, on top
         f, marker = table[table.kind == kind], markers.get(kind, "o")
-        hollow = (used is not None and top_k is not None) and (f.experts_used_layer0 <= top_k + 0.05)
+        hollow = (used is not None and top_k is not None) and (f.experts_used_layer1 <= top_k + 0.05)
         ax.scatter(f.jaccard, f.acc, marker=marker, s=110 if kind == "baseline" else 60, label=names.get(kind, kind),
                    zorder=3 if kind == "baseline" else 2, edgecolors="k" if kind == "baseline" else "face")  # fmt: skip
         if hollow is not False and hollow.any():
             ax.scatter(f.jaccard[hollow], f.acc[hollow], marker="o", s=160, facecolors="none", edgecolors="red",
-                       label="layer 0 collapsed onto top-k experts" if kind == "consistency" else None)  # fmt: skip
+                       label="layer 1 collapsed onto top-k experts" if kind == "consistency" else None)  # fmt: skip
         for _, r in f.iterrows():
             ax.annotate(r.run, (r.jaccard, r.acc), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel(f"mean Jaccard at σ = {eval_sigma} (both layers, all probe tokens)")

@@ -11,7 +11,7 @@ SHOWN_SIGMAS = (0.1, 0.5, 1.0, 2.0)
 
 
 def collapsed(experts_used, top_k: int):
-    """Flags of runs whose layer 0 routes every token to the same ``top_k`` experts (exp-entropy ≤ k + 0.05)."""
+    """Flags of runs whose first MoE layer routes every token to the same ``top_k`` experts (exp-entropy ≤ k + 0.05)."""
     return experts_used <= top_k + 0.05
 
 
@@ -26,7 +26,7 @@ def noise_lines(t: StabilityTables) -> str:
     at = base[base.sigma == s.eval_sigma].set_index(["layer", "dataset"])["jaccard"]
     first, second = t.dataset_names
     one, two = slug(first), slug(second)
-    last = s.n_layers - 1
+    last = s.n_layers  # layers numbered from 1
     router = " / ".join(cell("router input", x) for x in sigmas)
     block = " / ".join(cell("block input", x) for x in sigmas)
     model = " / ".join(cell("model input", x) for x in sigmas)
@@ -45,8 +45,8 @@ the rms of the whole sequence's input, only that block run again): J = {block} a
 {model}, {mean_std_text(b_seeds.changed_model_input, 1, 100)} % changed. The three placements differ in what σ is
 relative to, so their σ axes are not the same physical noise: the comparison says where noise reaches the routers, not
 which router is more fragile.
-Per layer at σ = {s.eval_sigma:g} (seed {s.seed}, router input, token-weighted over datasets): layer 0
-{weighted[0]:.3f}, last layer {weighted[last]:.3f} ({first} / {second} tokens: layer 0 {at[0, one]:.3f} / {at[0, two]:.3f},
+Per layer at σ = {s.eval_sigma:g} (seed {s.seed}, router input, token-weighted over datasets): layer 1
+{weighted[1]:.3f}, last layer {weighted[last]:.3f} ({first} / {second} tokens: layer 1 {at[1, one]:.3f} / {at[1, two]:.3f},
 last layer {at[last, one]:.3f} / {at[last, two]:.3f}).
 """
 
@@ -60,14 +60,14 @@ def regulariser_lines(t: StabilityTables) -> str:
     lam, bal = s.lam_run, s.balanced_run
     lam_seeds, bal_seeds = t.per_seed[t.per_seed.run == lam], t.per_seed[t.per_seed.run == bal]
     b_seeds = t.per_seed[t.per_seed.run == "baseline"]
-    n_collapsed = int(collapsed(lam_seeds.experts_used_layer0, s.top_k).sum())
+    n_collapsed = int(collapsed(lam_seeds.experts_used_layer1, s.top_k).sum())
     return f"""
 **2 · The regulariser over {t.per_seed.seed.nunique()} seeds** (λ = {s.seed_lambda:g}, {s.surrogate} surrogate, J at
 σ = {s.eval_sigma:g}, paired differences mean ± std): without the balance loss, J {mg(lam, "baseline", "jaccard")} and accuracy
-{mg(lam, "baseline", "acc", **points)}; layer 0 collapses onto {s.top_k} experts (exp-entropy of its load ≤ {s.top_k}.05) in
-{n_collapsed} of {len(lam_seeds)} seeds ({mean_std_text(lam_seeds.experts_used_layer0, 2)} experts used, baseline
-{mean_std_text(b_seeds.experts_used_layer0, 2)}). **With the balance loss** (α = {s.balance_alpha:g};
-{mean_std_text(bal_seeds.experts_used_layer0, 2)} experts used in layer 0), against its balanced baseline:
+{mg(lam, "baseline", "acc", **points)}; layer 1 collapses onto {s.top_k} experts (exp-entropy of its load ≤ {s.top_k}.05) in
+{n_collapsed} of {len(lam_seeds)} seeds ({mean_std_text(lam_seeds.experts_used_layer1, 2)} experts used, baseline
+{mean_std_text(b_seeds.experts_used_layer1, 2)}). **With the balance loss** (α = {s.balance_alpha:g};
+{mean_std_text(bal_seeds.experts_used_layer1, 2)} experts used in layer 1), against its balanced baseline:
 J {mg(bal, "baseline + balance", "jaccard")}, accuracy {mg(bal, "baseline + balance", "acc", **points)};
 against the plain baseline: J {mg(bal, "baseline", "jaccard")}, accuracy {mg(bal, "baseline", "acc", **points)}.
 With noise at the block input (the source's placement) the gain is J
@@ -112,7 +112,7 @@ def sweep_lines(t: StabilityTables) -> str:
     table = t.table.set_index("run")
     b = table.loc["baseline"]
     regularised = table[(table.kind == "consistency") & (table.balance_alpha == 0) & (table.surrogate == s.surrogate)]
-    gone = regularised[collapsed(regularised.experts_used_layer0, s.top_k)].index.tolist()
+    gone = regularised[collapsed(regularised.experts_used_layer1, s.top_k)].index.tolist()
     per_token = t.grid.groupby("token")[["intersection", "union"]].sum()
     swapped = int(((per_token.intersection > 0) & (per_token.intersection < per_token.union)).sum())
     kept, lost = int((per_token.intersection == per_token.union).sum()), int((per_token.intersection == 0).sum())
@@ -130,7 +130,7 @@ training (layers pooled): {fluct}.
 
 **5 · The λ sweep** (seed {s.seed} only; an accuracy difference of about a point is within seed spread, see the std above).
 J(σ = {s.eval_sigma:g}) and test accuracy, baseline {b.jaccard:.3f} / {b.acc:.3f}: {sweep}.
-Runs whose layer 0 routes every token to the same {s.top_k} experts: {", ".join(gone) if gone else "none"}.
+Runs whose layer 1 routes every token to the same {s.top_k} experts: {", ".join(gone) if gone else "none"}.
 """
     other = table[(table.surrogate != s.surrogate) & (table.lam > 0)]
     if len(other):

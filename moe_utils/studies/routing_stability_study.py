@@ -27,8 +27,8 @@ def seed_columns(keys: tuple[str, str]) -> list[str]:
         *accuracy,
         "jaccard",
         "changed",
-        "experts_used_layer0",
         "experts_used_layer1",
+        "experts_used_layer2",
         "train_seconds",
         *SETTLING_COLUMNS[2:],
     ]
@@ -45,7 +45,7 @@ class StabilityTables:
     table: pd.DataFrame  # the sweep's trade-off rows, one per run
     fluctuation: pd.DataFrame  # step, layer, changed, run
     fluctuation_summary: pd.DataFrame  # run -> first_check, second_half_mean
-    grid: pd.DataFrame | None  # the source's picture (baseline, layer 0), or None without a kept baseline
+    grid: pd.DataFrame | None  # the source's picture (baseline, MoE layer 1), or None without a kept baseline
     band: pd.DataFrame  # mean ± std over seeds of the pooled curves, per run, noise placement and σ
     per_seed: pd.DataFrame  # one row per (seed-study run, seed)
     seed_table: pd.DataFrame  # per_seed summarised over seeds
@@ -106,7 +106,7 @@ def seed_margins(settings: StabilitySettings, per_seed: pd.DataFrame) -> pd.Data
 
 
 def source_grid(settings: StabilitySettings, model) -> pd.DataFrame:
-    """E_orig / E_pert of the first 8 tokens of one probe image of each dataset (baseline, layer 0)."""
+    """E_orig / E_pert of the first 8 tokens of one probe image of each dataset (baseline, MoE layer 1)."""
     sizes = settings.sizes
     data = _data(settings.data_source, settings.dataset_names)
     _, probe = stability_splits(data, settings.seed, sizes["n_test"], sizes["n_probe"])
@@ -114,7 +114,7 @@ def source_grid(settings: StabilitySettings, model) -> pd.DataFrame:
     grids = []
     for name, index in ((first, int(probe.is_first.nonzero()[0])), (second, int((~probe.is_first).nonzero()[0]))):
         g = selection_grid(
-            model, probe.images[index], settings.eval_sigma, settings.patch, settings.seed, layer=0, tokens=8
+            model, probe.images[index], settings.eval_sigma, settings.patch, settings.seed, layer=1, tokens=8
         )
         grids.append(g.assign(dataset=name, probe_index=index, token=g.token + (0 if name == first else 8)))
     return pd.concat(grids, ignore_index=True)
@@ -141,7 +141,7 @@ def run(settings: StabilitySettings) -> StabilityTables:
     seed_table = seed_summary(
         per_seed,
         ["run"],
-        ["acc", "jaccard", "changed", "jaccard_model_input", "experts_used_layer0", "experts_used_layer1"],
+        ["acc", "jaccard", "changed", "jaccard_model_input", "experts_used_layer1", "experts_used_layer2"],
     )
     baseline = next(r.model for r in sweep if r.spec.name == "baseline")
     info = {
