@@ -85,3 +85,18 @@ def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, mon
         assert paths.figures_dir() == paths.REPO_ROOT / "figures"
     finally:
         paths.set_run_folder(None)
+
+
+def test_committed_tables_number_layers_experts_heads_and_tokens_from_1():
+    """One numbering: every committed table counts layers, experts, heads and tokens from 1, as the figures do."""
+    import re
+    from pathlib import Path
+
+    numbered = ("layer", "expert", "head", "token")
+    for path in sorted((Path(__file__).resolve().parents[1] / "figures").glob("*.csv")):
+        table = pd.read_csv(path)
+        zero_named = [c for c in table.columns if re.search(r"(layer|expert|head)_?0$", str(c))]
+        assert not zero_named, f"{path.name}: column {zero_named[0]!r} counts from 0"
+        for column in set(numbered) & set(table.columns):
+            values = pd.to_numeric(table[column], errors="coerce").dropna()
+            assert values.empty or values.min() == 1, f"{path.name}: {column} starts at {values.min()}, not 1"
