@@ -51,10 +51,8 @@ def selection_grids(grid: pd.DataFrame, title: str):
         cells = grid.pivot(index="token", columns="expert", values=column).to_numpy()  # [tokens, experts]
         ax.imshow(cells, cmap="Greys", vmin=0, vmax=1, aspect="equal", extent=extent)
         ax.set_xticks(range(1, n_experts + 1)), ax.set_yticks(range(1, n_tokens + 1))
-        (
-            ax.set_xticks(np.arange(0.5, n_experts + 1), minor=True),
-            ax.set_yticks(np.arange(0.5, n_tokens + 1), minor=True),
-        )
+        ax.set_xticks(np.arange(0.5, n_experts + 1), minor=True)  # cell borders
+        ax.set_yticks(np.arange(0.5, n_tokens + 1), minor=True)
         ax.grid(which="minor", color="grey", lw=0.5)
         ax.tick_params(which="minor", length=0)
         ax.set_xlabel("expert"), ax.set_title(label)
