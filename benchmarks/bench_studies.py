@@ -29,10 +29,10 @@ from moe_utils.datasets.corpora import BYTE_VOCAB_SIZE
 from moe_utils.io.atomic import atomic_path
 from moe_utils.moe.transformer import TransformerModel
 from moe_utils.runtime import make_generator
-from moe_utils.studies.expert_load_settings import ExpertLoadSettings
-from moe_utils.studies.head_importance_settings import HeadImportanceSettings
-from moe_utils.studies.layer_activation_settings import LayerActivationSettings
-from moe_utils.studies.routing_stability_settings import StabilitySettings
+from moe_utils.studies.expert_load.settings import ExpertLoadSettings
+from moe_utils.studies.head_importance.settings import HeadImportanceSettings
+from moe_utils.studies.layer_activation.settings import LayerActivationSettings
+from moe_utils.studies.routing_stability.settings import StabilitySettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -18,8 +18,8 @@ import torch
 from moe_utils.io import paths
 from moe_utils.io.atomic import atomic_path
 from moe_utils.moe.layer import MoEFeedForward
-from moe_utils.studies.routing_stability_seeds import stability_job
-from moe_utils.studies.routing_stability_settings import StabilitySettings
+from moe_utils.studies.routing_stability.job import stability_job
+from moe_utils.studies.routing_stability.settings import StabilitySettings
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ from .io import paths
 from .io.atomic import atomic_path
 from .io.report import share, signed
 from .stats import every_seed_detectable, mean_std, mean_std_text
-from .studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
-from .studies.head_importance import matched_condition
-from .studies.head_importance_settings import HeadImportanceSettings
-from .studies.layer_activation_settings import LayerActivationSettings
-from .studies.routing_stability_settings import StabilitySettings
+from .studies.expert_load.settings import PAPER_SHAPE, ExpertLoadSettings
+from .studies.head_importance.method import matched_condition
+from .studies.head_importance.settings import HeadImportanceSettings
+from .studies.layer_activation.settings import LayerActivationSettings
+from .studies.routing_stability.settings import StabilitySettings
 
 BLOCK = re.compile(r"(<!-- results:(\d\d) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 GATES = ("linear gate", "1-hidden-layer gate")
@@ -495,7 +495,7 @@ def section_07(f: Figures) -> str:
     quantities, and source 002's claim as written with our answer (the Findings' own functions, on the CSVs)."""
     from types import SimpleNamespace
 
-    from .studies.layer_activation_report import GRADIENT, SCALE_FREE, source_claim, trend_line
+    from .studies.layer_activation.report import GRADIENT, SCALE_FREE, source_claim, trend_line
 
     s = LayerActivationSettings()
     plateaus = f("07_plateau")

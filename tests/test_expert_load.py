@@ -12,7 +12,13 @@ from moe_utils.measures.routing import max_violation
 from moe_utils.moe.router import Router
 from moe_utils.moe.transformer import TransformerModel
 from moe_utils.runtime import make_generator
-from moe_utils.studies.expert_load import (
+from moe_utils.studies.expert_load.job import (
+    document_bootstrap,
+    document_counts,
+    heldout_maxvio_by_method,
+    specialisation_by_method,
+)
+from moe_utils.studies.expert_load.method import (
     domain_specialisation,
     global_maxvio,
     held_out_routing,
@@ -22,12 +28,6 @@ from moe_utils.studies.expert_load import (
     specialisation_table,
     train_lm,
     training_maxvio,
-)
-from moe_utils.studies.expert_load_seeds import (
-    document_bootstrap,
-    document_counts,
-    heldout_maxvio_by_method,
-    specialisation_by_method,
 )
 
 
@@ -249,8 +249,8 @@ def tiny_load_tables(free_always_higher: bool = True):
     """Hand-made notebook-05 tables: 2 seeds, one configuration, three domains."""
     from types import SimpleNamespace
 
-    from moe_utils.studies.expert_load_settings import ExpertLoadSettings
-    from moe_utils.studies.expert_load_study import shape_table
+    from moe_utils.studies.expert_load.run import shape_table
+    from moe_utils.studies.expert_load.settings import ExpertLoadSettings
 
     domains = ["wikipedia", "github", "dm_mathematics"]
     record = pd.DataFrame(
@@ -315,7 +315,7 @@ def tiny_load_tables(free_always_higher: bool = True):
 
 
 def test_findings_give_the_papers_verdict_from_seeds_and_documents():
-    from moe_utils.studies.expert_load_report import findings
+    from moe_utils.studies.expert_load.report import findings
 
     text = findings(tiny_load_tables()).replace("\n", " ")
     assert "aux-loss-free **0.300 ± 0.000** (3.0×; mean ± std over 2 seeds)" in text
@@ -335,8 +335,8 @@ def test_findings_give_the_papers_verdict_from_seeds_and_documents():
 
 
 def test_the_fine_grained_and_standard_shapes_have_equal_active_parameters():
-    from moe_utils.studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
-    from moe_utils.studies.expert_load_study import shape_table
+    from moe_utils.studies.expert_load.run import shape_table
+    from moe_utils.studies.expert_load.settings import PAPER_SHAPE, ExpertLoadSettings
 
     table = shape_table(ExpertLoadSettings()).set_index("shape")
     active = table["active expert parameters per layer"]
@@ -355,7 +355,7 @@ def test_the_fine_grained_and_standard_shapes_have_equal_active_parameters():
 def test_the_intervals_can_be_recomputed_from_the_saved_document_counts(tmp_path, monkeypatch):
     from moe_utils.io import paths
     from moe_utils.io.figures import save_arrays
-    from moe_utils.studies.expert_load_study import bootstrap_table
+    from moe_utils.studies.expert_load.run import bootstrap_table
 
     monkeypatch.setenv(paths.FIGURES_ENV, str(tmp_path))
     rng = np.random.default_rng(0)
@@ -371,9 +371,9 @@ def test_the_intervals_can_be_recomputed_from_the_saved_document_counts(tmp_path
 def test_the_alpha_gamma_grid_pairs_each_method_with_its_own_rate_and_counts_the_cells():
     from types import SimpleNamespace
 
-    from moe_utils.studies.expert_load_report import grid_line
-    from moe_utils.studies.expert_load_settings import FINE_PAPER_SHAPE, PAPER_SHAPE, ExpertLoadSettings
-    from moe_utils.studies.expert_load_study import grid_table
+    from moe_utils.studies.expert_load.report import grid_line
+    from moe_utils.studies.expert_load.run import grid_table
+    from moe_utils.studies.expert_load.settings import FINE_PAPER_SHAPE, PAPER_SHAPE, ExpertLoadSettings
 
     settings = ExpertLoadSettings()
     assert settings.grid_runs == [(FINE_PAPER_SHAPE, "aux_loss"), (FINE_PAPER_SHAPE, "aux_free")]

@@ -21,13 +21,18 @@ from moe_utils.datasets.cognitive_tasks import (
     make_world,
 )
 from moe_utils.errors import MoeError
-from moe_utils.measures.heads import importance_shares, task_similarity
+from moe_utils.measures.heads import (
+    head_mask_gradients,
+    importance_shares,
+    last_head_outputs,
+    mask_gradient_importance,
+    task_similarity,
+)
 from moe_utils.measures.probe import probe_importance, train_probe
 from moe_utils.moe.training import load_checkpoint, save_checkpoint, train_steps
 from moe_utils.moe.transformer import TransformerConfig, TransformerModel
-from moe_utils.studies.head_importance import head_mask_gradients, last_head_outputs, mask_gradient_importance
-from moe_utils.studies.head_importance_seeds import shuffled_labels
-from moe_utils.studies.layer_activation import residual_updates
+from moe_utils.studies.head_importance.job import shuffled_labels
+from moe_utils.studies.layer_activation.method import residual_updates
 
 TINY = dict(d_model=16, n_heads=4, n_layers=2, ffn="dense", d_ff=32, causal=True, max_len=20)
 
@@ -122,7 +127,7 @@ def test_head_mask_gradient_matches_finite_difference(data):
 def test_importance_shares_sum_to_one_and_similarity_is_cosine(data):
     _, held, _ = data
     model = tiny_model()
-    importance = mask_gradient_importance(model, held, batch_size=7)  # [C, L, H], batches of odd size
+    importance = mask_gradient_importance(model, held, len(TASKS), batch_size=7)  # [C, L, H], batches of odd size
     shares = importance_shares(importance)
     torch.testing.assert_close(shares.sum((1, 2)), torch.ones(len(TASKS)))
     assert (shares >= 0).all()
@@ -167,7 +172,7 @@ def test_selection_and_evaluation_halves_share_no_prompt():
 
 
 def test_raw_layer_importance_is_not_rescaled():
-    from moe_utils.studies.layer_activation import raw_layer_importance
+    from moe_utils.studies.layer_activation.method import raw_layer_importance
 
     by_task = torch.rand(8, 3, 4, generator=torch.Generator().manual_seed(0))
     raw = raw_layer_importance(by_task)
@@ -190,10 +195,10 @@ def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, speci
     from types import SimpleNamespace
 
     from moe_utils.datasets.cognitive_tasks import TASKS
-    from moe_utils.studies.head_importance import matched_condition, random_condition
-    from moe_utils.studies.head_importance_seeds import CONTROL, MASK, PROBE
-    from moe_utils.studies.head_importance_settings import HeadImportanceSettings
-    from moe_utils.studies.head_importance_study import ablation_statistics, specificity_tables
+    from moe_utils.studies.head_importance.job import CONTROL, MASK, PROBE
+    from moe_utils.studies.head_importance.method import matched_condition, random_condition
+    from moe_utils.studies.head_importance.run import ablation_statistics, specificity_tables
+    from moe_utils.studies.head_importance.settings import HeadImportanceSettings
 
     settings = HeadImportanceSettings(n_layers=2, n_heads=2, d_model=4, top_heads=1)
     accuracy = pd.DataFrame(
@@ -270,7 +275,7 @@ def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, speci
 
 
 def test_findings_name_learned_families_and_the_math_verdict():
-    from moe_utils.studies.head_importance_report import findings
+    from moe_utils.studies.head_importance.report import findings
 
     text = findings(tiny_head_tables())
     assert "not learned:\nMath Calculation" in text or "not learned: Math Calculation" in text.replace("\n", " ")
@@ -298,7 +303,7 @@ def test_findings_name_learned_families_and_the_math_verdict():
 def test_the_cross_task_diagonal_masks_the_tasks_own_heads_and_the_controls_match_layers(data):
     from moe_utils.datasets.cognitive_tasks import TASKS, accuracy_by_task
     from moe_utils.measures.heads import top_heads_mask
-    from moe_utils.studies.head_importance import (
+    from moe_utils.studies.head_importance.method import (
         ablation_table,
         cross_task_table,
         matched_condition,

@@ -12,8 +12,8 @@ from moe_utils.hf.heads import head_shape, last_position_heads, mask_gradients  
 from moe_utils.hf.loading import load_causal_lm  # noqa: E402
 from moe_utils.hf.routing import capture_routing, expert_load_table, routers, stability_table  # noqa: E402
 from moe_utils.measures.probe import probe_importance, train_probe  # noqa: E402
-from moe_utils.studies.expert_load import specialisation_table  # noqa: E402
-from moe_utils.studies.expert_load_plots import load_heatmaps  # noqa: E402
+from moe_utils.studies.expert_load.method import specialisation_table  # noqa: E402
+from moe_utils.studies.expert_load.plots import load_heatmaps  # noqa: E402
 
 # 272 = the 256 byte tokens + room for special tokens that a model's own tokenizer class adds (e.g. Qwen2's pad)
 SMALL = dict(

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from moe_utils.errors import MoeError
-from moe_utils.studies.layer_activation_seeds import layer_trends
+from moe_utils.studies.layer_activation.job import layer_trends
 
 
 def test_layer_trends_count_rising_layers_without_rescaling():
@@ -21,7 +21,7 @@ def test_layer_trends_count_rising_layers_without_rescaling():
 
 
 def test_one_plateau_rule_separates_a_late_rise_from_noise():
-    from moe_utils.studies.layer_activation import plateau_verdict
+    from moe_utils.studies.layer_activation.method import plateau_verdict
 
     steps = list(range(250, 4001, 250))  # 16 checkpoints: the last quarter is 4
     flat = [0.5 + 0.3 * min(1, s / 2000) + (0.005 if i % 2 else -0.005) for i, s in enumerate(steps)]
@@ -36,7 +36,7 @@ def test_one_plateau_rule_separates_a_late_rise_from_noise():
 
 
 def test_rank_trends_read_every_checkpoint_not_the_first_and_last():
-    from moe_utils.studies.layer_activation_seeds import rank_trends
+    from moe_utils.studies.layer_activation.job import rank_trends
 
     steps = [1, 2, 3, 4, 5, 6]
     rows = [
@@ -52,7 +52,7 @@ def test_the_scale_free_gradient_is_invariant_to_scaling_the_loss():
 
     from moe_utils.datasets.cognitive_tasks import ASCII_VOCAB_SIZE, make_task_data
     from moe_utils.moe.transformer import TransformerConfig, TransformerModel
-    from moe_utils.studies.layer_activation import gradient_measures, relative_residual_updates
+    from moe_utils.studies.layer_activation.method import gradient_measures, relative_residual_updates
 
     _, held, _ = make_task_data(seed=3, n_train=20, n_held_out=8)
     config = TransformerConfig(d_model=16, n_heads=4, n_layers=3, ffn="dense", d_ff=32, causal=True, max_len=20)
@@ -73,10 +73,10 @@ def tiny_tables(final_gain: float = 0.0, late_rises: bool = True, scale_free_ris
     only with ``scale_free_rises``."""
     from types import SimpleNamespace
 
-    from moe_utils.studies.layer_activation import ALL_HELD_OUT
-    from moe_utils.studies.layer_activation_seeds import rank_trends
-    from moe_utils.studies.layer_activation_settings import LayerActivationSettings
-    from moe_utils.studies.layer_activation_study import QUANTITIES, rank_summary
+    from moe_utils.studies.layer_activation.job import rank_trends
+    from moe_utils.studies.layer_activation.method import ALL_HELD_OUT
+    from moe_utils.studies.layer_activation.run import QUANTITIES, rank_summary
+    from moe_utils.studies.layer_activation.settings import LayerActivationSettings
 
     steps = [250, 500, 750, 1000, 1250]
     progress = pd.DataFrame(
@@ -133,7 +133,7 @@ def tiny_tables(final_gain: float = 0.0, late_rises: bool = True, scale_free_ris
 
 
 def test_findings_say_how_many_seeds_plateau_and_answer_the_sources_claim():
-    from moe_utils.studies.layer_activation_report import findings
+    from moe_utils.studies.layer_activation.report import findings
 
     text = findings(tiny_tables()).replace("\n", " ")
     assert "By it 2 of 2 seeds have plateaued (gains 0.000 ± 0.000)" in text and "2,400 prompts" in text

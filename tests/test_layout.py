@@ -22,8 +22,9 @@ ALLOWED = {
     "exp1": BASE | {"datasets", "stats", "settings"},
     "measures": BASE,  # shared by our models (studies) and external ones (hf): below both
     "moe": BASE | {"measures"},
-    "studies": BASE | {"datasets", "moe", "measures", "stats", "settings"},
-    "hf": BASE | {"datasets", "moe", "measures", "stats", "settings"},  # never a study module; nothing imports hf
+    # One package per study: studies import measures, models (moe, exp1, hf), datasets and io, never each other.
+    "studies": BASE | {"datasets", "moe", "exp1", "hf", "measures", "stats", "settings"},
+    "hf": BASE | {"datasets", "moe", "measures"},  # Hugging Face models: loading, hooks, scoring; below the studies
     "pipeline": BASE,
     "readme": BASE | {"stats", "exp1", "studies"},  # README's results blocks: the settings' defaults and the CSVs
 }
@@ -68,6 +69,83 @@ def test_imports_only_go_downward():
             continue
         wrong = imported_groups(name, path) - ALLOWED[group] - {group}
         assert not wrong, f"moe_utils.{name} imports {sorted(wrong)}"
+
+
+STUDY_FILES = {"__init__", "settings", "job", "run", "tables", "report", "plots", "explore"}
+STUDY_ENTRY_POINTS = {"Settings", "Tables", "run", "findings", "plots", "explorer"}
+
+
+def study_packages() -> list[Path]:
+    """The study packages under ``moe_utils/studies/``."""
+    return sorted(p for p in (PACKAGE / "studies").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def test_every_study_is_one_package_with_the_same_files():
+    studies = study_packages()
+    assert studies, "no study packages"
+    loose = {p.name for p in (PACKAGE / "studies").glob("*.py")} - {"__init__.py"}
+    assert not loose, f"study files outside a study package: {sorted(loose)}"
+    for study in studies:
+        files = {p.stem for p in study.glob("*.py")}
+        assert STUDY_FILES <= files, f"{study.name} lacks {sorted(STUDY_FILES - files)}"
+        assert files <= STUDY_FILES | {"method"}, f"{study.name} has other files: {sorted(files - STUDY_FILES)}"
+
+
+def test_every_study_offers_the_study_protocol():
+    import importlib
+
+    from moe_utils.io.tables import Tables
+    from moe_utils.settings import StudySettings
+
+    for study in study_packages():
+        module = importlib.import_module(f"moe_utils.studies.{study.name}")
+        assert STUDY_ENTRY_POINTS <= set(dir(module)), f"{study.name} lacks {STUDY_ENTRY_POINTS - set(dir(module))}"
+        assert issubclass(module.Settings, StudySettings) and issubclass(module.Tables, Tables)
+        assert module.Tables.FILES, f"{study.name}'s Tables names no files"
+
+
+def test_studies_never_import_each_other():
+    for study in study_packages():
+        for path in study.glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 2:  # from ..other_study import …
+                    raise AssertionError(
+                        f"{study.name}/{path.name} imports the study {node.module or node.names[0].name}"
+                    )
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("moe_utils.studies."):
+                    other = node.module.split(".")[2]
+                    assert other == study.name, f"{study.name}/{path.name} imports the study {other}"
+
+
+def test_no_import_cycles():
+    graph = {name: set() for name in modules()}
+    for name, path in modules().items():
+        package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + (node.module.split(".") if node.module else []))
+                for alias in node.names:
+                    for candidate in (f"{target}.{alias.name}" if target else alias.name, target):
+                        if candidate in graph and candidate != name:
+                            graph[name].add(candidate)
+                            break
+    seen, stack = {}, []
+
+    def visit(node):
+        seen[node] = "open"
+        stack.append(node)
+        for nxt in graph[node]:
+            if seen.get(nxt) == "open":
+                raise AssertionError(" -> ".join(stack[stack.index(nxt) :] + [nxt]))
+            if nxt not in seen:
+                visit(nxt)
+        stack.pop()
+        seen[node] = "done"
+
+    for node in graph:
+        if node not in seen:
+            visit(node)
 
 
 def public_definitions(tree: ast.Module):

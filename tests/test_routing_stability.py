@@ -9,7 +9,8 @@ from configs import make_config, make_router  # tests/configs.py
 
 from moe_utils.errors import MoeError
 from moe_utils.moe.transformer import image_to_patches
-from moe_utils.studies.routing_stability import (
+from moe_utils.studies.routing_stability.job import pooled_curves
+from moe_utils.studies.routing_stability.method import (
     RoutingFluctuation,
     RunSpec,
     block_input_curves,
@@ -25,7 +26,6 @@ from moe_utils.studies.routing_stability import (
     surrogate_probs,
     train_run,
 )
-from moe_utils.studies.routing_stability_seeds import pooled_curves
 
 
 @pytest.fixture(autouse=True)
@@ -188,7 +188,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
     """Hand-made notebook-04 tables: 2 seeds, 2 layers, the sweep of the default settings at one σ."""
     from types import SimpleNamespace
 
-    from moe_utils.studies.routing_stability_settings import StabilitySettings
+    from moe_utils.studies.routing_stability.settings import StabilitySettings
 
     s = StabilitySettings()
     runs = ["baseline", s.lam_run, "baseline + balance", s.balanced_run]
@@ -293,7 +293,7 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
 
 
 def test_findings_count_collapsed_seeds_and_judge_noisy_top_k():
-    from moe_utils.studies.routing_stability_report import findings
+    from moe_utils.studies.routing_stability.report import findings
 
     text = findings(tiny_stability_tables()).replace("\n", " ")
     assert "0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 / 0.500 ± 0.100 at σ = 0.1 / 0.5 / 1 / 2" in text

@@ -10,10 +10,10 @@ import torch
 
 from moe_utils.errors import MoeError
 from moe_utils.exp1.settings import DataSetupSettings, FourModelsSettings, GateAnalysisSettings
-from moe_utils.studies.expert_load_settings import PAPER_SHAPE, ExpertLoadSettings
-from moe_utils.studies.head_importance_settings import HeadImportanceSettings
-from moe_utils.studies.layer_activation_settings import LayerActivationSettings
-from moe_utils.studies.routing_stability_settings import StabilitySettings
+from moe_utils.studies.expert_load.settings import PAPER_SHAPE, ExpertLoadSettings
+from moe_utils.studies.head_importance.settings import HeadImportanceSettings
+from moe_utils.studies.layer_activation.settings import LayerActivationSettings
+from moe_utils.studies.routing_stability.settings import StabilitySettings
 
 ALL = [
     DataSetupSettings,

@@ -99,7 +99,7 @@ def run_toy(settings, lines=None):
 
 
 def test_a_second_run_with_the_same_settings_loads_and_gives_the_same_results(kept, capsys):
-    from moe_utils.studies.routing_stability_settings import StabilitySettings
+    from moe_utils.studies.routing_stability.settings import StabilitySettings
 
     settings = StabilitySettings()
     first, keep = run_toy(settings)
@@ -117,7 +117,7 @@ def test_a_second_run_with_the_same_settings_loads_and_gives_the_same_results(ke
 
 def test_retrain_and_the_pipeline_train_again(kept, monkeypatch):
     from moe_utils.pipeline import retrain_policy
-    from moe_utils.studies.routing_stability_settings import StabilitySettings
+    from moe_utils.studies.routing_stability.settings import StabilitySettings
 
     settings = StabilitySettings()
     run_toy(settings)
@@ -133,7 +133,7 @@ def test_retrain_and_the_pipeline_train_again(kept, monkeypatch):
 
 
 def test_a_damaged_kept_run_is_retrained_not_half_loaded(kept):
-    from moe_utils.studies.routing_stability_settings import StabilitySettings
+    from moe_utils.studies.routing_stability.settings import StabilitySettings
 
     settings = StabilitySettings()
     first, keep = run_toy(settings)

@@ -345,3 +345,15 @@ def accuracy_by_task(
     task = data.task.cpu()  # [N]
     per = torch.zeros(len(TASKS)).index_add_(0, task, correct) / torch.bincount(task, minlength=len(TASKS)).clamp(min=1)
     return pd.Series(per.numpy(), index=list(TASKS))
+
+
+MIN_SEQ_LEN = 12  # the longest prompt, in characters
+
+
+def check_seq_len(value) -> None:
+    """SEQ_LEN must be an int of at least 12 (prompts are up to 12 characters)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_SEQ_LEN:
+        raise MoeError(
+            f"SEQ_LEN={value!r} is not allowed; it must be an int of at least {MIN_SEQ_LEN} "
+            f"(prompts are up to {MIN_SEQ_LEN} characters)"
+        )

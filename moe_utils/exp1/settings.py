@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from ..datasets.mnist_cifar import SOURCES, parse_dataset_names
 from ..errors import check_bool, check_choice, check_range, parse_positive_ints
@@ -56,8 +57,8 @@ class FourModelsSettings(StudySettings):
     lr: float = 0.001
     optimizer: str = "adam"
     init: str = "tf"
-    train_share: float = 1.0  # not a parameter: the quick profile caps it
-    test_share: float = 1.0  # not a parameter: the quick profile caps it
+    train_share: ClassVar[float] = 1.0  # not a parameter: the share of the data a full run uses; quick caps it
+    test_share: ClassVar[float] = 1.0  # not a parameter: as train_share
 
     def __post_init__(self):
         self.check_common()
@@ -111,8 +112,8 @@ class GateAnalysisSettings(StudySettings):
     balance_switch: float = 0.1
     hard_split_seeds: int = 3
     hist_bins: int = 20
-    train_share: float = 1.0  # not a parameter: the quick profile caps it
-    test_share: float = 1.0  # not a parameter: the quick profile caps it
+    train_share: ClassVar[float] = 1.0  # not a parameter: the share of the data a full run uses; quick caps it
+    test_share: ClassVar[float] = 1.0  # not a parameter: as train_share
 
     def __post_init__(self):
         self.check_common()

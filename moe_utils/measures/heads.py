@@ -111,3 +111,46 @@ def relative_residual_update(inputs: torch.Tensor, outputs: torch.Tensor, valid:
     if valid is not None:
         ratio = ratio[valid]
     return float(ratio.mean())
+
+
+def last_head_outputs(
+    model, tokens: torch.Tensor, head_mask: torch.Tensor | None = None, batch_size: int = 512
+) -> torch.Tensor:
+    """Every head's output at the last position, [N, n_layers, n_heads, d_head], from an eval-mode forward."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(tokens), batch_size):
+            model(tokens[i : i + batch_size], head_mask=head_mask, record=True)
+            out.append(torch.stack([h[:, -1] for h in model.head_outputs()], 1))  # [B, L, H, d_head]
+    return torch.cat(out)
+
+
+def head_mask_gradients(model, tokens: torch.Tensor, answers: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+    """Per-sample ∂L_b/∂m_h at m = 1 for the answer loss L_b (cross-entropy times ``loss_scale``), [B, L, H]
+    (Σ over positions and dims of grad ⊙ head)."""
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    logits = model(tokens, record=True)[:, -1]  # [B, vocab]
+    (loss_scale * F.cross_entropy(logits, answers, reduction="sum")).backward()
+    grads = [(h.grad * h).sum((1, 3)) for h in model.head_outputs()]  # L x [B, H]
+    model.zero_grad(set_to_none=True)
+    return torch.stack(grads, 1).detach()
+
+
+def mask_gradient_importance(
+    model, data, n_classes: int, batch_size: int = 256, loss_scale: float = 1.0
+) -> torch.Tensor:
+    """Michel et al. 2019 I_h = E_x |∂L(x)/∂m_h| per task, [C, L, H], over the examples of ``data`` (L: the answer's
+    cross-entropy times ``loss_scale``); ``data`` has ``tokens`` [N, T], ``answers`` [N] and ``task`` [N]."""
+    total, count = None, torch.zeros(n_classes)
+    for i in range(0, len(data), batch_size):
+        g = head_mask_gradients(
+            model, data.tokens[i : i + batch_size], data.answers[i : i + batch_size], loss_scale
+        ).abs()  # [B, L, H]
+        task = data.task[i : i + batch_size]
+        if total is None:
+            total = torch.zeros(n_classes, *g.shape[1:])
+        total.index_add_(0, task, g)
+        count += torch.bincount(task, minlength=n_classes).float()
+    return total / count.clamp(min=1).view(-1, 1, 1)

@@ -1,0 +1,350 @@
+"""Notebook 08's measurements on one real model: head importance per function, the layer profile over checkpoints,
+and an MoE model's routing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...datasets.language_tasks import FAMILIES, make_items, split_halves
+from ...errors import MoeError
+from ...measures.heads import (
+    depth_centroid,
+    importance_shares,
+    importance_table,
+    layer_matched_random_mask,
+    mean_abs_by_task,
+    task_similarity,
+    top_head_overlap,
+    top_heads_mask,
+)
+from ...measures.probe import probe_accuracy, probe_importance, train_probe
+from ...runtime import make_generator, progress
+from ...stats import resampled_interval
+from .settings import MASK, MATH, METHODS, PROBE, RealModelSettings
+from .tables import RealModelTables, RoutingTables
+
+
+def checked_halves(settings: RealModelSettings):
+    """(selection, evaluation) items; a one-line MoeError when PER_FAMILY leaves a family without one half."""
+    selection, evaluation = split_halves(make_items(settings.seed, settings.sizes["per_family"]))
+    for half, name in ((selection, "selection"), (evaluation, "evaluation")):
+        empty = sorted(set(range(len(FAMILIES))) - {i.family for i in half})
+        if empty:
+            raise MoeError(
+                f"PER_FAMILY={settings.per_family} is not allowed; it leaves {FAMILIES[empty[0]]} without "
+                f"{name} prompts (use at least 10)"
+            )
+    return selection, evaluation
+
+
+def load_model(name: str, settings: RealModelSettings, revision: str | None = None):
+    """(model, tokenizer) of one checkpoint, real models resolved to their converted folders."""
+    from ...hf.loading import DENSE_ARCHITECTURES, MOE_ARCHITECTURES, load_causal_lm
+    from ...hf.pretrained import resolve_model
+
+    return load_causal_lm(
+        resolve_model(name),
+        revision=revision,
+        dtype=settings.dtype,
+        device=settings.device,
+        architectures=DENSE_ARCHITECTURES + MOE_ARCHITECTURES,
+        purpose="notebook 08",
+    )
+
+
+def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> RealModelTables:
+    """Per-family accuracy, both importance maps (selection half), ablations and the cross-family matrix (evaluation half)."""
+    from ...hf.heads import head_shape
+    from ...hf.scoring import build_plan, score
+
+    sizes = settings.sizes
+    selection, evaluation = checked_halves(settings)
+    fam_sel = torch.tensor([i.family for i in selection])
+    fam_eval = np.array([i.family for i in evaluation])
+    layers, heads = head_shape(model)
+    k = max(1, round(settings.top_share * layers * heads))
+    bs = settings.batch_size
+    started = time.perf_counter()
+    sel_plan, eval_plan = build_plan(tokenizer, selection), build_plan(tokenizer, evaluation)
+    sel = score(model, sel_plan, gradients=True, features=True, residual=True, batch_size=bs)
+    base = score(model, eval_plan, features=True, batch_size=bs)
+    log(
+        f"{len(selection)} selection / {len(evaluation)} evaluation prompts; gradient and baseline passes in "
+        f"{time.perf_counter() - started:.0f} s; top heads per family k = {k} of {layers * heads}"
+    )
+    base_correct = base.correct.numpy()
+    chance = np.array(
+        [np.mean([1 / len(i.candidates) for i in evaluation if i.family == f]) for f in range(len(FAMILIES))]
+    )
+    groups = [np.flatnonzero(fam_eval == f) for f in range(len(FAMILIES))]
+    acc_rows = []
+    for f, family in enumerate(FAMILIES):
+        idx = groups[f]
+        low, high = resampled_interval(lambda g: base_correct[g[0]].mean(), [idx], sizes["n_boot"], settings.seed + f)
+        acc = float(base_correct[idx].mean())
+        acc_rows.append(
+            {
+                "family": family,
+                "n": len(idx),
+                "accuracy": acc,
+                "chance": float(chance[f]),
+                "low": low,
+                "high": high,
+                "learned": bool(low > chance[f]),
+            }
+        )
+    accuracy = pd.DataFrame(acc_rows)
+    probe = train_probe(sel.features, fam_sel, len(FAMILIES), steps=sizes["probe_steps"], seed=settings.seed)
+    shares = {
+        MASK: importance_shares(mean_abs_by_task(sel.mask_grads, fam_sel, len(FAMILIES))),
+        PROBE: importance_shares(probe_importance(probe, sel.features, fam_sel, len(FAMILIES))),
+    }
+    probe_acc = probe_accuracy(probe, base.features, torch.tensor(fam_eval))
+    generator = make_generator(settings.seed)
+    records = {("baseline", "", ""): base_correct}
+    cross_rows, ablation_rows = [], []
+    conditions = [(m, f) for m in METHODS for f in range(len(FAMILIES))]
+    for method, f in progress(conditions, desc="ablations"):
+        top = top_heads_mask(shares[method][f], k)
+        top_correct = score(model, eval_plan, top, batch_size=bs).correct.numpy()
+        records[(method, FAMILIES[f], "top")] = top_correct
+        for g in range(len(FAMILIES)):
+            cross_rows.append(
+                {
+                    "method": method,
+                    "masked": FAMILIES[f],
+                    "measured": FAMILIES[g],
+                    "drop": float(base_correct[groups[g]].mean() - top_correct[groups[g]].mean()),
+                }
+            )
+        own = [evaluation[i] for i in groups[f]]
+        own_plan = build_plan(tokenizer, own)
+        draws = []
+        for _ in range(sizes["n_random"]):
+            draws.append(
+                score(model, own_plan, layer_matched_random_mask(top, generator), batch_size=bs).correct.numpy()
+            )
+        draws = np.stack(draws)  # [R, items of f]
+        records[(method, FAMILIES[f], "random")] = draws.mean(0)
+        b = base_correct[groups[f]]
+        t = top_correct[groups[f]]
+
+        def margin(g, b=b, t=t, draws=draws):
+            i = g[0]
+            return (b[i].mean() - t[i].mean()) - (b[i].mean() - draws[:, i].mean())
+
+        point = margin([np.arange(len(b))])
+        low, high = resampled_interval(margin, [np.arange(len(b))], sizes["n_boot"], settings.seed + 100 + f)
+        ablation_rows.append(
+            {
+                "method": method,
+                "family": FAMILIES[f],
+                "k": k,
+                "top drop": float(b.mean() - t.mean()),
+                "random drop (layer-matched)": float(b.mean() - draws.mean()),
+                "margin": float(point),
+                "low": low,
+                "high": high,
+                "random draws": sizes["n_random"],
+            }
+        )
+    cross = pd.DataFrame(cross_rows)
+    ablation = pd.DataFrame(ablation_rows)
+    learned = [f for f in range(len(FAMILIES)) if acc_rows[f]["learned"]]
+    spec_rows = []
+    for method in METHODS:
+        tops = np.stack([records[(method, FAMILIES[f], "top")] for f in range(len(FAMILIES))])  # [masked, items]
+
+        def specificity(gs, tops=tops):
+            if len(learned) < 2:
+                return float("nan")
+            drop = np.array(
+                [[base_correct[gs[j]].mean() - tops[a][gs[j]].mean() for j in range(len(learned))] for a in learned]
+            )  # [masked learned, measured learned]
+            eye = np.eye(len(learned), dtype=bool)
+            return float(drop[eye].mean() - drop[~eye].mean())
+
+        learned_groups = [groups[f] for f in learned]
+        point = specificity([np.asarray(g) for g in learned_groups])
+        low, high = (
+            resampled_interval(specificity, learned_groups, sizes["n_boot"], settings.seed + 200)
+            if len(learned) >= 2
+            else (float("nan"), float("nan"))
+        )
+        part = cross[
+            (cross.method == method)
+            & cross.masked.isin([FAMILIES[f] for f in learned])
+            & cross.measured.isin([FAMILIES[f] for f in learned])
+        ]
+        diag = part[part.masked == part.measured]["drop"]
+        off = part[part.masked != part.measured]["drop"]
+        spec_rows.append(
+            {
+                "method": method,
+                "families": len(learned),
+                "diagonal": float(diag.mean()) if len(diag) else float("nan"),
+                "off-diagonal": float(off.mean()) if len(off) else float("nan"),
+                "difference": point,
+                "low": low,
+                "high": high,
+            }
+        )
+    overlap_rows, sim_rows, math_rows = [], [], []
+    for method, s in shares.items():
+        ov, sim, depth = top_head_overlap(s, k), task_similarity(s), depth_centroid(s)
+        for a in range(len(FAMILIES)):
+            for b2 in range(len(FAMILIES)):
+                overlap_rows.append(
+                    {
+                        "method": method,
+                        "family a": FAMILIES[a],
+                        "family b": FAMILIES[b2],
+                        "shared heads": int(ov[a, b2]),
+                    }
+                )
+                sim_rows.append(
+                    {"method": method, "family a": FAMILIES[a], "family b": FAMILIES[b2], "cosine": float(sim[a, b2])}
+                )
+        m = FAMILIES.index(MATH)
+        others = [f for f in range(len(FAMILIES)) if f != m]
+        among = [float(sim[a, b2]) for a in others for b2 in others if a < b2]
+        math_rows.append(
+            {
+                "method": method,
+                "math vs others (mean cos)": float(sim[m, others].mean()),
+                "among the other seven (mean cos)": float(np.mean(among)),
+                "math depth centroid": float(depth[m]),
+                "others' depth centroid (mean)": float(depth[others].mean()),
+                "max depth centroid of the seven": float(depth[others].max()),
+                "layers": layers,
+            }
+        )
+    items_rows = [
+        {
+            "condition": " · ".join(x for x in key if x),
+            "item": i,
+            "family": FAMILIES[fam_eval[i]],
+            "correct": float(v[i]),
+        }
+        for key, v in records.items()
+        if len(v) == len(evaluation)
+        for i in range(len(evaluation))
+    ]
+    layer_table = layer_profile(sel, shares[MASK], "final")
+    info = {
+        "layers": layers,
+        "heads": heads,
+        "k": k,
+        "probe held-out accuracy": probe_acc,
+        "selection prompts": len(selection),
+        "evaluation prompts": len(evaluation),
+        "seconds": time.perf_counter() - started,
+        "single-pass items": int(sum(eval_plan.single_pass) + sum(sel_plan.single_pass)),
+    }
+    return RealModelTables(
+        info,
+        accuracy,
+        shares,
+        importance_table(shares, list(FAMILIES), "family"),
+        ablation,
+        cross,
+        pd.DataFrame(spec_rows),
+        pd.DataFrame(overlap_rows),
+        pd.DataFrame(sim_rows),
+        pd.DataFrame(math_rows),
+        layer_table,
+        pd.DataFrame(items_rows),
+    )
+
+
+def layer_profile(sel, mask_shares: torch.Tensor, checkpoint: str) -> pd.DataFrame:
+    """Per layer (from 1): head-importance share per head, raw mean |∂L/∂m_h| and mean ‖update‖/‖input‖."""
+    share = mask_shares.mean(0)  # [L, H], the families' maps averaged
+    raw = sel.mask_grads.abs().mean(0)  # [L, H]
+    return pd.DataFrame(
+        {
+            "checkpoint": checkpoint,
+            "layer": np.arange(1, share.shape[0] + 1),
+            "importance share per head": (share.sum(-1) / share.sum() / share.shape[1]).numpy(),
+            "raw mean |head-mask gradient|": raw.mean(-1).numpy(),
+            "relative residual update": sel.residual.numpy(),
+        }
+    )
+
+
+def checkpoint_layers(settings: RealModelSettings, log=print) -> pd.DataFrame:
+    """The layer profile at each checkpoint (hub revisions of MODEL, or MODEL's comma-separated folders), in the
+    order given; every checkpoint must have the same layers × heads."""
+    from ...hf.heads import head_shape
+    from ...hf.scoring import build_plan, score
+
+    names = settings.checkpoint_names
+    revisions = [r.strip() for r in settings.revisions.split(",") if r.strip()]
+    checkpoints = [(names[0], r, r) for r in revisions] if revisions else [(n, None, Path(n).name or n) for n in names]
+    items = checked_halves(settings)[0]
+    fam = torch.tensor([i.family for i in items])
+    tables, shape = [], None
+    for name, revision, label in progress(checkpoints, desc="checkpoints"):
+        model, tokenizer = load_model(name, settings, revision)
+        if shape is not None and head_shape(model) != shape:
+            raise MoeError(f"checkpoint {label!r} has {head_shape(model)} layers × heads, not {shape}; all must match")
+        shape = head_shape(model)
+        sel = score(model, build_plan(tokenizer, items), gradients=True, residual=True, batch_size=settings.batch_size)
+        tables.append(
+            layer_profile(sel, importance_shares(mean_abs_by_task(sel.mask_grads, fam, len(FAMILIES))), label)
+        )
+        del model
+    table = pd.concat(tables, ignore_index=True)
+    table["checkpoint"] = pd.Categorical(table["checkpoint"], categories=[c[2] for c in checkpoints], ordered=True)
+    return table
+
+
+def domain_token_windows(tokenizer, seed: int, max_tokens: int, seq_len: int = 128) -> dict[str, torch.Tensor]:
+    """Per domain of notebook 05 (Wikipedia, code, DM Mathematics): windows [n, seq_len] of exactly
+    ``max_tokens // seq_len`` windows, tokenised by the model's own tokenizer from enough held-out text."""
+    from ...datasets.corpora.domains import DOMAINS, load_domain_texts
+    from ...hf.routing import token_windows
+
+    out = {}
+    for domain in DOMAINS:
+        text = "\n\n".join(load_domain_texts(domain, seed=seed, max_chars=max_tokens * 12).documents)
+        ids = torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        if len(ids) < max_tokens:
+            raise MoeError(
+                f"MAX_TOKENS={max_tokens} is not allowed here; the {domain} text gives only {len(ids)} tokens"
+            )
+        out[domain] = token_windows(ids, min(seq_len, max_tokens), max_tokens)
+    return out
+
+
+def routing_tables(model, tokenizer, settings: RealModelSettings) -> RoutingTables | None:
+    """The routing measures when the model has routers, else None."""
+    from ...hf.routing import expert_load_table, maxvio_table, routers, stability_table
+
+    try:
+        routers(model)
+    except MoeError:
+        return None
+    windows = domain_token_windows(tokenizer, settings.seed, settings.sizes["max_tokens"])
+    stability = pd.concat(
+        [
+            stability_table(model, w, list(settings.sigmas), seed=settings.seed, label=d).assign(dataset=d)
+            for d, w in windows.items()
+        ],
+        ignore_index=True,
+    )
+    texts = {d: tokenizer.decode(w.flatten()) for d, w in windows.items()}
+    load = expert_load_table(
+        model,
+        tokenizer,
+        texts,
+        seq_len=windows["wikipedia"].shape[1],
+        max_tokens=settings.sizes["max_tokens"],
+        label=settings.tag,
+    )
+    return RoutingTables(stability, load, maxvio_table(load))

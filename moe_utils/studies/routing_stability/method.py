@@ -1,0 +1,498 @@
+"""Routing stability under input noise: top-k selection sets, Jaccard, relative Gaussian noise, consistency loss."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from ...datasets.mnist_cifar import slug
+from ...errors import MoeError, check_choice, check_nonnegative, check_positive
+from ...measures.routing import jaccard, relative_noise, selection_sets
+from ...moe.router import NOISES, Router
+from ...moe.training import train_steps
+from ...moe.transformer import TransformerConfig, TransformerModel, image_to_patches
+from ...runtime import make_generator
+
+SURROGATES = ("probs", "scaled")
+
+
+def soft_jaccard(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Differentiable Jaccard Σ min(p,q) / Σ max(p,q) over the last dim -> [...]; 1 when p == q."""
+    return torch.minimum(p, q).sum(-1) / torch.maximum(p, q).sum(-1).clamp_min(eps)
+
+
+def surrogate_probs(
+    router: Router, x: torch.Tensor, kind: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Router probabilities for the consistency term: "probs" = router scores, "scaled" = softmax of standardised logits."""
+    check_choice("surrogate", kind, SURROGATES)
+    if kind == "probs":
+        return router(x, generator).scores  # [B, S, E]
+    logits = router.logits(x, generator).float()  # [B, S, E]
+    z = (logits - logits.mean(-1, keepdim=True)) / logits.std(-1, keepdim=True).clamp_min(1e-6)
+    return z.softmax(-1)  # temperature fixed: shrinking the gate weights cannot flatten it
+
+
+def consistency_loss(
+    model: TransformerModel, sigma: float, generator: torch.Generator, kind: str = "probs"
+) -> torch.Tensor:
+    """Mean over MoE layers and tokens of 1 - soft_jaccard(p(x), p(x')) on each layer's last router input."""
+    terms = []
+    for layer in model.moe_layers:
+        x = layer.last_router_input  # [B, S, d]
+        if x is None:
+            raise MoeError("the model has no recorded router input; run a forward pass before consistency_loss")
+        p = layer.last_routing.scores if kind == "probs" else surrogate_probs(layer.router, x, kind, generator)
+        q = surrogate_probs(layer.router, relative_noise(x, sigma, generator), kind, generator)
+        terms.append((1 - soft_jaccard(p, q)).mean())
+    return torch.stack(terms).mean()
+
+
+def patch_batches(images: torch.Tensor, patch: int, batch_size: int):
+    """Yield (start, patches [b, S, patch²]) over uint8 images [N, H, W] in order."""
+    for start in range(0, len(images), batch_size):
+        yield start, image_to_patches(images[start : start + batch_size], patch)
+
+
+@torch.no_grad()
+def routing_sets(model: TransformerModel, patches: torch.Tensor) -> list[torch.Tensor]:
+    """Per MoE layer, bool selection sets [B, S, E] of the clean input patches [B, S, P] (eval mode)."""
+    model.eval()
+    model(patches)
+    return [
+        selection_sets(layer.router(layer.last_router_input).topk_idx, layer.n_experts) for layer in model.moe_layers
+    ]
+
+
+DATASET_KEYS = ("mnist", "cifar")  # the two datasets' names in tables (``slug`` of the data's names)
+
+
+def add_jaccards(
+    sums: dict, key: tuple[int, float], j: torch.Tensor, is_first: torch.Tensor, keys: tuple[str, str] = DATASET_KEYS
+) -> None:
+    """Add per-token Jaccards j [b, S] of images flagged ``is_first`` [b] to running sums keyed (layer, dataset, σ)."""
+    layer, sigma = key
+    for name, rows in ((keys[0], is_first), (keys[1], ~is_first)):
+        jj = j[rows]
+        acc = sums.setdefault((layer, name, sigma), [0.0, 0.0, 0])
+        acc[0] += float(jj.sum())
+        acc[1] += float((jj < 1).sum())
+        acc[2] += jj.numel()
+
+
+def jaccard_table(sums: dict) -> pd.DataFrame:
+    """Mean Jaccard and changed-set share per (layer, dataset, σ) from ``add_jaccards``'s sums."""
+    rows = [
+        {"layer": li + 1, "dataset": name, "sigma": sigma, "jaccard": s / n, "changed": c / n, "tokens": n}
+        for (li, name, sigma), (s, c, n) in sums.items()
+    ]
+    return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
+
+
+def clean_passes(model: TransformerModel, images: torch.Tensor, is_first: torch.Tensor, patch: int, batch_size: int):
+    """Yield (patches [b, S, P], first-dataset flags [b]) per batch, each after an eval-mode forward of the clean patches."""
+    model.eval()
+    for start, x in patch_batches(images, patch, batch_size):
+        model(x)
+        yield x, is_first[start : start + len(x)]
+
+
+@torch.no_grad()
+def stability_curves(
+    model: TransformerModel,
+    images: torch.Tensor,
+    is_first: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 250,
+    keys: tuple[str, str] = DATASET_KEYS,
+) -> pd.DataFrame:
+    """Mean Jaccard and changed-set fraction per (layer, dataset, σ), perturbing each layer's router input alone."""
+    generator = make_generator(seed)
+    sums: dict[tuple, list[float]] = {}
+    for _, first in clean_passes(model, images, is_first, patch, batch_size):
+        for li, layer in enumerate(model.moe_layers):
+            h = layer.last_router_input  # [b, S, d]
+            orig = selection_sets(layer.router(h).topk_idx, layer.n_experts)  # [b, S, E]
+            for sigma in sigmas:
+                pert = selection_sets(layer.router(relative_noise(h, sigma, generator)).topk_idx, layer.n_experts)
+                j = jaccard(orig, pert)  # [b, S]
+                add_jaccards(sums, (li, sigma), j, first, keys)
+    return jaccard_table(sums)
+
+
+@torch.no_grad()
+def input_noise_curves(
+    model: TransformerModel,
+    images: torch.Tensor,
+    is_first: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 250,
+    keys: tuple[str, str] = DATASET_KEYS,
+) -> pd.DataFrame:
+    """The source's variant: x' = x + ε on the model's input (pixel patches, σ relative to each patch's RMS).
+
+    The whole model runs on x and on x'; each MoE layer's top-k sets are compared (mean Jaccard and changed-set
+    fraction per layer, dataset and σ), so a layer's change includes everything the noise did below it.
+    """
+    generator = make_generator(seed)
+    sums: dict[tuple, list[float]] = {}
+    for x, first in clean_passes(model, images, is_first, patch, batch_size):
+        orig = [
+            selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers
+        ]  # [b, S, E] each
+        for sigma in sigmas:
+            model(relative_noise(x, sigma, generator))
+            for li, layer in enumerate(model.moe_layers):
+                j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
+                add_jaccards(sums, (li, sigma), j, first, keys)
+    return jaccard_table(sums).assign(noise_at="model input")
+
+
+def sequence_relative_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """x + ε with ε ~ N(0, (σ·rms(x))² I), the rms over each sequence's tokens and dimensions together: a token whose
+    value is zero is perturbed like its neighbours (``relative_noise``'s per-token rms leaves it untouched). x: [B, S, d]."""
+    check_nonnegative("sigma", sigma)
+    rms = x.pow(2).mean((-2, -1), keepdim=True).sqrt()  # [B, 1, 1]
+    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)  # [B, S, d]
+    return x + sigma * rms * z
+
+
+@torch.no_grad()
+def block_input_curves(
+    model: TransformerModel,
+    images: torch.Tensor,
+    is_first: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 250,
+    keys: tuple[str, str] = DATASET_KEYS,
+) -> pd.DataFrame:
+    """The source's placement, one block at a time: x' = x + ε on each MoE block's input hidden state (the residual
+    stream before its attention; ``sequence_relative_noise``), and only that block runs again on x'. Its top-k sets
+    are compared with the clean pass's: mean Jaccard and changed-set fraction per layer, dataset and σ."""
+    generator = make_generator(seed)
+    blocks = [block for block in model.blocks if block.ffn in model.moe_layers]
+    inputs: dict[int, torch.Tensor] = {}
+    hooks = [
+        block.register_forward_pre_hook(lambda mod, args, i=i: inputs.__setitem__(i, args[0]))
+        for i, block in enumerate(blocks)
+    ]
+    sums: dict[tuple, list[float]] = {}
+    try:
+        for _, first in clean_passes(model, images, is_first, patch, batch_size):
+            clean = dict(inputs)  # the clean pass's block inputs [b, S, d] (the noisy calls below overwrite ``inputs``)
+            orig = [selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers]
+            for li, (block, layer) in enumerate(zip(blocks, model.moe_layers)):
+                for sigma in sigmas:
+                    block(sequence_relative_noise(clean[li], sigma, generator))
+                    j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
+                    add_jaccards(sums, (li, sigma), j, first, keys)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return jaccard_table(sums).assign(noise_at="block input")
+
+
+@torch.no_grad()
+def selection_grid(
+    model: TransformerModel,
+    image: torch.Tensor,
+    sigma: float,
+    patch: int,
+    seed: int,
+    layer: int = 1,
+    tokens: int = 8,
+) -> pd.DataFrame:
+    """E_orig, E_pert, E_orig∩E_pert, E_orig∪E_pert of the first ``tokens`` tokens of one image [H, W] at MoE layer
+    ``layer`` (long table; layers, tokens and experts numbered from 1)."""
+    check_positive("tokens", tokens)
+    model.eval()
+    model(image_to_patches(image[None], patch))
+    moe = model.moe_layers[layer - 1]
+    h = moe.last_router_input  # [1, S, d]
+    orig = selection_sets(moe.router(h).topk_idx, moe.n_experts)[0, :tokens]  # [tokens, E]
+    pert = selection_sets(moe.router(relative_noise(h, sigma, make_generator(seed))).topk_idx, moe.n_experts)[
+        0, :tokens
+    ]
+    grids = {"E_orig": orig, "E_pert": pert, "intersection": orig & pert, "union": orig | pert}
+    rows = []
+    for t in range(orig.shape[0]):
+        for e in range(moe.n_experts):
+            rows.append({"token": t + 1, "expert": e + 1, **{k: int(v[t, e]) for k, v in grids.items()}})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def accuracy_by_dataset(
+    model: TransformerModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    is_first: torch.Tensor,
+    patch: int,
+    batch_size: int = 500,
+    keys: tuple[str, str] = DATASET_KEYS,
+) -> dict[str, float]:
+    """Test accuracy overall and on each dataset's images (``acc_<key>``)."""
+    model.eval()
+    correct = torch.cat(
+        [model(x).argmax(-1) == labels[s : s + len(x)] for s, x in patch_batches(images, patch, batch_size)]
+    )
+    return {
+        "acc": float(correct.float().mean()),
+        f"acc_{keys[0]}": float(correct[is_first].float().mean()),
+        f"acc_{keys[1]}": float(correct[~is_first].float().mean()),
+    }
+
+
+@torch.no_grad()
+def router_sharpness(
+    model: TransformerModel, images: torch.Tensor, patch: int, batch_size: int = 250
+) -> dict[str, float]:
+    """Mean top-1 router probability, mean logit std (flat routers: small) and effective number of experts used per layer."""
+    model.eval()
+    top, spread, n = 0.0, 0.0, 0
+    loads = [torch.zeros(layer.n_experts) for layer in model.moe_layers]
+    for _, x in patch_batches(images, patch, batch_size):
+        model(x)
+        for li, layer in enumerate(model.moe_layers):
+            logits = layer.router.logits(layer.last_router_input)  # [b, S, E]
+            top += float(logits.softmax(-1).max(-1).values.sum())
+            spread += float(logits.std(-1).sum())
+            n += logits[..., 0].numel()
+            loads[li] += layer.router(layer.last_router_input).load
+    usage = {
+        f"experts_used_layer{li + 1}": float(torch.special.entr(load / load.sum()).sum().exp())
+        for li, load in enumerate(loads)
+    }
+    return {"router_top1_prob": top / n, "router_logit_std": spread / n, **usage}
+
+
+class RoutingFluctuation:
+    """on_step callback: every ``every`` steps, the share of probe tokens whose top-k set changed since the last check."""
+
+    def __init__(self, model: TransformerModel, probe: torch.Tensor, every: int):
+        check_positive("every", every)
+        self.model, self.probe, self.every = model, probe, every  # probe: [B, S, P] patches
+        self.previous: list[torch.Tensor] | None = None
+        self.rows: list[dict] = []
+
+    def __call__(self, step: int, row: dict) -> None:
+        if (step + 1) % self.every:
+            return
+        sets = routing_sets(self.model, self.probe)
+        self.model.train()
+        if self.previous is not None:
+            for li, (now, before) in enumerate(zip(sets, self.previous)):
+                self.rows.append(
+                    {"step": step + 1, "layer": li + 1, "changed": float((now != before).any(-1).float().mean())}
+                )
+        self.previous = sets
+
+    def settled(self, step: int, threshold: float) -> bool:
+        """Whether the check after ``step`` found fewer than ``threshold`` of the probe tokens changing their expert
+        set in every layer (False between checks and before the second check)."""
+        last = [r["changed"] for r in self.rows if r["step"] == step + 1]
+        return bool(last) and max(last) < threshold
+
+    def frame(self) -> pd.DataFrame:
+        """The recorded fluctuation: step, layer, changed."""
+        return pd.DataFrame(self.rows, columns=["step", "layer", "changed"])
+
+
+@dataclass
+class RunSpec:
+    """One training run: consistency weight λ, training σ, surrogate, router noise and balance-loss weight."""
+
+    name: str
+    lam: float = 0.0
+    sigma: float = 0.0
+    surrogate: str = "probs"
+    noise: str = "none"
+    balance_alpha: float = 0.0  # > 0: DeepSeek-V3 sequence-wise aux balance loss with this alpha
+
+    def __post_init__(self):
+        check_nonnegative("lam", self.lam)
+        check_nonnegative("sigma", self.sigma)
+        check_choice("surrogate", self.surrogate, SURROGATES)
+        check_choice("noise", self.noise, NOISES)
+        check_nonnegative("balance_alpha", self.balance_alpha)
+        if self.lam > 0 and self.sigma == 0:
+            raise MoeError(f"sigma=0 is not allowed with lam={self.lam}; the consistency term needs noise")
+
+
+def build_run_specs(
+    lambdas: list[float],
+    train_sigma: float,
+    surrogate: str,
+    *,
+    sigma_sweep: list[float] = (),
+    lambda_for_sigma_sweep: float = 1.0,
+    extra_surrogate_lambda: float = 0.0,
+    balanced_lambda: float = 0.0,
+    balance_alpha: float = 0.1,
+) -> list[RunSpec]:
+    """Notebook 04's runs: λ sweep at ``train_sigma`` (λ = 0 is the baseline), other training σ, the other surrogate,
+    noisy top-k gating, and (``balanced_lambda`` > 0) the baseline and one λ with the aux balance loss."""
+    if 0.0 not in lambdas:
+        raise MoeError(
+            f"LAMBDAS={', '.join(f'{v:g}' for v in lambdas)!r} is not allowed; it must include 0 (the baseline)"
+        )
+    other = "scaled" if surrogate == "probs" else "probs"
+    specs = [
+        RunSpec(f"λ={lam:g}" if lam else "baseline", lam, train_sigma if lam else 0.0, surrogate) for lam in lambdas
+    ]
+    specs += [
+        RunSpec(f"λ={lambda_for_sigma_sweep:g}, σ_train={s:g}", lambda_for_sigma_sweep, s, surrogate)
+        for s in sigma_sweep
+        if s != train_sigma
+    ]
+    if extra_surrogate_lambda:
+        specs.append(RunSpec(f"λ={extra_surrogate_lambda:g} ({other})", extra_surrogate_lambda, train_sigma, other))
+    specs.append(RunSpec("noisy top-k", surrogate=surrogate, noise="noisy_topk"))
+    if balanced_lambda:
+        specs.append(RunSpec("baseline + balance", surrogate=surrogate, balance_alpha=balance_alpha))
+        specs.append(
+            RunSpec(
+                f"λ={balanced_lambda:g} + balance", balanced_lambda, train_sigma, surrogate, balance_alpha=balance_alpha
+            )
+        )
+    return specs
+
+
+def build_seed_specs(lam: float, train_sigma: float, surrogate: str, balance_alpha: float) -> list[RunSpec]:
+    """The runs repeated over seeds: baseline, λ, and both with the aux balance loss (names as in ``build_run_specs``)."""
+    check_positive("SEED_LAMBDA", lam, integer=False)
+    return [
+        RunSpec("baseline", surrogate=surrogate),
+        RunSpec(f"λ={lam:g}", lam, train_sigma, surrogate),
+        RunSpec("baseline + balance", surrogate=surrogate, balance_alpha=balance_alpha),
+        RunSpec(f"λ={lam:g} + balance", lam, train_sigma, surrogate, balance_alpha=balance_alpha),
+    ]
+
+
+def make_loss_fn(spec: RunSpec):
+    """Cross-entropy + λ·consistency loss for train_steps; logs ce and consistency (1 - soft Jaccard)."""
+
+    def loss_fn(model: TransformerModel, batch, generator: torch.Generator):
+        x, y = batch
+        ce = F.cross_entropy(model(x, generator=generator), y)
+        if spec.lam > 0:
+            cons = consistency_loss(model, spec.sigma, generator, spec.surrogate)
+            return ce + spec.lam * cons, {"ce": ce.item(), "consistency": cons.item()}
+        return ce, {"ce": ce.item()}
+
+    return loss_fn
+
+
+class TrainedRun(NamedTuple):
+    """One trained run: the final model, its history and routing fluctuation, seconds, and its state after STEPS."""
+
+    model: TransformerModel
+    history: pd.DataFrame
+    fluctuation: pd.DataFrame
+    seconds: float
+    state_at_steps: dict
+
+
+def train_run(
+    spec: RunSpec,
+    config: TransformerConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    probe: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    patch: int,
+    seed: int,
+    fluct_every: int,
+    n_classes: int = 20,
+    max_steps: int | None = None,
+    settled_change: float = 0.0,
+) -> TrainedRun:
+    """Train one model on random batches of uint8 images [N, H, W] for ``steps`` steps, then on (up to ``max_steps``
+    in all) until fewer than ``settled_change`` of the probe tokens change their expert set between two checks
+    (in every layer); the state after ``steps`` is kept beside the final model."""
+    balance = {"balancing": "aux_loss", "aux_loss_alpha": spec.balance_alpha} if spec.balance_alpha else {}
+    cfg = replace(config, router=replace(config.router, noise=spec.noise, **balance))
+    model = TransformerModel(cfg, input="patches", patch_dim=patch * patch, n_classes=n_classes, seed=seed)
+    total = max(steps, max_steps or steps)
+    data_gen = make_generator(seed + 1)  # same batch order for every run
+    order = torch.randint(len(images), (total, batch_size), generator=data_gen)  # [total steps, batch]
+
+    def next_batch(step: int):
+        idx = order[step]
+        return image_to_patches(images[idx], patch), labels[idx]
+
+    fluct = RoutingFluctuation(model, probe, fluct_every)
+    at_steps: dict = {}
+
+    def on_step(step: int, row: dict) -> None:
+        fluct(step, row)
+        if step + 1 == steps:
+            at_steps.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    def settled(step: int) -> bool:
+        return step + 1 >= steps and fluct.settled(step, settled_change)
+
+    started = time.perf_counter()
+    history = train_steps(
+        model, next_batch, make_loss_fn(spec), total, lr=lr, seed=seed, on_step=on_step, progress=False, stop=settled
+    )
+    return TrainedRun(model, history, fluct.frame(), time.perf_counter() - started, at_steps)
+
+
+def run_kind(spec: RunSpec) -> str:
+    """ "baseline", "consistency" or "noisy_topk", with " + balance" when the aux balance loss is on."""
+    kind = "noisy_topk" if spec.noise == "noisy_topk" else ("consistency" if spec.lam > 0 else "baseline")
+    return kind + (" + balance" if spec.balance_alpha else "")
+
+
+def evaluate_run(
+    spec: RunSpec,
+    model: TransformerModel,
+    history: pd.DataFrame,
+    seconds: float,
+    test,
+    probe,
+    sigmas: list[float],
+    eval_sigma: float,
+    patch: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict]:
+    """One run's accuracy on ``test`` and Jaccard curves on ``probe`` (Splits) -> (curves, trade-off row)."""
+    keys = tuple(slug(n) for n in test.dataset_names)
+    acc = accuracy_by_dataset(model, test.images, test.labels, test.is_first, patch, keys=keys)
+    sigmas = sorted(set(sigmas) | {eval_sigma})
+    c = stability_curves(model, probe.images, probe.is_first, sigmas, patch, seed, keys=keys)
+    at = c[c.sigma == eval_sigma]
+    weights = at.tokens / at.tokens.sum()
+    row = {
+        "run": spec.name,
+        "kind": run_kind(spec),
+        "lam": spec.lam,
+        "train_sigma": spec.sigma,
+        "surrogate": spec.surrogate,
+        "noise": spec.noise,
+        "balance_alpha": spec.balance_alpha,
+        **acc,
+        **router_sharpness(model, probe.images, patch),
+        "eval_sigma": eval_sigma,
+        "jaccard": float((at.jaccard * weights).sum()),
+        "changed": float((at.changed * weights).sum()),
+        **{f"jaccard_layer{l}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for l, g in at.groupby("layer")},
+        **{f"jaccard_{d}": float(g.jaccard @ (g.tokens / g.tokens.sum())) for d, g in at.groupby("dataset")},
+        "final_ce": float(history["ce"].tail(50).mean()),
+        "train_seconds": seconds,
+    }
+    return c.assign(run=spec.name), row
