@@ -29,3 +29,16 @@ def share(value: float, digits: int = 0) -> str:
 def holds(flag: bool, yes: str = "holds", no: str = "does **not** hold") -> str:
     """The verdict word for a claim that was checked in code."""
     return yes if flag else no
+
+
+def margin(row, scale: float = 1.0, decimals: int = 3, unit: str = "") -> str:
+    """ "+0.238 ± 0.035 (higher in 5 of 5 seeds)" from a paired-margins row."""
+    mean, std, n = row["mean"] * scale, row["std"] * scale, int(row["n"])
+    side, count = ("higher", int(row["holds"])) if mean >= 0 else ("lower", int(row["below"]))
+    return f"{signed(mean, decimals)} ± {std:.{decimals}f}{unit} ({side} in {count} of {n} seeds)"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])

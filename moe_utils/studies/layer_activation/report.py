@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from ...datasets.cognitive_tasks import TASKS
 from ...io.report import share, signed
+from ...io.tables import Tables
 from ...stats import mean_std_text
 from .method import ALL_HELD_OUT
 from .run import LayerActivationTables
+from .settings import LayerActivationSettings
 
 GRADIENT = "raw mean |head-mask gradient|"
 
@@ -133,3 +137,43 @@ def findings(t: LayerActivationTables) -> str:
             source_claim(t),
         ]
     )
+
+
+def readme_section(saved: Tables) -> str:
+    """Notebook 07: the plateau by one rule, the trends over every checkpoint of the raw and the scale-free per-layer
+    quantities, and source 002's claim as written with our answer (the Findings' own functions, on the saved tables)."""
+    s = LayerActivationSettings()
+    plateaus = saved.read_back("plateaus")
+    n = len(plateaus)
+    progress = saved.read_back("progress")
+    acc = "held-out accuracy, all prompts (mean of 8)"
+    first_step, last_step = int(progress.step.min()), int(progress.step.max())
+    done = plateaus["plateaued"] == "yes"
+    gains = plateaus.set_index("seed")["gain over the last quarter"]
+    still = ", ".join(f"{signed(gains[seed], 3)} (seed {seed})" for seed in plateaus.loc[~done, "seed"])
+    layers = saved.read_back("first_layers")
+    clipped = layers[layers["importance share per head"] > s.share_clip]
+    t = SimpleNamespace(settings=s, plateaus=plateaus, rank_summary=saved.read_back("rank_summary"))
+    trends = "; ".join(trend_line(t, q) for q in (GRADIENT, "raw mean |residual update|", *SCALE_FREE))
+    return f"""Source 002's heatmap (layers 1–12 × training steps, values 0–0.008, early layers flat, later layers rising) has no
+known source model. We train a {s.n_layers}-layer × {s.n_heads}-head model of the shared block on notebook 06's tasks for
+{s.steps:,} steps with {s.n_checkpoints} evenly spaced checkpoints, **{n} seeds**, and compute per layer and checkpoint (a)
+its share of total head importance (head-mask gradient) per head, which sums to 1 over the {s.n_layers * s.n_heads} heads
+at every checkpoint, (b) the **raw** mean |∂L/∂m_h| of its heads, (c) the raw mean |residual-stream update|, and their
+**scale-free** versions: (d) (b) divided by the mean loss it is the gradient of, (e) ‖update‖ / ‖residual‖ per token.
+A trend is read over **every** checkpoint: Spearman's ρ of a layer's value with the step, "rising" when ρ > 0.5 in every
+seed.
+
+* **Plateau, by one rule** (the least-squares gain over the last quarter of the checkpoints at most twice the sampling
+  error of a difference of two accuracies, ≈ {plateaus["threshold (2 sampling errors)"].mean():.3f}): accuracy on all
+  held-out prompts rises from {mean_std_text(progress[progress.step == first_step][acc], 2)} (step {first_step:,}) to
+  {mean_std_text(plateaus["final accuracy"], 2)} (step {last_step:,}); {int(done.sum())} of {n} seeds have plateaued
+  {f"(gains {mean_std_text(gains[done.to_numpy()], 3)})" if done.any() else ""}{f"; still rising: {still}" if still else ""}
+  (`figures/07_plateau.csv`).
+* **The scale matches by construction**: a share per head averages 1/{s.n_layers * s.n_heads} ≈
+  {1 / (s.n_layers * s.n_heads):.3f}, so landing on source 002's 0–0.008 says nothing. The share panel is clipped at
+  {s.share_clip:g} with the clipped cells marked ({len(clipped)} cells of the plotted seed, in layer(s)
+  {", ".join(map(str, sorted(clipped.layer.unique())))}); the other panels use log scales.
+* **Trends over all checkpoints** (`figures/07_rank_trends.png`): {trends}.
+* {source_claim(t)} (`figures/07_layer_activation_seeds.png`). We report the mismatch where there is one rather than tune
+  the set-up until it appears."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ...datasets.mnist_cifar import slug
-from ...io.report import share, signed
-from ...stats import margin_text, mean_std_text
+from ...io.report import margin, share, signed
+from ...io.tables import Tables
+from ...stats import margin_text, mean_std, mean_std_text
 from .run import StabilityTables
+from .settings import StabilitySettings
 
 SHOWN_SIGMAS = (0.1, 0.5, 1.0, 2.0)
 
@@ -152,3 +154,90 @@ Runs whose layer 1 routes every token to the same {s.top_k} experts: {", ".join(
 def findings(t: StabilityTables) -> str:
     """Notebook 04's Findings (Markdown) from its tables."""
     return noise_lines(t) + regulariser_lines(t) + settling_lines(t) + sweep_lines(t)
+
+
+def readme_section(saved: Tables) -> str:
+    """Notebook 04: the baseline's Jaccard under the three noise placements and the regulariser's paired margins."""
+    s = StabilitySettings()
+    band = saved.read_back("band").set_index(["run", "noise_at", "sigma"])
+    sig = [x for x in (0.1, 0.5, 1.0, 2.0) if ("baseline", "router input", x) in band.index]
+    cells = lambda where: " / ".join(  # noqa: E731
+        mean_std(band.loc[("baseline", where, x), "jaccard_mean"], band.loc[("baseline", where, x), "jaccard_std"])
+        for x in sig
+    )
+    per_seed = saved.read_back("per_seed")
+    n = per_seed.seed.nunique()
+    runs = {r: g for r, g in per_seed.groupby("run")}
+    lam, bal = s.lam_run, s.balanced_run
+    m = saved.read_back("margins").set_index(["a", "b", "value"])
+    points = dict(scale=100, decimals=1, unit=" points")
+    collapsed = int((runs[lam].experts_used_layer1 <= s.top_k + 0.05).sum())
+    tradeoff = saved.read_back("table").set_index("run")
+    sweep = tradeoff[
+        (tradeoff.kind == "consistency") & (tradeoff.balance_alpha == 0) & (tradeoff.surrogate == s.surrogate)
+    ]
+    gone = (sweep.experts_used_layer1 <= s.top_k + 0.05).sum()
+    other = tradeoff[(tradeoff.surrogate != s.surrogate) & (tradeoff.lam > 0)]
+    noisy, base = tradeoff.loc["noisy top-k"], tradeoff.loc["baseline"]
+    j = lambda run: runs[run].jaccard.mean()  # noqa: E731
+    return f"""A {s.n_layers}-layer transformer on {s.patch}×{s.patch} image patches ({(32 // s.patch) ** 2} tokens) with an MoE
+feed-forward layer in each block ({s.n_experts} SwiGLU experts, top-{s.top_k}, {s.scoring} router) is trained on MNIST + CIFAR
+for {s.steps} steps and then on until its routers settle (at most {s.settle_factor}×; below). Input noise x' = x + ε,
+ε ~ N(0, σ²I), and the top-{s.top_k} sets E, E' are compared by the Jaccard index |E ∩ E'| / |E ∪ E'|. Three
+placements of the noise, each named for what it is: the main measure perturbs **each MoE layer's router input** (after
+attention, one layer at a time); **the source's placement** perturbs each MoE block's input hidden state (before
+attention, σ relative to the whole sequence's RMS) and re-runs that block only; and **pixel noise** perturbs the image
+patches (σ relative to each patch's RMS, so all-black patches get none) and re-runs the whole model. σ is relative in
+all three, which the source does not say. Headline numbers are mean ± std over **{n} seeds**,
+margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_margins.csv`).
+
+* **A trained router is noticeably noise-sensitive**: baseline mean Jaccard {cells("router input")} at
+  σ = {" / ".join(f"{x:g}" for x in sig)} (J = 1 exactly at σ = 0); at σ = {s.eval_sigma:g},
+  {mean_std_text(runs["baseline"].changed, 1, 100)} % of tokens change their expert set. **At the block input (the
+  source's placement)** J = {cells("block input")} ({mean_std_text(runs["baseline"].changed_block_input, 1, 100)} %
+  changed at σ = {s.eval_sigma:g}); **with pixel noise** J = {cells("model input")}
+  ({mean_std_text(runs["baseline"].changed_model_input, 1, 100)} % changed). The three σ axes are relative to different
+  things, so they are not the same physical noise. Source 003 gives no numbers to compare; its picture of E, E', E ∩ E', E ∪ E' is
+  `figures/04_selection_grids.png`.
+* **The consistency regulariser** (soft Jaccard of softmax-standardised router logits on x and x', λ = {s.seed_lambda:g})
+  raises J(σ = {s.eval_sigma:g}) by {margin(m.loc[(lam, "baseline", "jaccard")])} for
+  {margin(m.loc[(lam, "baseline", "acc")], **points)} — **but by collapsing layer 1 onto {s.top_k} experts in {collapsed} of
+  {n} seeds** ({runs[lam].experts_used_layer1.mean():.2f} of {s.n_experts} experts used, against
+  {runs["baseline"].experts_used_layer1.mean():.2f} for the baseline). **With the sequence-wise balance loss**
+  (α = {s.balance_alpha:g}; {runs[bal].experts_used_layer1.mean():.2f} experts used): J {j("baseline + balance"):.3f} →
+  {j(bal):.3f}, {margin(m.loc[(bal, "baseline + balance", "jaccard")])} over its balanced baseline, with noise at the block input
+  {margin(m.loc[(bal, "baseline + balance", "jaccard_block_input")])} and with pixel noise
+  {margin(m.loc[(bal, "baseline + balance", "jaccard_model_input")])}, at
+  {margin(m.loc[(bal, "baseline + balance", "acc")], **points)}. The balance loss alone moves the baseline's J
+  {j("baseline"):.3f} → {j("baseline + balance"):.3f}, so against the *plain* baseline the balanced regularised model gains
+  {margin(m.loc[(bal, "baseline", "jaccard")])} for {margin(m.loc[(bal, "baseline", "acc")], **points)}
+  (`figures/04_tradeoff_seeds.png`).
+* **Settled routers.** {settling_text(saved, s)}
+* Single-seed sweeps (seed {s.seed}, said so in the notebook): {gone} of {len(sweep)} runs of the λ and training-σ sweeps
+  collapse layer 1; the router's own softmax as surrogate reaches J {other.jaccard.iloc[0]:.3f}; noisy top-k gating
+  (Shazeer et al. 2017) {"does not stabilise" if noisy.jaccard <= base.jaccard + 0.02 else "stabilises"} routing
+  (J {noisy.jaccard:.3f} vs {base.jaccard:.3f})."""
+
+
+def settling_text(saved: Tables, s: StabilitySettings) -> str:
+    """Whether 04's routers settled within SETTLE_FACTOR × STEPS, and the regulariser's gain after STEPS and at the end."""
+    st = saved.read_back("settling")
+    m = saved.read_back("margins").set_index(["a", "b", "value"])
+    settled, limit = st[st.settled], st[~st.settled]
+    bal = s.balanced_run
+    limit_text = (
+        f"{len(limit)} stopped at the limit of {s.settle_factor * s.steps:,} steps with "
+        f"{100 * limit.changed_at_end.min():.0f}–{100 * limit.changed_at_end.max():.0f} % of probe tokens still changing "
+        f"between checks (after {s.steps} steps: {100 * limit.changed_at_steps.min():.0f}–"
+        f"{100 * limit.changed_at_steps.max():.0f} %)"
+        if len(limit)
+        else "none reached the limit"
+    )
+    return (
+        f"Every run trains past its {s.steps} steps until fewer than {100 * s.settled_change:.0f} % of the probe tokens "
+        f"change their expert set between checks {s.fluct_every} steps apart, at most {s.settle_factor}× as long: "
+        f"{len(settled)} of {len(st)} runs settled; {limit_text}. Every number above is measured at the end "
+        f"(`figures/04_settling.csv`). The balanced regulariser's gain in J over its balanced baseline is "
+        f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard_at_steps')])} after {s.steps} steps and "
+        f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard')])} at the end."
+    )
