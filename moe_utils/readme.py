@@ -22,7 +22,7 @@ from .io import paths
 from .io.atomic import atomic_path
 from .io.report import share, signed, table
 from .stats import mean_std
-from .studies import expert_load, head_importance, layer_activation, routing_stability
+from .studies import expert_load, head_importance, layer_activation, real_models, routing_stability
 
 BLOCK = re.compile(r"(<!-- results:(\d\d) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 GATES = ("linear gate", "1-hidden-layer gate")
@@ -176,75 +176,10 @@ def section_07(f: Figures) -> str:
     return layer_activation.report.readme_section(layer_activation.Tables.load(f.folder))
 
 
-def real_model_rows(f: Figures) -> dict[str, list[str]]:
-    """The notebook-08 table: measure -> one cell per model."""
-    rows: dict[str, list[str]] = {}
-    for m in ("smollm2", "gemma3"):
-        acc, ab = f(f"08_{m}_accuracy"), f(f"08_{m}_ablation")
-        spec, math = f(f"08_{m}_specificity").set_index("method"), f(f"08_{m}_math_vs_others").set_index("method")
-        learned = acc[acc["learned"]]
-        rows.setdefault("families above chance (of 8)", []).append(f"{len(learned)}")
-        for r in acc.itertuples():
-            rows.setdefault(f"accuracy: {r.family} (chance)", []).append(f"{r.accuracy:.2f} ({r.chance:.2f})")
-        for method, short in ((MASK, "head-mask"), (PROBE, "probe")):
-            part = ab[(ab["method"] == method) & ab["family"].isin(learned["family"])]
-            rows.setdefault(f"{short}: top − layer-matched random drop, families with interval > 0", []).append(
-                f"{int((part['low'] > 0).sum())} of {len(part)}"
-            )
-            sp, q = spec.loc[method], math.loc[method]
-            rows.setdefault(f"{short}: own-family − other-family drop [95 %]", []).append(
-                f"{signed(sp['difference'], 3)} [{sp['low']:.3f}, {sp['high']:.3f}]".replace("-", "−")
-            )
-            rows.setdefault(f"{short}: Math cos to others − others' among themselves", []).append(
-                signed(q["math vs others (mean cos)"] - q["among the other seven (mean cos)"], 3)
-            )
-            rows.setdefault(f"{short}: Math depth centroid − others' mean (layers)", []).append(
-                signed(q["math depth centroid"] - q["others' depth centroid (mean)"], 1)
-            )
-    return rows
-
-
 def section_08(f: Figures) -> str:
-    """Notebook 08: the real models' table and the paper's claims against it."""
-    info = {m: f.json(f"08_{m}_info") for m in ("smollm2", "gemma3")}
-    rows = real_model_rows(f)
-    body = table(["measure", "SmolLM2-135M-Instruct", "Gemma 3 270M"], [[k, *v] for k, v in rows.items()])
-    counts = {}
-    for m in info:
-        acc, ab = f(f"08_{m}_accuracy"), f(f"08_{m}_ablation")
-        learned = acc[acc["learned"]]
-        for method in (MASK, PROBE):
-            part = ab[(ab["method"] == method) & ab["family"].isin(learned["family"])]
-            counts[(m, method)] = f"{int((part['low'] > 0).sum())} of {len(part)}"
-    spec = {(m, meth): f(f"08_{m}_specificity").set_index("method").loc[meth] for m in info for meth in (MASK, PROBE)}
-    specific = all(r["low"] > 0 for r in spec.values())
-    depth = [f(f"08_{m}_math_vs_others").set_index("method").loc[meth] for m in info for meth in (MASK, PROBE)]
-    deltas = [d["math depth centroid"] - d["others' depth centroid (mean)"] for d in depth]
-    residual = {m: f(f"08_{m}_layer_profile").set_index("layer")["relative residual update"] for m in info}
-    top = {m: int(r.idxmax()) for m, r in residual.items()}
-    a, b = info["smollm2"], info["gemma3"]
-    return f"""Maps on the selection half ({a["selection prompts"]} prompts), ablations on the evaluation half
-({a["evaluation prompts"]} prompts); top heads = 5 % of all heads ({a["k"]} of {a["layers"] * a["heads"]} in SmolLM2,
-{b["k"]} of {b["layers"] * b["heads"]} in Gemma); the control masks as many random heads **in the same layers**; intervals
-are 95 % bootstraps over prompts, since there is one pretrained model each. Families whose accuracy interval includes
-chance are left out of the claims. From `figures/08_*_accuracy.csv`, `08_*_ablation.csv`, `08_*_specificity.csv` and
-`08_*_math_vs_others.csv`:
-
-{body}
-
-**Against the paper's claims** (source `001`):
-- *Masking a function's top heads hurts more than random heads*: with the layer-matched control this holds for the
-  probe maps in {counts[("smollm2", PROBE)]} learned families of SmolLM2 and {counts[("gemma3", PROBE)]} of Gemma; for the
-  head-mask-gradient maps in {counts[("smollm2", MASK)]} and {counts[("gemma3", MASK)]}.
-- *Function-specific heads*: masking family A's heads costs family A more than the other families
-  {"for both methods and both models (intervals above 0)" if specific else "not in every model and method"}; SmolLM2's
-  head-mask off-diagonal drop is {spec[("smollm2", MASK)]["off-diagonal"]:.2f}.
-- *Math Calculation uses different, deeper heads*: {"**not reproduced**" if max(deltas) <= 0 else "mixed"}: Math's depth
-  centroid minus the others' mean is {signed(min(deltas), 1)} to {signed(max(deltas), 1)} layers over the two models and
-  methods.
-- Layer profile (source `002`): one final checkpoint cannot show training dynamics. The relative residual update is
-  largest in layer {top["smollm2"]} for SmolLM2 ({residual["smollm2"].max():.1f}) and layer {top["gemma3"]} for Gemma
-  ({residual["gemma3"].max():.1f})."""
+    """Notebook 08's block: its report's README passage, from both models' saved tables."""
+    saved = {m: real_models.Tables.load(f.folder, prefix=f"08_{m}") for m in ("smollm2", "gemma3")}
+    return real_models.report.readme_section(saved)
 
 
 SECTIONS = {

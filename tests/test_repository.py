@@ -45,10 +45,11 @@ def test_notebooks_follow_the_house_layout():
         tree = ast.parse("".join(cells[1]["source"]))
         names = {}
         for node in tree.body:
-            assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), (
-                f"{path.name}: plain literals only"
-            )
-            names[node.targets[0].id] = node.value.value
+            literal = isinstance(node.value, ast.Constant) or (
+                isinstance(node.value, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.value.elts)
+            )  # a number, string or bool, or a tuple of them
+            assert isinstance(node, ast.Assign) and literal, f"{path.name}: plain literals only"
+            names[node.targets[0].id] = ast.literal_eval(node.value)
         assert {"SEED", "DEVICE", "PROFILE"} <= set(names), path.name
         assert names["PROFILE"] == "full" and names["DEVICE"] == "auto"
         assert all(n.isupper() for n in names), path.name
