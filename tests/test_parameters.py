@@ -35,7 +35,8 @@ def test_the_parameters_cell_is_the_settings_dataclass(notebook):
     cls = BY_NOTEBOOK[notebook.stem]
     cell = cell_defaults(notebook)
     fields = {f.name.upper(): f.default for f in dataclasses.fields(cls)}
-    assert set(cell) == set(fields), f"only in the cell: {set(cell) - set(fields)}; only in the dataclass: {set(fields) - set(cell)}"
+    only_cell, only_class = set(cell) - set(fields), set(fields) - set(cell)
+    assert not only_cell and not only_class, f"only in the cell: {only_cell}; only in the dataclass: {only_class}"
     different = {name: (cell[name], fields[name]) for name in cell if cell[name] != fields[name]}
     assert not different, f"{notebook.name}: parameter defaults (cell, dataclass) differ: {different}"
 
