@@ -55,7 +55,8 @@ class Tables:
     @classmethod
     def load(cls, folder: Path | None = None, prefix: str = ""):
         """The saved tables of a run from ``folder`` (default: the committed ``figures/``): every file of ``FILES``
-        that exists, as a DataFrame (``.csv``) or a dict (``.json``); the others, and every other field, None."""
+        that exists, as a DataFrame (``.csv``), a dict (``.json``) or a dict of arrays (``.npz``, never unpickled); the
+        others, and every other field, None."""
         folder = Path(folder) if folder is not None else paths.REPO_ROOT / "figures"
         tables = cls.__new__(cls)
         for field in dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ():
