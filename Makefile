@@ -12,7 +12,7 @@ ifneq ($(MOE_DATA_MIRROR),)
 export MOE_DATA_MIRROR
 endif
 
-.PHONY: setup hf data run lint test lab browser-check bench clean-venv
+.PHONY: setup hf data run lint test lab lab-copies html browser-check bench clean-venv
 
 setup: $(STAMP)
 
@@ -44,8 +44,27 @@ lint: setup
 test: setup hf lint
 	$(PY) -m pytest
 
-lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+# JupyterLab on working copies of the notebooks in lab/ (git-ignored), so exploring and re-running never write into
+# tracked files: a copy is refreshed when its committed notebook changes, lab/figures/ starts from the committed
+# tables (the explorers read them) and receives whatever the copies write. LAB_ARGS passes flags to JupyterLab.
+LAB_DIR ?= lab
+LAB_ARGS ?=
+lab-copies:
+	mkdir -p $(LAB_DIR)/figures
+	@for nb in notebooks/*.ipynb; do \
+		name=$$(basename $$nb); \
+		if [ ! -e $(LAB_DIR)/$$name ] || [ $$nb -nt $(LAB_DIR)/.$$name.copied ]; then \
+			cp $$nb $(LAB_DIR)/$$name && touch $(LAB_DIR)/.$$name.copied && echo "lab: copied $$name"; \
+		fi; \
+	done
+	cp -u figures/* $(LAB_DIR)/figures/
+
+lab: hf lab-copies
+	MOE_FIGURES_DIR=$(abspath $(LAB_DIR)/figures) $(VENV)/bin/jupyter lab --notebook-dir=$(LAB_DIR) $(LAB_ARGS)
+
+# The executed notebooks as HTML without their code, in html/ (git-ignored).
+html: setup
+	$(VENV)/bin/jupyter nbconvert --to html --no-input --output-dir html notebooks/*.ipynb
 
 # JupyterLab in headless Chromium: notebook 05's explorer redraws when a control changes. Debian's chromium and
 # chromedriver are installed when missing (apt-get, as root); selenium comes from the [browser] extra.
@@ -54,10 +73,10 @@ $(BROWSER_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,browser]'
 	touch $(BROWSER_STAMP)
 
-browser-check: $(BROWSER_STAMP)
+browser-check: $(BROWSER_STAMP) hf
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
-	$(PY) tests/browser_check.py $(if $(SCREENSHOT),--screenshot $(SCREENSHOT),)
+	$(PY) tests/browser_check.py $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS),) $(if $(ONLY),--only $(ONLY),)
 
 bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
@@ -65,6 +84,7 @@ bench: setup
 	$(PY) benchmarks/bench_moe_layer.py --preset cpu
 	$(PY) benchmarks/dispatch_before_after.py
 	$(PY) benchmarks/bench_studies.py
+	$(PY) benchmarks/bench_explorers.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -104,3 +104,9 @@ def parse_floats(name: str, text: str) -> list[float]:
             f"{name}={text!r} is not allowed; it must be comma-separated non-negative numbers, e.g. '0, 0.5'"
         )
     return values
+
+
+def check_that(condition: Any, what: str) -> None:
+    """One-line MoeError naming ``what`` should hold when ``condition`` is false (a notebook's sanity check)."""
+    if not bool(condition):
+        raise MoeError(f"check failed: {what}")

@@ -16,8 +16,10 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from .io.atomic import remove_stale_temporaries, replace_keeping_mode, temporary
 from .runtime import PROFILES, PROGRESS_ENV
 
 KERNEL_NAME = "moe-experiments"
+HEARTBEAT_SECONDS = 60.0  # a running notebook's cell and elapsed time are printed this often
 
 
 def list_notebooks() -> list[Path]:
@@ -53,10 +56,12 @@ def executed_name(notebook: Path, parameters: dict | None) -> str:
 def select_notebooks(only: str | None) -> list[Path]:
     """Notebooks whose two-digit prefix is in the comma-separated ``only`` (all when None)."""
     notebooks = list_notebooks()
-    if not only:
+    if only is None:
         return notebooks
     wanted = [w.strip() for w in only.split(",") if w.strip()]
     known = [p.name[:2] for p in notebooks]
+    if not wanted:
+        raise MoeError(f"--only={only!r} is not allowed; it names no notebook; use numbers from {', '.join(known)}")
     for w in wanted:
         check_choice("--only", w, known)
     return [p for p in notebooks if p.name[:2] in wanted]
@@ -88,6 +93,30 @@ def check_output_folder(flag: str, folder: Path) -> None:
     for path in (folder, folder / "figures") if flag == "--output-dir" else (folder,):
         if path.exists() and not path.is_dir():
             raise MoeError(f"{flag}={str(folder)!r} is not allowed; {path} is an existing file, not a folder")
+
+
+def committed_notebooks(folder: Path) -> list[str]:
+    """The numbered notebooks in ``folder`` that git tracks (none when git or the folder is absent)."""
+    import subprocess
+
+    if not folder.is_dir():
+        return []
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(folder), "ls-files", "--", "[0-9][0-9]_*.ipynb"], capture_output=True, text=True
+        )
+    except OSError:
+        return []
+    return listed.stdout.split() if listed.returncode == 0 else []
+
+
+def check_not_committed(folder: Path) -> None:
+    """One-line MoeError when ``--output-dir`` holds committed notebooks (a quick run would overwrite them)."""
+    if folder.resolve() == paths.NOTEBOOKS_DIR.resolve() or committed_notebooks(folder):
+        raise MoeError(
+            f"--output-dir={str(folder)!r} is not allowed; it holds the committed notebooks, which a run would "
+            "overwrite; run without --output-dir to re-run them in place, or choose an empty folder"
+        )
 
 
 def check_writable(flag: str, folder: Path) -> None:
@@ -176,6 +205,54 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def last_full_minutes(notebook: Path) -> float | None:
+    """Minutes the committed full run of ``notebook`` took (its papermill record), or None."""
+    import json
+
+    try:
+        meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+        return float(meta["duration"]) / 60 if meta.get("parameters", {}).get("PROFILE") == "full" else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def running_cell(executed: Path) -> str | None:
+    """ "cell N of M" for the cell papermill marks running in the notebook it is writing, or None."""
+    import json
+
+    try:
+        cells = [c for c in json.loads(executed.read_text())["cells"] if c.get("cell_type") == "code"]
+    except (OSError, ValueError, KeyError):
+        return None
+    for i, cell in enumerate(cells, 1):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return f"cell {i} of {len(cells)}"
+    return None
+
+
+@contextlib.contextmanager
+def heartbeat(name: str, executed: Path, expected: float | None, every: float | None = None):
+    """Print, every ``every`` seconds while a notebook runs, its running cell and the elapsed time (and how long its
+    last full run took), so a terminal shows where the time goes."""
+    stop, every = threading.Event(), every or HEARTBEAT_SECONDS
+    started = time.perf_counter()
+
+    def beat():
+        while not stop.wait(every):
+            cell = running_cell(executed)
+            elapsed = (time.perf_counter() - started) / 60
+            note = f" (last full run {expected:.1f} min)" if expected else ""
+            print(f"  {name}: {cell or 'starting'}, {elapsed:.1f} min{note}", flush=True)
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def run_notebook(
     notebook: Path, output: Path, figures: Path, profile: str, parameters: dict | None = None, log: Path | None = None
 ) -> float:
@@ -192,7 +269,8 @@ def run_notebook(
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
-        with kernel_output_to(log):
+        expected = last_full_minutes(notebook) if profile == "full" else None
+        with kernel_output_to(log), heartbeat(notebook.stem, stage / notebook.name, expected):
             pm.execute_notebook(
                 str(notebook),
                 str(stage / notebook.name),
@@ -201,6 +279,9 @@ def run_notebook(
                 cwd=str(notebook.parent),
                 progress_bar=False,
             )
+        from .readme import fill_summary
+
+        fill_summary(stage / notebook.name, notebook.name[:2], stage / "figures")  # conclusions first, from this run
         record_paths(stage / notebook.name, notebook, output)
         figures.mkdir(parents=True, exist_ok=True)
         for produced in sorted((stage / "figures").glob("*")):
@@ -238,6 +319,7 @@ def run_pipeline(
     if output_dir is not None:
         output_dir = Path(output_dir).resolve()
         check_output_folder("--output-dir", output_dir)
+        check_not_committed(output_dir)
         flag, folder, figures = "--output-dir", output_dir, output_dir / "figures"
         figures_flag, logs = flag, output_dir / "logs"
     else:
@@ -285,14 +367,47 @@ def run_notebooks(
             failed = log.with_name(f"{Path(name).stem}.failed.ipynb")
             # a MoeError is the whole story (a bad parameter, missing data); anything else has a traceback to read
             where = "" if exc.ename == "MoeError" else f" (traceback in {shown_path(failed)})"
+            if exc.ename == "MoeError":
+                failed.unlink(missing_ok=True)  # kept only for a real failure, whose traceback it holds
             raise MoeError(
                 f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                 f"{exc.ename}: {' '.join(str(exc.evalue).split())}{where}"
             ) from None
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"kernel log: {shown_path(log)}") from None
+            raise Interrupted(log) from None
         print(f"  done in {timings[notebook.name]:.1f} s", flush=True)
     return timings
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a notebook ran; ``log`` is its kernel log."""
+
+    def __init__(self, log: Path):
+        super().__init__(f"kernel log: {shown_path(log)}")
+        self.log = log
+
+
+def terminate_as_interrupt(signum, frame) -> None:
+    """SIGTERM handler: end the run as Ctrl-C does (kernel and workers ended, staging removed, one line)."""
+    global TERMINATED
+    TERMINATED = True
+    raise KeyboardInterrupt
+
+
+TERMINATED = False
+INTERRUPTED_LOG: Path | None = None  # the kernel log of the notebook that Ctrl-C or SIGTERM stopped
+
+
+def quiet_from_now_on(log: Path | None) -> None:
+    """Send whatever this process still writes to stderr (asyncio's note on nbclient's cancelled task, at exit) to
+    ``log``; for the command line only, after its one line."""
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+    sys.stderr.flush()
+    target = os.open(log if log is not None else os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.dup2(target, 2)
+    os.close(target)
 
 
 def parse_parameter(text: str) -> tuple[str, object]:
@@ -329,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         help="load the models kept in data/trained/ (same settings and code) instead of training them again",
     )
     args = parser.parse_args(argv)
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         parameters = dict(parse_parameter(p) for p in args.param)
         timings = run_pipeline(args.profile, args.only, args.output_dir, parameters, reuse=args.reuse)
@@ -337,14 +455,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         log = f" ({exc.args[0]})" if exc.args else ""
+        how = "terminated (SIGTERM)" if TERMINATED else "interrupted"
         print(
-            f"error: interrupted; the notebook that was running and its figures were left as they were{log}",
+            f"error: {how}; the notebook that was running and its figures were left as they were, its kernel and "
+            f"workers ended{log}",
             file=sys.stderr,
+            flush=True,
         )
-        return 130
+        global INTERRUPTED_LOG
+        INTERRUPTED_LOG = getattr(exc, "log", None)
+        return 143 if TERMINATED else 130
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     print(f"total {sum(timings.values()):.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    if status in (130, 143):
+        quiet_from_now_on(INTERRUPTED_LOG)  # nothing after the one line reaches the terminal
+    raise SystemExit(status)

@@ -1,10 +1,12 @@
-"""README's results passages, written from ``figures/*.csv`` so that every number in them comes from a run.
+"""The generated passages of README.md and docs/, written from ``figures/*.csv``, the committed notebooks' run
+metadata and ``benchmarks/results/``, so that every number in them comes from a run.
 
-    python -m moe_utils.readme            # rewrite the generated blocks of README.md from figures/
-    python -m moe_utils.readme --check    # exit 1 when README.md differs from what figures/ gives
+    python -m moe_utils.readme            # rewrite every generated block of README.md and docs/*.md
+    python -m moe_utils.readme --check    # exit 1 when one of them differs from what the tables give
 
-Each block sits between ``<!-- results:NN -->`` and ``<!-- /results:NN -->``; the text around the blocks (headings,
-figures) holds no number. ``tests/test_readme.py`` renders every block from the committed CSVs and compares.
+Each block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; the text around the blocks
+(headings, figures) holds no number. ``tests/test_readme.py`` renders every block from the committed tables and
+compares.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .exp1 import report as exp1_report
 from .exp1.settings import FourModelsSettings, GateAnalysisSettings
 from .io import paths
 from .io.atomic import atomic_path
@@ -24,7 +27,8 @@ from .io.report import share, signed, table
 from .stats import mean_std
 from .studies import expert_load, head_importance, layer_activation, real_models, routing_stability
 
-BLOCK = re.compile(r"(<!-- results:(\d\d) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+BLOCK = re.compile(r"(<!-- results:([a-z0-9_]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+PAGES = ("README.md", "docs/results.md", "docs/sources.md", "docs/speed.md")  # the files with generated blocks
 GATES = ("linear gate", "1-hidden-layer gate")
 MASK, PROBE, CONTROL = "head-mask gradient", "probe gradient × activation", "shuffled-label probe (control)"
 DOMAINS = {"wikipedia": "Wikipedia", "github": "GitHub", "dm_mathematics": "DM Mathematics"}
@@ -182,7 +186,218 @@ def section_08(f: Figures) -> str:
     return real_models.report.readme_section(saved)
 
 
+NOTEBOOKS = {
+    "02": ("02_four_models", "Experiment 1", "004"),
+    "03": ("03_gate_analysis", "Experiment 1 over seeds", "004"),
+    "04": ("04_routing_stability", "routing stability under noise", "003"),
+    "05": ("05_expert_load", "expert load by domain", "000"),
+    "06": ("06_head_importance", "head importance per function", "001"),
+    "07": ("07_layer_activation", "layer activation over training", "002"),
+    "08": ("08_real_models", "real pretrained models", "001`, `002"),
+}
+
+
+def headlines(f: Figures) -> dict[str, str]:
+    """One sentence per notebook 02–08, each written by its study's report from its saved tables."""
+    real = {m: real_models.Tables.load(f.folder, prefix=f"08_{m}") for m in ("smollm2", "gemma3")}
+    return {nn: fn(f) for nn, fn in headline_functions().items()} | {"08": real_models.report.headline(real)}
+
+
+CLAIMS = {
+    "01": "source 004 classifies the union of MNIST and CIFAR-10, 32 × 32 grayscale, one label space",
+    "02": "source 004: jointly learned gates beat a pre-designed gate, and a mixture beats a single expert",
+    "03": "source 004's Discussion: how inputs and classes are split between experts, with more or richer experts, "
+    "and whether it holds across seeds",
+    "04": "source 003: routing can be measured, and regularised, by the Jaccard index of top-k sets under noise",
+    "05": "source 000 (DeepSeek-V3): auxiliary-loss-free balancing gives domain-specific experts where an auxiliary "
+    "loss keeps loads near 1",
+    "06": "source 001 (Cognitive Mirrors): heads are specific to cognitive functions, and masking a function's top "
+    "heads hurts it more than random heads",
+    "07": "source 002: over training, early layers stay flat and later layers rise",
+    "08": "sources 001 and 002 on real pretrained models",
+}
+
+
+def notebook_headline(number: str, folder: Path, tags: list[str] | None = None) -> str:
+    """The one-sentence answer of notebook ``number`` from the tables in ``folder`` (one run's figures); for 08, of
+    the models ``tags`` (default: every model whose tables are there)."""
+    f = Figures(folder)
+    if number == "01":
+        return exp1_report.data_headline(f("01_class_counts"))
+    if number == "08":
+        tags = tags or sorted(p.name[3:-10] for p in Path(folder).glob("08_*_info.json"))
+        return real_models.report.headline({t: real_models.Tables.load(folder, prefix=f"08_{t}") for t in tags})
+    return headline_functions()[number](f)
+
+
+def headline_functions() -> dict:
+    """Notebook number -> its one-sentence answer from a figures folder (notebooks 02–07)."""
+    return {
+        "02": lambda f: exp1_report.four_models_headline(f("02_final_accuracy")),
+        "03": lambda f: exp1_report.gate_analysis_headline(f("03_claims_seeds")),
+        "04": lambda f: routing_stability.report.headline(routing_stability.Tables.load(f.folder)),
+        "05": lambda f: expert_load.report.headline(expert_load.Tables.load(f.folder)),
+        "06": lambda f: head_importance.report.headline(head_importance.Tables.load(f.folder)),
+        "07": lambda f: layer_activation.report.headline(layer_activation.Tables.load(f.folder)),
+    }
+
+
+SUMMARY = re.compile(r"(<!-- summary -->\n)(.*?)(<!-- /summary -->)", re.S)
+
+
+def notebook_summary(number: str, folder: Path, tags: list[str] | None = None) -> str:
+    """The summary cell's bullets of notebook ``number``: the claim tested, this run's answer, where the rest is."""
+    return "\n".join(
+        [
+            f"* **The claim**: {CLAIMS[number]}.",
+            f"* **This run's answer**: {notebook_headline(number, folder, tags)}.",
+            "* **Controls, seeds and margins**: the Findings at the end of this notebook.",
+        ]
+    )
+
+
+def fill_summary(executed: Path, number: str, folder: Path) -> None:
+    """Write the summary block of an executed notebook (its first markdown cells) from its run's tables."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and SUMMARY.search(cell.source):
+            text = notebook_summary(number, folder)
+            cell.source = SUMMARY.sub(lambda m, text=text: m.group(1) + text + "\n" + m.group(3), cell.source)
+            nbformat.write(nb, str(executed))
+            return
+
+
+def section_summary(f: Figures) -> str:
+    """README's "What it found": one sentence per notebook with its source."""
+    lines = headlines(f)
+    return "\n".join(
+        f"* **{nn} · {title}** (source `{source}`, `notebooks/{name}.ipynb`): {lines[nn]}."
+        for nn, (name, title, source) in NOTEBOOKS.items()
+    )
+
+
+def verdict(*notebooks: str):
+    """A docs/sources.md verdict block: the headlines of ``notebooks``."""
+
+    def section(f: Figures) -> str:
+        lines = headlines(f)
+        return "\n".join(f"  * notebook {nn}: {lines[nn]}." for nn in notebooks)
+
+    return section
+
+
+def section_run_times(f: Figures) -> str:
+    """docs/speed.md: the wall time of each committed notebook's full run, from its papermill metadata."""
+    rows, total = [], 0.0
+    for notebook in sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+        seconds = float(meta.get("duration") or 0)
+        if notebook.name < "08":
+            total += seconds
+        rows.append(
+            [f"`{notebook.name}`", f"{seconds / 60:.1f} min", str(meta.get("start_time", ""))[:16].replace("T", " ")]
+        )
+    text = table(["notebook", "full run", "started (UTC)"], rows)
+    return f"{text}\n\nNotebooks 01–07 together: **{total / 60:.1f} min**."
+
+
+def run_minutes() -> dict[str, float]:
+    """Minutes of each committed notebook's full run (file stem -> minutes), from its papermill record."""
+    minutes = {}
+    for notebook in sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+        minutes[notebook.stem] = float(meta.get("duration") or 0) / 60
+    return minutes
+
+
+def section_full_run(f: Figures) -> str:
+    """README's quick start: how long ``make run`` takes, from the committed notebooks' records."""
+    minutes = run_minutes()
+    first = sum(m for name, m in minutes.items() if name < "08")
+    real = [m for name, m in minutes.items() if name.startswith("08")]
+    return (
+        f"`make run` re-runs every notebook in place: about {first:.0f} min for notebooks 01–07 and {min(real):.0f}–"
+        f"{max(real):.0f} min per model for 08 on a two-core CPU (`docs/speed.md`)."
+    )
+
+
+def bench(name: str) -> pd.DataFrame:
+    """A benchmark's committed table (``benchmarks/results/<name>.csv``)."""
+    return pd.read_csv(paths.REPO_ROOT / "benchmarks" / "results" / f"{name}.csv")
+
+
+LAYER_COLUMNS = ["d_model", "d_expert", "experts", "top-k", "tokens", "ours", "Mixtral block", "dense"]
+LAYER_COLUMNS += ["ours / Mixtral", "ours / dense"]
+
+
+def section_speed(f: Figures) -> str:
+    """docs/speed.md: the data path, the MoE layer and the studies' share of the CPU, from the benchmarks' tables."""
+    train = bench("bench_train")
+    train_rows = [
+        [r.pipeline, f"{r.seconds_per_epoch:.2f}", f"{r.speedup_vs_baseline:.1f}×"] for r in train.itertuples()
+    ]
+    layer = bench("bench_moe_layer")
+    layer_rows = [
+        [
+            str(r["d_model"]),
+            str(r["d_expert"]),
+            str(r["n_experts"]),
+            str(r["top_k"]),
+            f"{r['tokens']:,}",
+            f"{r['tok_s_ours']:,.0f}",
+            f"{r['tok_s_hf']:,.0f}",
+            f"{r['tok_s_dense']:,.0f}",
+            f"{r['ours/hf']:.2f}",
+            f"{r['ours/dense']:.2f}",
+        ]
+        for _, r in layer.iterrows()
+    ]
+    studies = bench("bench_studies")
+    steps = studies[studies["measure"] == "one training step"]
+    study_rows = [
+        [
+            r["study"],
+            f"{r['MFLOP per step']:,.0f}",
+            f"{r['ms per step']:.1f}",
+            f"{r['GFLOP/s']:.1f}",
+            f"{100 * r['of peak']:.1f} %",
+        ]
+        for _, r in steps.iterrows()
+    ]
+    dispatch = bench("dispatch_before_after").set_index("dispatch")
+    return f"""**Training data path** (`benchmarks/bench_train.py`; {train.machine.iloc[0].split()[0]}, load average
+{train.load_average_1min_before.iloc[0]:.2f} before the run): seconds per epoch of Experiment 1's four models against a
+conventional `DataLoader` with per-sample transforms, and the optimiser steps alone on one fixed batch (the floor).
+
+{table(["pipeline", "s / epoch", "speed-up vs conventional"], train_rows)}
+
+**MoE layer** (`benchmarks/bench_moe_layer.py --preset cpu`; {layer.iloc[0, -3]}): forward + backward tokens/s of our
+`MoEFeedForward` against transformers' `MixtralSparseMoeBlock` on the same weights and a dense SwiGLU with the same
+active parameters.
+
+{table(LAYER_COLUMNS, layer_rows)}
+
+**Dispatch and digits** (`benchmarks/dispatch_before_after.py`): notebook 04's baseline trained with
+`torch._grouped_mm` and with the per-expert loop gives test accuracy {dispatch.loc["grouped_mm", "test_accuracy"]:.4f}
+vs {dispatch.loc["loop", "test_accuracy"]:.4f} and mean Jaccard at σ = 0.5
+{dispatch.loc["grouped_mm", "mean_jaccard_sigma_0.5"]:.3f} vs {dispatch.loc["loop", "mean_jaccard_sigma_0.5"]:.3f}:
+float rounding grows over training to the size of the seed spread, which is why 04–07 report seeds.
+
+**The studies' share of the CPU** (`benchmarks/bench_studies.py`; one thread, as the studies train; this CPU's
+one-thread matmul peak {steps["peak_gflops"].iloc[0]:.1f} GFLOP/s measured in the same run):
+
+{table(["study", "MFLOP per step", "ms per step", "GFLOP/s", "of the matmul peak"], study_rows)}"""
+
+
 SECTIONS = {
+    "summary": section_summary,
+    "verdict_000": verdict("05"),
+    "verdict_001": verdict("06", "08"),
+    "verdict_002": verdict("07"),
+    "verdict_003": verdict("04"),
+    "verdict_004": verdict("02", "03"),
     "02": section_02,
     "03": section_03,
     "04": section_04,
@@ -190,6 +405,9 @@ SECTIONS = {
     "06": section_06,
     "07": section_07,
     "08": section_08,
+    "run_times": section_run_times,
+    "full_run": section_full_run,
+    "speed": section_speed,
 }
 
 
@@ -202,21 +420,24 @@ def render(readme: str, figures: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when README.md is not what figures/ gives")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a page is not what the tables give")
     args = parser.parse_args(argv)
-    path = paths.REPO_ROOT / "README.md"
-    old = path.read_text()
-    new = render(old, paths.figures_dir())
+    stale = []
+    for page in PAGES:
+        path = paths.REPO_ROOT / page
+        old = path.read_text()
+        new = render(old, paths.figures_dir())
+        if new != old:
+            stale.append(page)
+            if not args.check:
+                with atomic_path(path) as tmp:
+                    Path(tmp).write_text(new)
     if args.check:
         print(
-            "README.md is up to date"
-            if new == old
-            else "README.md differs from figures/: run python -m moe_utils.readme"
+            f"{', '.join(stale)} differ(s) from the tables: run python -m moe_utils.readme" if stale else "up to date"
         )
-        return int(new != old)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(new)
-    print(f"README.md: {len(BLOCK.findall(new))} results blocks written from {paths.figures_dir()}")
+        return int(bool(stale))
+    print(f"rewrote {', '.join(stale) or 'nothing'} from {paths.figures_dir()}")
     return 0
 
 

@@ -71,9 +71,23 @@ def progress(iterable, desc: str = "", total: int | None = None, disable: bool =
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=leave)
 
 
-def _one_thread() -> None:
-    """Worker initialiser: one torch thread per process (several such processes beat one with many threads here)."""
+def _exit_with(parent: int, every: float = 0.5) -> None:
+    """Poll until this process's parent is no longer ``parent`` (it died: we were re-parented), then exit at once."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _worker_start(parent: int) -> None:
+    """Worker initialiser: one torch thread per process (several such processes beat one with many threads here),
+    and a watcher that ends the worker when its parent (the kernel, or the Python session) dies, however it died."""
+    import threading
+
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True).start()
 
 
 def run_parallel(fn, jobs: list[dict], workers: int = 2, desc: str = "jobs", keep=None) -> list:
@@ -100,13 +114,26 @@ def run_parallel(fn, jobs: list[dict], workers: int = 2, desc: str = "jobs", kee
     if workers == 1 or len(jobs) <= 1:
         return [fn(**job) for job in progress(jobs, desc=desc)]
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # fork would copy a kernel's threads and locks
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
+    start = {"initializer": _worker_start, "initargs": (os.getpid(),)}
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, **start)
+    try:
         futures = [pool.submit(fn, **job) for job in jobs]
         for _ in progress(
             as_completed(futures), desc=f"{desc} ({min(workers, len(jobs))} processes)", total=len(futures)
         ):
             pass
-        return [f.result() for f in futures]
+        results = [f.result() for f in futures]
+    except BaseException:  # Ctrl-C or a failed job: cancel what is queued and end the running workers now
+        workers_now = list((pool._processes or {}).values())  # the pool has no public way to stop running jobs
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers_now:
+            process.terminate()
+        for process in workers_now:
+            process.join(timeout=5)
+        raise
+    pool.shutdown()
+    return results

@@ -1,9 +1,11 @@
-"""Browser check of the explorers (``make browser-check``): JupyterLab on the project's kernel, notebook 05 opened in
-headless Chromium, its explorer run, one control changed, and the redrawn image compared with the first.
+"""Browser check of the explorers (``make browser-check``): JupyterLab on the project's kernel, each of notebooks
+04–08 opened in headless Chromium, its explorer run, one control changed, and the redrawn image compared with the
+first.
 
 Not a pytest module (it needs Debian's ``chromium`` and ``chromedriver``, which the make target installs): it prints
-one line per step and exits non-zero on the first failure. A copy of notebook 05 is opened from a temporary folder,
-so JupyterLab's autosave never touches the committed notebook. ``--screenshot PATH`` keeps a picture of the explorer.
+one line per step and exits non-zero on the first failure. Copies of the notebooks are opened from a temporary folder,
+so JupyterLab's autosave never touches the committed notebooks. ``--screenshots DIR`` keeps a picture of each
+explorer as ``DIR/explorer_NN.png``; ``--only 05`` checks one notebook.
 """
 
 from __future__ import annotations
@@ -21,9 +23,16 @@ from pathlib import Path
 
 from moe_utils.io import paths
 
-NOTEBOOK = "05_expert_load.ipynb"
 TOKEN = "moe-browser-check"
-RUN_CELLS = ("%load_ext autoreload", "SEED = ", "settings = ", "## Explore")  # imports, parameters, settings, explorer
+IMPORTS, EXPLORE = "%load_ext autoreload", "## Explore"
+SETTINGS = (IMPORTS, "SEED = ", "settings = ", EXPLORE)  # imports, parameters, settings, explorer
+EXPLORERS = {  # notebook -> (the cells its explorer needs, the control changed)
+    "04_routing_stability.ipynb": ((IMPORTS, EXPLORE), "layer"),
+    "05_expert_load.ipynb": (SETTINGS, "layer"),
+    "06_head_importance.ipynb": ((IMPORTS, EXPLORE), "task"),
+    "07_layer_activation.ipynb": ((IMPORTS, EXPLORE), "layer"),
+    "08_real_models.ipynb": (SETTINGS, "family"),
+}
 
 
 def free_port() -> int:
@@ -90,14 +99,55 @@ def explorer_image(cell) -> str:
     return images[-1].get_attribute("src") if images else ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--screenshot", type=Path, default=None, help="keep a PNG of the explorer here")
-    args = parser.parse_args(argv)
+def check_explorer(driver, url: str, notebook: str, started: float, screenshot: Path | None) -> None:
+    """Open ``notebook``, run its explorer's cells, change one control and see the image redrawn."""
     from selenium.webdriver.support.ui import Select
 
+    cells, control = EXPLORERS[notebook]
+    driver.get(f"{url}/lab/tree/{notebook}?token={TOKEN}")
+    wait_for(lambda: driver.execute_script(KERNEL_READY_JS), f"{notebook}'s kernel idle", 120)
+    print(f"opened {notebook} on its kernel ({time.monotonic() - started:.0f} s)")
+    driver.execute_script("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    for prefix in cells:
+        index = driver.execute_async_script(RUN_CELL_JS, prefix)
+        if not isinstance(index, int) or index < 0:
+            raise SystemExit(f"browser check failed: {notebook}: running the cell starting {prefix!r} gave {index!r}")
+    cell = driver.execute_script(
+        "return window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]].node", index
+    )
+    first = wait_for(lambda: explorer_image(cell), f"{notebook}: the explorer's first image", 120)
+    boxes = wait_for(lambda: cell.find_elements("css selector", ".widget-dropdown select"), "the controls", 30)
+    labels = [b.find_element("xpath", "..").text.split("\n")[0] for b in boxes]
+    texts = [
+        t.find_element("css selector", ".widget-label").text for t in cell.find_elements("css selector", ".widget-text")
+    ]
+    print(f"  explorer drawn with controls {labels + texts} ({time.monotonic() - started:.0f} s)")
+    choice = Select(boxes[labels.index(control)])
+    choice.select_by_index(len(choice.options) - 1)
+    changed = time.monotonic()
+    second = wait_for(lambda: (src := explorer_image(cell)) != first and src, "a redrawn image after the change", 60)
+    print(f"  {control} -> {choice.first_selected_option.text}: redrawn in {time.monotonic() - changed:.1f} s")
+    if second == first:
+        raise SystemExit(f"browser check failed: {notebook}: the redrawn image equals the first")
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        driver.execute_script("arguments[0].scrollIntoView()", cell)
+        cell.screenshot(str(screenshot))
+        print(f"  screenshot: {screenshot}")
+    driver.execute_script("window.jupyterapp.commands.execute('notebook:close-and-shutdown')")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--screenshots", type=Path, default=None, help="keep DIR/explorer_NN.png of each explorer")
+    parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 05")
+    args = parser.parse_args(argv)
+    wanted = [n for n in EXPLORERS if args.only is None or n[:2] in args.only.split(",")]
+    if not wanted:
+        raise SystemExit(f"--only={args.only!r} is not allowed; choose from {', '.join(n[:2] for n in EXPLORERS)}")
     root = Path(tempfile.mkdtemp(prefix="moe-browser-check-"))
-    shutil.copy(paths.NOTEBOOKS_DIR / NOTEBOOK, root / NOTEBOOK)
+    for notebook in wanted:
+        shutil.copy(paths.NOTEBOOKS_DIR / notebook, root / notebook)
     port, log = free_port(), root / "jupyterlab.log"
     lab = start_lab(root, port, log)
     driver = None
@@ -107,43 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(lambda: urllib.request.urlopen(f"{url}/api/status?token={TOKEN}").status == 200, "JupyterLab up", 90)
         print(f"JupyterLab is up on 127.0.0.1:{port} ({time.monotonic() - started:.0f} s)")
         driver = browser()
-        driver.set_script_timeout(180)
-        driver.get(f"{url}/lab/tree/{NOTEBOOK}?token={TOKEN}")
-        wait_for(lambda: driver.execute_script(KERNEL_READY_JS), "the notebook's kernel idle", 120)
-        print(f"opened {NOTEBOOK} on its kernel ({time.monotonic() - started:.0f} s)")
-        driver.execute_script("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
-        for prefix in RUN_CELLS:
-            index = driver.execute_async_script(RUN_CELL_JS, prefix)
-            if not isinstance(index, int) or index < 0:
-                raise SystemExit(f"browser check failed: running the cell starting {prefix!r} gave {index!r}")
-        cell = driver.execute_script(
-            "return window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]].node", index
-        )
-        first = wait_for(lambda: explorer_image(cell), "the explorer's first image", 60)
-        boxes = wait_for(lambda: cell.find_elements("css selector", ".widget-dropdown select"), "the controls", 30)
-        labels = [b.find_element("xpath", "..").text.split("\n")[0] for b in boxes]
-        texts = [
-            t.find_element("css selector", ".widget-label").text
-            for t in cell.find_elements("css selector", ".widget-text")
-        ]  # the text box (05: routed by the kept models)
-        print(f"explorer drawn with controls {labels + texts} ({time.monotonic() - started:.0f} s)")
-        layer = Select(boxes[labels.index("layer")])
-        layer.select_by_index(len(layer.options) - 1)
-        changed = time.monotonic()
-        second = wait_for(
-            lambda: (src := explorer_image(cell)) != first and src, "a redrawn image after the change", 30
-        )
-        print(
-            f"layer -> {layer.first_selected_option.text}: the image was redrawn in {time.monotonic() - changed:.1f} s"
-        )
-        if second == first:
-            raise SystemExit("browser check failed: the redrawn image equals the first")
-        if args.screenshot:
-            args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-            driver.execute_script("arguments[0].scrollIntoView()", cell)
-            cell.screenshot(str(args.screenshot))
-            print(f"screenshot: {args.screenshot}")
-        print(f"browser check passed in {time.monotonic() - started:.0f} s")
+        driver.set_script_timeout(300)
+        for notebook in wanted:
+            shot = args.screenshots / f"explorer_{notebook[:2]}.png" if args.screenshots else None
+            check_explorer(driver, url, notebook, started, shot)
+        print(f"browser check passed for {', '.join(n[:2] for n in wanted)} in {time.monotonic() - started:.0f} s")
         return 0
     finally:
         if driver is not None:

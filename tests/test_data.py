@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,27 @@ def test_a_temporary_left_by_a_killed_write_is_removed_at_the_next_load(tiny_mir
     live.write_bytes(b"in progress")
     load_mnist_cifar("mirror", verbose=False)
     assert not stale.exists() and live.exists()
+
+
+def test_a_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    from torchvision import datasets
+
+    from moe_utils.datasets import mnist_cifar
+
+    raw = tmp_path / "data" / "raw"
+    monkeypatch.setattr(paths, "RAW_DIR", raw)
+
+    def offline(root, train=True, download=False):
+        (Path(root) / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)  # what torchvision creates before it fails
+        (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"partial")
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(datasets, "MNIST", offline)
+    with pytest.raises(MoeError, match="download failed"):
+        mnist_cifar._build_from_download()
+    assert not raw.exists()
+    raw.mkdir(parents=True)
+    (raw / "kept.txt").write_text("a user's file")
+    with pytest.raises(MoeError):
+        mnist_cifar._build_from_download()
+    assert [p.name for p in raw.iterdir()] == ["kept.txt"]

@@ -67,16 +67,21 @@ def test_a_different_choice_draws_a_different_image():
     )
 
 
-def tiny_byte_models(settings: ExpertLoadSettings) -> dict:
+def tiny_byte_models(settings: ExpertLoadSettings, shown: bool = True) -> dict:
+    """Untrained models of each run, keyed by (shape, method) as the controls show them (or as the runs name them)."""
+    from moe_utils.studies.expert_load.method import METHOD_LABELS
+
     return {
-        (shape, method): TransformerModel(settings.config(shape, method), "tokens", 256, head="lm", seed=1).eval()
+        (shape, METHOD_LABELS[method] if shown else method): TransformerModel(
+            settings.config(shape, method), "tokens", 256, head="lm", seed=1
+        ).eval()
         for shape, method in settings.runs
     }
 
 
 def test_the_text_view_colours_every_byte_by_the_models_first_choice():
     settings = ExpertLoadSettings()
-    model = tiny_byte_models(settings)[("standard", "aux_free")]
+    model = tiny_byte_models(settings)[("standard", "Aux-Loss-Free")]
     data, experts = expert_load_explore.routed_bytes(model, "héllo, 3 + 4 = 7", layer=2)
     assert data == "héllo, 3 + 4 = 7".encode() and experts.shape == (len(data),)  # é is two bytes
     with torch.no_grad():
@@ -93,6 +98,11 @@ def test_the_text_view_colours_every_byte_by_the_models_first_choice():
     )
     assert len(fig.axes) == 2
     plt.close(fig)
+
+
+def test_the_controls_show_the_names_the_figures_use():
+    options = expert_load_explore.controls(expert_load_explore.explore_tables(COMMITTED))
+    assert options["method"] == ["Aux-Loss-Based", "Aux-Loss-Free"] and "DM Mathematics" in options["domain"]
 
 
 def test_a_bad_choice_is_one_line_naming_the_control_and_its_options():
@@ -139,22 +149,73 @@ def test_the_committed_explorer_cell_shows_a_static_image_with_alt_text(notebook
 
 
 def test_the_text_box_uses_the_first_seeds_kept_models_and_only_when_all_are_kept(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
+    from moe_utils.io.trained import KeptTables
     from moe_utils.studies.expert_load.job import expert_load_job
 
     monkeypatch.setenv(paths.TRAINED_ENV, str(tmp_path / "trained"))
     settings = ExpertLoadSettings(profile="quick")
     assert expert_load_explore.kept_models(settings) == {}  # nothing kept: the bars alone
-    models = tiny_byte_models(settings)
+    models = tiny_byte_models(settings, shown=False)
     keep = settings.kept_runs()
     for (shape, method), model in models.items():
         job = dict(settings=settings, seed=settings.seed, label=shape, method=method)
-        keep.save(expert_load_job, job, SimpleNamespace(states={"model": model.state_dict()}))
+        keep.save(expert_load_job, job, KeptTables({}, {"model": model.state_dict()}))
         if (shape, method) == settings.runs[0]:
             assert expert_load_explore.kept_models(settings) == {}  # one of four kept: not a partial set
     loaded = expert_load_explore.kept_models(settings)
-    assert set(loaded) == set(models)
-    for name, model in models.items():
-        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded[name].state_dict().values()))
+    assert set(loaded) == set(tiny_byte_models(settings))  # keyed as the controls show the methods
+    for (shape, method), model in tiny_byte_models(settings).items():
+        kept = loaded[(shape, method)].state_dict().values()
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), kept))
     assert expert_load_explore.kept_models(ExpertLoadSettings(profile="quick", seed=1)) == {}  # other settings
+
+
+BAD_CHOICES = {
+    "04": [({"layer": 99}, "layer=99 is not allowed; allowed: "), ({"run": "bogus"}, "run='bogus' is not allowed")],
+    "05": [({"layer": 99}, "layer=99 is not allowed"), ({"method": "aux_free"}, "method='aux_free' is not allowed")],
+    "06": [({"task": "bogus"}, "task='bogus' is not allowed"), ({"head": "L99 H99"}, "head='L99 H99' is not allowed")],
+    "07": [({"quantity": "bogus"}, "quantity='bogus' is not allowed"), ({"layer": 99}, "layer=99 is not allowed")],
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(VIEWS))
+def test_a_view_called_from_python_refuses_a_choice_its_controls_do_not_offer(notebook):
+    module, view = VIEWS[notebook]
+    tables = module.explore_tables(COMMITTED)
+    defaults = explorer.default_choices(module.controls(tables), {})
+    for bad, message in BAD_CHOICES[notebook]:
+        with pytest.raises(MoeError) as err:
+            view(tables, **{**defaults, **bad})
+        assert str(err.value).startswith(message) and "\n" not in str(err.value), err.value
+    plt.close("all")
+
+
+def test_the_prompt_view_refuses_an_empty_prompt_and_an_unknown_family_and_caps_a_long_prompt(tmp_path):
+    pytest.importorskip("transformers")
+    import pandas as pd
+    from test_hf import saved_model
+
+    from moe_utils.hf.loading import load_causal_lm
+    from moe_utils.studies.real_models import explore as real_model_explore
+
+    model, tokenizer = load_causal_lm(str(saved_model("llama", tmp_path / "llama")), device="cpu")
+    shares = pd.DataFrame(
+        [
+            {"family": f, "layer": layer, "head": h, "share": 0.125}
+            for f in ("Retrieval", "Math")
+            for layer in (1, 2)
+            for h in (1, 2, 3, 4)
+        ]
+    )
+    view = real_model_explore.prompt_view
+    with pytest.raises(MoeError, match=r"^prompt='' is not allowed; type a prompt"):
+        view(shares, model, tokenizer, "Math", "  ", "")
+    with pytest.raises(MoeError, match=r"^family='bogus' is not allowed; allowed: 'Retrieval', 'Math'$"):
+        view(shares, model, tokenizer, "bogus", "abc", "")
+    long = "word " * 1000  # 5,000 characters
+    fig = view(shares, model, tokenizer, "Math", long, "")
+    title = fig.axes[0].get_title()
+    assert f"its last {real_model_explore.MAX_PROMPT_TOKENS} of " in title and len(title) < 160
+    alt = real_model_explore.alt_text({"family": "Math", "prompt": long, "answer": ""})
+    assert len(alt) < 300
+    plt.close(fig)

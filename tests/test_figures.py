@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from moe_utils.errors import MoeError
+from moe_utils.io import paths
 from moe_utils.io.figures import describe_figure, save_fig, save_table
 
 
@@ -100,3 +101,29 @@ def test_committed_tables_number_layers_experts_heads_and_tokens_from_1():
         for column in set(numbered) & set(table.columns):
             values = pd.to_numeric(table[column], errors="coerce").dropna()
             assert values.empty or values.min() == 1, f"{path.name}: {column} starts at {values.min()}, not 1"
+
+
+def test_overlapping_text_is_found_and_said_in_one_line(tmp_path, monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
+    from moe_utils.io.layout_check import overlapping_text
+
+    fig, axes = plt.subplots(1, 2, figsize=(6, 2))
+    axes[0].set_title("a long title that runs into the next panel's title")
+    axes[1].set_title("the next panel's title")
+    assert overlapping_text(fig) == ["axes 1 title / axes 2 title"]
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.bar(range(1, 33), range(32))
+    ax.set_xticks(range(1, 33), [str(i) for i in range(1, 33)])  # 32 expert numbers on a narrow axis run together
+    assert "axes 1 x tick '1' / axes 1 x tick '2'" in overlapping_text(fig)
+    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    ax.plot([0, 1], label="a")
+    ax.set(title="fine", xlabel="x", ylabel="y")
+    ax.legend()
+    assert overlapping_text(fig) == []
+    monkeypatch.setenv(paths.FIGURES_ENV, str(tmp_path))
+    fig, axes = plt.subplots(1, 2, figsize=(6, 2))
+    axes[0].set_title("a long title that runs into the next panel's title")
+    axes[1].set_title("the next panel's title")
+    save_fig(fig, "99_clash", pd.DataFrame({"x": [1]}))
+    assert capsys.readouterr().out.strip() == "figure 99_clash: overlapping text: axes 1 title / axes 2 title"

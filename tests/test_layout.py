@@ -25,7 +25,7 @@ ALLOWED = {
     # One package per study: studies import measures, models (moe, exp1, hf), datasets and io, never each other.
     "studies": BASE | {"datasets", "moe", "exp1", "hf", "measures", "stats", "settings"},
     "hf": BASE | {"datasets", "moe", "measures"},  # Hugging Face models: loading, hooks, scoring; below the studies
-    "pipeline": BASE,
+    "pipeline": BASE | {"readme"},  # the summary cell at the top of an executed notebook, from its run's tables
     "readme": BASE | {"stats", "exp1", "studies"},  # README's results blocks: the settings' defaults and the CSVs
 }
 

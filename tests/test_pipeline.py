@@ -65,6 +65,8 @@ def test_every_notebook_runs_quick_into_a_temporary_folder(quick_run, monkeypatc
         assert injected and "quick" in "".join(injected[0]["source"])
         errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors
+        printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+        assert "overlapping text" not in printed, (notebook.name, printed[printed.find("overlapping text") - 80 :][:300])
     for name in ("01_samples", "01_class_counts", "02_accuracy_curves", "02_activation_rates", "02_final_accuracy"):
         assert list((tmp_path / "figures").glob(f"{name}.*")), name
     for png in (tmp_path / "figures").glob("*.png"):
@@ -302,3 +304,48 @@ def test_ctrl_c_is_one_line_naming_the_kernel_log(tmp_path, monkeypatch, capfd):
     assert err.startswith("error: interrupted; the notebook that was running and its figures were left as they were")
     assert "\n" not in err and "01_interrupted.kernel.log" in err
     assert not (out / "01_interrupted.ipynb").exists() and not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize("only", ["", ",", " , "])
+def test_only_naming_no_notebook_is_one_line(only, capsys):
+    assert main(["--profile", "quick", "--only", only]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --only={only!r} is not allowed; it names no notebook; use numbers from 01, 02")
+    assert "\n" not in err
+
+
+def test_an_output_folder_holding_committed_notebooks_is_one_line(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    for folder in (paths.NOTEBOOKS_DIR, paths.NOTEBOOKS_DIR / "." / "", tmp_path / "clone" / "notebooks"):
+        if folder.parent.name == "clone":
+            folder.mkdir(parents=True)
+            shutil.copy(paths.NOTEBOOKS_DIR / "02_four_models.ipynb", folder)
+            subprocess.run(["git", "init", "-q", str(folder)], check=True)
+            subprocess.run(["git", "-C", str(folder), "add", "02_four_models.ipynb"], check=True)
+        before = {p: p.stat().st_mtime_ns for p in folder.glob("*.ipynb")}
+        assert main(["--profile", "quick", "--only", "02", "--output-dir", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: --output-dir={str(folder)!r} is not allowed; it holds the committed notebooks")
+        assert "\n" not in err and before == {p: p.stat().st_mtime_ns for p in folder.glob("*.ipynb")}
+        assert not (folder / "figures").exists() and not (folder / "logs").exists()
+
+
+def test_a_project_error_keeps_no_failed_notebook(tmp_path, monkeypatch, capsys):
+    body = "from moe_utils.errors import MoeError\nraise MoeError('EPOCHS=0 is not allowed; it must be positive')"
+    status, out = run_tiny(tmp_path, monkeypatch, "01_bad_parameter", body)
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.endswith("MoeError: EPOCHS=0 is not allowed; it must be positive"), err
+    assert not list((out / "logs").glob("*.failed.ipynb"))  # the one line is the whole story
+
+
+def test_a_long_notebook_prints_its_running_cell_and_elapsed_time(tmp_path, monkeypatch, capsys):
+    from moe_utils import pipeline
+
+    monkeypatch.setattr(pipeline, "HEARTBEAT_SECONDS", 0.5)
+    status, out = run_tiny(tmp_path, monkeypatch, "01_slow", "import time\ntime.sleep(4)")  # papermill adds a cell
+    lines = capsys.readouterr().out.splitlines()
+    beats = [line for line in lines if line.startswith("  01_slow: ")]
+    assert status == 0 and beats, lines
+    assert any(line.startswith("  01_slow: cell 4 of 4, ") and line.endswith(" min") for line in beats), beats

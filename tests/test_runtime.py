@@ -15,11 +15,21 @@ from moe_utils.runtime import PROGRESS_ENV, ClosingLine, progress, resolve_devic
 
 
 def test_random_share_draws_only_below_one():
-    split = Split(torch.zeros(10, 2, 2, dtype=torch.uint8), torch.arange(10), torch.ones(10, dtype=torch.bool))
+    split = Split(torch.zeros(10, 2, 2, dtype=torch.uint8), torch.zeros(10, dtype=torch.long), torch.ones(10).bool())
     generator = torch.Generator().manual_seed(0)
     assert random_share(split, 1.0, generator) is split
     assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())  # no draw
     assert len(random_share(split, 0.3, generator)) == 3
+
+
+def test_random_share_keeps_every_class_of_a_small_split():
+    labels = torch.tensor([0] * 90 + [1] * 8 + [2, 3])  # [100]: two rare classes
+    split = Split(torch.arange(100).view(100, 1, 1).to(torch.uint8), labels, labels < 2, n_classes=4, n_first=2)
+    for seed in range(20):
+        share = random_share(split, 0.05, torch.Generator().manual_seed(seed))
+        assert set(share.labels.tolist()) == {0, 1, 2, 3} and len(set(share.images.flatten().tolist())) == len(share)
+        plain = split.subset(torch.randperm(100, generator=torch.Generator().manual_seed(seed))[:5])
+        assert torch.equal(share.images[:5], plain.images)  # the plain random share first, unchanged
 
 
 def test_progress_under_the_pipeline_ends_in_one_line(monkeypatch, capsys):

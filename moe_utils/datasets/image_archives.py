@@ -37,8 +37,10 @@ def to_gray_square(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(gray, dtype=np.uint8)
 
 
-def _sort_key(stem: str) -> tuple[int, int | str]:
-    return (0, int(stem)) if stem.isdigit() else (1, stem)
+def _sort_key(stem: str) -> tuple[int, int, str]:
+    """Numbers first, in numeric order, then names; a numeric prefix sorts as a number ("2_dot" before "10_plus")."""
+    digits = len(stem) - len(stem.lstrip("0123456789"))
+    return (0, int(stem[:digits]), stem[digits:]) if digits else (1, 0, stem)
 
 
 def read_image_folder_archive(path: str | Path, size: int = 32) -> tuple[dict[str, ArchiveSplit], list[str]]:
@@ -63,8 +65,14 @@ def read_image_folder_archive(path: str | Path, size: int = 32) -> tuple[dict[st
                     continue
                 split, cls, stem = parts[-3], parts[-2], PurePosixPath(parts[-1]).stem
                 data = archive.extractfile(member).read()
-                with Image.open(io.BytesIO(data)) as image:
-                    pixels = to_gray_square(image, size)
+                try:
+                    with Image.open(io.BytesIO(data)) as image:
+                        pixels = to_gray_square(image, size)
+                except (OSError, UnidentifiedImageError, ValueError) as exc:
+                    raise MoeError(
+                        f"archive {path} is corrupt or unreadable: image {member.name} cannot be decoded "
+                        f"({type(exc).__name__})"
+                    ) from None
                 found.setdefault(split, {}).setdefault(cls, []).append((stem, pixels))
     except (tarfile.TarError, OSError, EOFError, zlib.error, UnidentifiedImageError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__

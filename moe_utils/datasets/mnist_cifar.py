@@ -80,10 +80,16 @@ class Split:
 
 
 def random_share(split: Split, share: float, generator: torch.Generator) -> Split:
-    """A random ``share`` of ``split``'s images (drawn from ``generator``); the split itself, untouched, when share is 1."""
+    """A random ``share`` of ``split``'s images (drawn from ``generator``), plus the first image of the same random order
+    of each class the share missed (a small dataset keeps every class); the split itself, untouched, when share is 1."""
     if share >= 1:
         return split
-    return split.subset(torch.randperm(len(split), generator=generator)[: round(len(split) * share)])
+    order = torch.randperm(len(split), generator=generator)  # [n]
+    taken = order[: round(len(split) * share)]
+    labels = split.labels[order.to(split.labels.device)].cpu()  # [n], in the random order
+    missed = sorted(set(labels.tolist()) - set(split.labels[taken.to(split.labels.device)].cpu().tolist()))
+    extra = [order[int((labels == c).nonzero()[0])] for c in missed]  # each missed class's first image in that order
+    return split.subset(torch.cat([taken, torch.stack(extra)]) if extra else taken)
 
 
 @dataclass
@@ -253,17 +259,35 @@ def _no_data_message(reason: str) -> str:
     )
 
 
+def remove_new_entries(folder: Path, before: set[Path] | None) -> None:
+    """Remove what appeared in ``folder`` since ``before`` (its entries then; None: the folder did not exist)."""
+    import shutil
+
+    if not folder.is_dir():
+        return
+    if before is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for entry in set(folder.iterdir()) - before:
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def _build_from_download() -> tuple[Split, Split]:
     from PIL import Image
     from torchvision import datasets
 
     raw = paths.RAW_DIR
+    before = set(raw.iterdir()) if raw.is_dir() else None  # what a failed download must not leave behind
     result = []
     for train in (True, False):
         try:
             mnist = datasets.MNIST(raw, train=train, download=True)
             cifar = datasets.CIFAR10(raw, train=train, download=True)
         except Exception as exc:  # torchvision raises URLError/RuntimeError/OSError when offline
+            remove_new_entries(raw, before)
             raise MoeError(_no_data_message(f"download failed: {' '.join(str(exc).split())}")) from None
         mnist_images = np.stack([to_gray_square(Image.fromarray(img.numpy(), "L"), IMAGE_SIZE) for img in mnist.data])
         cifar_images = np.stack([to_gray_square(Image.fromarray(img, "RGB"), IMAGE_SIZE) for img in cifar.data])

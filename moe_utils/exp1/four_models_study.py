@@ -41,11 +41,32 @@ class TrainedModels:
     models: dict[str, nn.Module]
     history: pd.DataFrame  # model, epoch, split, accuracy, loss
     seconds: float
+    init: str = "tf"
+    n_classes: int = 20
 
     @property
     def states(self) -> dict[str, dict]:
         """The models' state dicts by name."""
         return state_dicts(self.models)
+
+    def kept_record(self) -> dict:
+        """What is kept of it: the models as state dicts (``io.safe_store`` keeps no modules)."""
+        fields = {"history": self.history, "seconds": self.seconds, "init": self.init, "n_classes": self.n_classes}
+        return fields | {"states": self.states}
+
+    @classmethod
+    def from_kept_record(cls, record: dict) -> TrainedModels:
+        """Rebuild it from ``kept_record()``: the four models built and their states loaded."""
+        states = record.pop("states")
+        return cls(four_models_from_states(states, record["init"], record["n_classes"]), **record)
+
+
+def four_models_from_states(states: dict[str, dict], init: str, n_classes: int) -> dict[str, nn.Module]:
+    """The four models with the kept ``states`` loaded."""
+    models = build_four_models(init, seed=0, n_classes=n_classes)
+    for name, model in models.items():
+        model.load_state_dict(states[name])
+    return models
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +86,7 @@ def four_models_job(settings: FourModelsSettings, seed: int) -> TrainedModels:
     models = build_four_models(settings.init, seed=seed, n_classes=train.n_classes)
     started = time.perf_counter()
     history = train_models(models, train, test, settings.train_config)
-    return TrainedModels(models, history, time.perf_counter() - started)
+    return TrainedModels(models, history, time.perf_counter() - started, settings.init, train.n_classes)
 
 
 def run(settings: FourModelsSettings) -> FourModelsTables:
@@ -75,7 +96,8 @@ def run(settings: FourModelsSettings) -> FourModelsTables:
     device = resolve_device(settings.device)
     job = dict(settings=settings, seed=settings.seed)
     trained = run_parallel(four_models_job, [job], workers=1, desc="models", keep=settings.kept_runs())[0]
-    models, history, seconds = trained.models, trained.history, trained.seconds
+    models = {name: model.to(device) for name, model in trained.models.items()}  # kept models load on the CPU
+    history, seconds = trained.history, trained.seconds
     final = final_accuracy(history)
     rates = activation_rates(models, {"train": train, "test": test})
     info = {"train images": len(train), "test images": len(test), "device": str(device), "train seconds": seconds}

@@ -77,7 +77,8 @@ def aligned_class_rates(
     models: dict[str, nn.Module], align_on: Split, split: Split, class_names: list[str]
 ) -> pd.DataFrame:
     """Per-class activation rates on ``split`` with experts ordered by the first dataset's share on ``align_on`` (long: model,
-    class, class_name, expert, rate)."""
+    class, class_name, expert, rate); classes without images in ``split`` are left out (``classes_without_images``)."""
+    present = set(split.labels.unique().tolist())
     rows = []
     for name, model in models.items():
         if not hasattr(model, "gate_log_weights"):
@@ -85,11 +86,19 @@ def aligned_class_rates(
         weights = aligned_gate_weights(model, {"align": align_on, "eval": split})["eval"]  # [n, experts]
         table = class_activation_rates_from_weights(weights, split.labels.cpu(), len(class_names))  # [classes, experts]
         for c, rates in enumerate(table.tolist()):
+            if c not in present:
+                continue
             rows += [
                 {"model": name, "class": c, "class_name": class_names[c], "expert": i + 1, "rate": r}
                 for i, r in enumerate(rates)
             ]
     return pd.DataFrame(rows)
+
+
+def classes_without_images(split: Split, class_names: list[str]) -> list[str]:
+    """The names of the classes that have no image in ``split`` (a small dataset's quick run can miss some)."""
+    present = set(split.labels.unique().tolist())
+    return [name for c, name in enumerate(class_names) if c not in present]
 
 
 def class_routing_summary(class_rates: pd.DataFrame, used: float = 0.1) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from ..io.trained import KeptTables, state_dicts
 from ..runtime import make_generator, resolve_device, run_parallel
 from ..stats import group_stats
 from .expert_sweep import build_sweep, routing_summary
-from .gate_analysis import aligned_class_rates, gate_weight_distributions
+from .gate_analysis import aligned_class_rates, classes_without_images, gate_weight_distributions
 from .gate_strategies import experts_equal, run_gate_strategies
 from .gating_stats import activation_rates, align_experts, majority_share
 from .hard_split import Variant, classify_split, source_pattern, train_variant
@@ -88,6 +88,9 @@ def seed_runs(settings: GateAnalysisSettings) -> SeedRuns:
     """Study 5's runs: every seed in its own process (one torch thread), experts aligned on the first dataset's train share."""
     jobs = [dict(settings=settings, seed=seed) for seed in settings.seeds]
     runs = run_parallel(four_models_job, jobs, workers=settings.workers, desc="seeds", keep=settings.kept_runs())
+    device = resolve_device(settings.device)
+    for run in runs:  # kept models load on the CPU
+        run.models = {name: model.to(device) for name, model in run.models.items()}
     return combine_seed_runs(runs)
 
 
@@ -113,7 +116,7 @@ def class_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
         [aligned_class_rates(runs.models[seed], s.train, s.test, names).assign(seed=seed) for seed in settings.seeds],
         ignore_index=True,
     )
-    return {"class_rates": rates, "all_class_rates": every}
+    return {"class_rates": rates, "all_class_rates": every, "classes_left_out": classes_without_images(s.test, names)}
 
 
 def kept_job(fn, settings: GateAnalysisSettings) -> dict:

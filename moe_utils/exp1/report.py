@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..datasets.mnist_cifar import slug
+from ..datasets.mnist_cifar import DISPLAY_NAMES, slug
 from ..io.report import holds, share, signed
 from ..stats import mean_std
 from .data_summary import DataTables
@@ -193,3 +193,34 @@ def gate_analysis_findings(t: GateAnalysisTables) -> str:
         hard_split_lines(t),
     ]
     return "\n\n".join(parts)
+
+
+def four_models_headline(final: pd.DataFrame) -> str:
+    """One sentence for the README from notebook 02's final accuracy table (model, train, test)."""
+    test = final.set_index("model")["test"]
+    return "source 004's Experiment 1 re-run on its 20-class MNIST + CIFAR data, one seed: test accuracy " + ", ".join(
+        f"{test[m]:.3f} ({m})" for m in MODELS
+    )
+
+
+def gate_analysis_headline(claims: pd.DataFrame) -> str:
+    """One sentence for the README from notebook 03's claims over seeds (claim, holds_in, seeds, margin_mean, …)."""
+    rows = claims.set_index("claim (test accuracy)")
+
+    def claim(name: str) -> str:
+        r = rows.loc[name]
+        return (
+            f"*{name}* in {int(r.holds_in)} of {int(r.seeds)} seeds ({signed(100 * r.margin_mean, 1)} ± "
+            f"{100 * r.margin_std:.1f} points)"
+        )
+
+    return "over seeds, " + "; ".join(claim(c) for c in rows.index)
+
+
+def data_headline(counts: pd.DataFrame) -> str:
+    """One sentence for notebook 01's summary from its class counts (class, name, train, test)."""
+    datasets = [DISPLAY_NAMES.get(d, d) for d in dict.fromkeys(counts["name"].str.split(":").str[0])]
+    return (
+        f"{len(counts)} classes from {' and '.join(datasets)}, {int(counts.train.sum()):,} training and "
+        f"{int(counts.test.sum()):,} test images, as one 32 × 32 grayscale uint8 tensor file"
+    )

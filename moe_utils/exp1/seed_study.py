@@ -9,6 +9,7 @@ import pandas as pd
 from torch import nn
 
 from ..datasets.mnist_cifar import Split
+from ..io.trained import state_dicts
 from .gating_stats import activation_rates, align_experts
 from .models import build_four_models
 from .routing_probe import RoutingProbe
@@ -25,6 +26,22 @@ class SeedRun:
     rates: pd.DataFrame  # model, split, dataset, expert, rate, seed (experts not yet aligned)
     routing_by_epoch: pd.DataFrame  # model, epoch, dataset, expert, rate, seed
     models: dict[str, nn.Module]
+    init: str = "tf"
+    n_classes: int = 20
+
+    def kept_record(self) -> dict:
+        """What is kept of it: the models as state dicts (``io.safe_store`` keeps no modules)."""
+        fields = {f: getattr(self, f) for f in ("seed", "history", "rates", "routing_by_epoch", "init", "n_classes")}
+        return fields | {"states": state_dicts(self.models)}
+
+    @classmethod
+    def from_kept_record(cls, record: dict) -> SeedRun:
+        """Rebuild it from ``kept_record()``: the four models built and their states loaded."""
+        states = record.pop("states")
+        models = build_four_models(record["init"], seed=0, n_classes=record["n_classes"])
+        for name, model in models.items():
+            model.load_state_dict(states[name])
+        return cls(models=models, **record)
 
 
 @dataclass
@@ -46,7 +63,15 @@ def train_four_models(train: Split, test: Split, config: TrainConfig, *, seed: i
     probe = RoutingProbe(len(train), config.batch_size, train.dataset_names)
     history = train_models(models, train, test, config, extra_loss=probe, progress=False)
     rates = activation_rates(models, {"train": train, "test": test})
-    return SeedRun(seed, history.assign(seed=seed), rates.assign(seed=seed), probe.rates().assign(seed=seed), models)
+    return SeedRun(
+        seed,
+        history.assign(seed=seed),
+        rates.assign(seed=seed),
+        probe.rates().assign(seed=seed),
+        models,
+        init,
+        train.n_classes,
+    )
 
 
 def combine_seed_runs(runs: list[SeedRun]) -> SeedRuns:

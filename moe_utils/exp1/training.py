@@ -181,5 +181,5 @@ def train_models(
                         "running_train_loss": loss,
                     }
                 )
-        bar.set_postfix({r["model"][:12]: f"{r['accuracy']:.3f}" for r in rows[-2 * len(models) + 1 :: 2]})
+        bar.set_postfix({r["model"]: f"{r['accuracy']:.3f}" for r in rows[-2 * len(models) + 1 :: 2]})
     return pd.DataFrame(rows)

@@ -133,6 +133,26 @@ def hub_offline() -> bool:
     return False
 
 
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a ``.safetensors`` file's header or length (e.g. a truncated copy), or None."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > size - 8:
+                return f"is truncated or damaged ({size:,} bytes; its header alone claims {length:,})"
+            header = json.loads(handle.read(length))
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return f"is not a readable safetensors file ({size:,} bytes)"
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + length + end > size:
+        return f"is truncated ({size:,} bytes; its header needs {8 + length + end:,})"
+    return None
+
+
 def check_model_source(name: str) -> None:
     """Before any work: a local folder must hold a config, weights and a tokenizer; a hub id needs the hub reachable.
     Each failure is one MoeError line naming MODEL as given."""
@@ -152,9 +172,19 @@ def check_model_source(name: str) -> None:
                 f"MODEL={name!r} is a folder without {', '.join(missing)}; save model and tokenizer there "
                 "(save_pretrained) or give another folder"
             )
+        for weights in sorted(local.glob("*.safetensors")):
+            problem = safetensors_problem(weights)
+            if problem:
+                raise MoeError(f"MODEL={name!r}: {weights.name} {problem}; copy or download it again")
         return
+    if local.exists() and local.suffix.lower() == ".gguf":
+        raise MoeError(
+            f"MODEL={name!r} is a GGUF file; give a Hugging Face folder instead: convert it once with transformers "
+            f"(AutoModelForCausalLM.from_pretrained(FOLDER, gguf_file={local.name!r}).save_pretrained(OUT), and the "
+            "tokenizer likewise) and pass OUT"
+        )
     if local.exists():
-        raise MoeError(f"MODEL={name!r} is a file, not a model folder")
+        raise MoeError(f"MODEL={name!r} is a file, not a model folder (config.json, weights and tokenizer)")
     if "/" not in name or name.startswith(("/", ".", "~")):
         raise MoeError(f"MODEL={name!r} is neither a known real model, a local folder nor a hub id (owner/name)")
     if hub_offline():

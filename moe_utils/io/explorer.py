@@ -73,10 +73,17 @@ def control_widget(name: str, options: list | str, value):
     return widgets.Dropdown(options=options, value=value, description=name)
 
 
-def explore(view: Callable[..., plt.Figure], controls: dict[str, list | str], alt: Callable[[dict], str], **defaults):
+def explore(
+    view: Callable[..., plt.Figure],
+    controls: dict[str, list | str],
+    alt: Callable[[dict], str],
+    clears: dict[str, str] | None = None,
+    **defaults,
+):
     """Controls that redraw ``view(**choices)``: per entry of ``controls`` (name -> options), a dropdown of a list of
     options (the first, or ``defaults[name]``, is the default) or a text box for a str (the default text). Shows
-    the controls when live, else the default view as a static image."""
+    the controls when live, else the default view as a static image. ``clears`` empties a text box when another
+    control changes (08: a new prompt clears the previous prompt's answer), in the same redraw."""
     choices = default_choices(controls, defaults)
     check_choices(controls, choices)
     if not live():
@@ -89,7 +96,19 @@ def explore(view: Callable[..., plt.Figure], controls: dict[str, list | str], al
     boxes = {name: control_widget(name, options, choices[name]) for name, options in controls.items()}
     out = widgets.Output()
 
-    def redraw(_=None):
+    cleared_by = {boxes[source]: boxes[target] for source, target in (clears or {}).items()}
+    busy = [False]  # set while a cleared box changes, so that change does not redraw a second time
+
+    def redraw(change=None):
+        if busy[0]:
+            return
+        target = cleared_by.get(change["owner"]) if change else None
+        if target is not None and target.value:
+            busy[0] = True
+            try:
+                target.value = ""
+            finally:
+                busy[0] = False
         picked = {name: box.value for name, box in boxes.items()}
         png = figure_png(view(**picked))
         with out:

@@ -11,6 +11,7 @@ import pandas as pd
 from ..errors import MoeError
 from . import paths
 from .atomic import atomic_path
+from .layout_check import overlapping_text
 
 
 def save_table(table: pd.DataFrame | dict | list, name: str) -> None:
@@ -29,6 +30,12 @@ def save_arrays(arrays: dict[str, np.ndarray], name: str) -> None:
     with atomic_path(paths.figures_dir() / f"{name}.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
+
+
+def slant_labels(ax, angle: float = 30, axis: str = "x") -> None:
+    """Turn an axis's category labels by ``angle``, anchored at their tick, so long names never run together."""
+    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    plt.setp(labels, rotation=angle, ha="right", rotation_mode="anchor")
 
 
 def describe_figure(fig: plt.Figure, name: str) -> str:
@@ -59,6 +66,9 @@ def save_fig(
             f"figure {name!r} needs the numbers it plots; pass them as data (a non-empty DataFrame, dict or list)"
         )
     save_table(data, name)
+    clashes = overlapping_text(fig)
+    if clashes:  # said in one line, and caught by the tests' quick run of every notebook
+        print(f"figure {name}: overlapping text: {'; '.join(clashes[:3])}" + (" …" if len(clashes) > 3 else ""))
     target = paths.figures_dir() / f"{name}.png"
     with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")

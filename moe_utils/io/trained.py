@@ -3,7 +3,9 @@
 The key is a hash of the settings, the seed and the source of the modules that train the model (not the package
 version, which does not change with the code), so any change to any of them trains again. A kept run is written
 atomically (a staging folder renamed into place) and checked by ``cache_check`` when loaded: a damaged or partial
-one is set aside with one line and never half-loaded.
+one is set aside with one line and never half-loaded. Nothing kept is a pickle: state dicts are read with
+``weights_only=True`` and a job's result is a JSON tree beside its tensors (``safe_store``), so a swapped file cannot
+run code; one that does not load is set aside like a damaged one.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import torch
 from . import paths
 from .atomic import temporary_prefix
 from .cache_check import damage, record, set_aside
+from .safe_store import kept_files, load_object, save_object
 
 STATE_FILE = "state.pt"
 SETTINGS_FILE = "settings.json"
-RESULT_FILE = "result.pt"
+RESULT_STEM = "result"  # result.json + result.tensors.pt
 NOT_IN_KEY = ("retrain", "workers")  # settings that never change what is trained
 
 
@@ -95,7 +98,7 @@ def save_trained(notebook: str, key: str, states: dict[str, dict], settings, res
         cpu = {name: {k: v.detach().cpu() for k, v in state.items()} for name, state in states.items()}
         torch.save(cpu, stage / STATE_FILE)
         if result is not None:
-            torch.save(result, stage / RESULT_FILE)
+            save_object(result, stage, RESULT_STEM)
         fields = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
         info = {"settings": fields, "saved": time.strftime("%Y-%m-%d %H:%M:%S")}
         (stage / SETTINGS_FILE).write_text(json.dumps(info, indent=1, default=str))
@@ -117,17 +120,31 @@ def load_trained(notebook: str, key: str, log=print) -> tuple[dict[str, dict], d
     if reason is not None:
         set_aside(folder, reason, log)
         return None
-    info = json.loads((folder / SETTINGS_FILE).read_text())
-    return torch.load(folder / STATE_FILE, weights_only=True), info
+    try:
+        info = json.loads((folder / SETTINGS_FILE).read_text())
+        return torch.load(folder / STATE_FILE, weights_only=True), info
+    except Exception as error:  # a file that matches its record yet does not load as weights (e.g. a swapped pickle)
+        set_aside(folder, f"{STATE_FILE} does not load as weights: {one_line(error)}", log)
+        return None
 
 
 def load_result(notebook: str, key: str, log=print):
     """The kept job's (result, info) when it exists, has a result and matches its record; else None."""
     kept = load_trained(notebook, key, log)
     folder = run_folder(notebook, key)
-    if kept is None or not (folder / RESULT_FILE).exists():
+    if kept is None or not all((folder / name).exists() for name in kept_files(RESULT_STEM)):
         return None
-    return torch.load(folder / RESULT_FILE, weights_only=False), kept[1]  # checked against its record above
+    try:
+        return load_object(folder, RESULT_STEM), kept[1]
+    except Exception as error:  # a file that matches its record yet is not a kept result (e.g. a swapped pickle)
+        set_aside(folder, f"its result does not load without running code: {one_line(error)}", log)
+        return None
+
+
+def one_line(error: Exception) -> str:
+    """The first line of an error, with its type."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
 
 
 def state_dicts(models: dict) -> dict[str, dict]:

@@ -193,6 +193,18 @@ class TransformerModel(nn.Module):
         uniform_fan_in_(self.head.weight, d, generator)
         nn.init.zeros_(self.head.bias)
 
+    def kept_record(self) -> dict:
+        """What a kept result holds of the model (``io.safe_store``): its constructor's arguments and its state."""
+        return {"init_kwargs": self.init_kwargs, "state": self.state_dict(), "training": self.training}
+
+    @classmethod
+    def from_kept_record(cls, record: dict) -> TransformerModel:
+        """The model rebuilt from ``kept_record()``, bit-exactly."""
+        kwargs = dict(record["init_kwargs"], config=TransformerConfig(**record["init_kwargs"]["config"]))
+        model = cls(**kwargs)
+        model.load_state_dict(record["state"])
+        return model.train(record["training"])
+
     @property
     def moe_layers(self) -> list[MoEFeedForward]:
         """The MoE feed-forward layers, first block first (empty for a dense model)."""

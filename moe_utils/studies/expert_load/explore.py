@@ -13,10 +13,11 @@ from matplotlib.colors import ListedColormap
 
 from ...datasets.corpora import BYTE_VOCAB_SIZE
 from ...io import paths
-from ...io.explorer import explore
+from ...io.explorer import check_choices, explore
 from ...io.trained import load_result
 from ...moe.transformer import TransformerModel
 from .job import expert_load_job
+from .method import DOMAIN_LABELS, METHOD_LABELS
 from .settings import ExpertLoadSettings
 from .tables import ExpertLoadTables
 
@@ -29,12 +30,17 @@ def explore_tables(folder: Path | None = None) -> dict[str, pd.DataFrame]:
     """The first seed's relative load per shape (``05_expert_load.csv``, ``05_expert_load_fine.csv`` when run)."""
     saved = ExpertLoadTables.load(folder or paths.figures_dir())
     shapes = {shape: getattr(saved, key) for shape, key in SHAPES.items()}
-    return {shape: load for shape, load in shapes.items() if load is not None}
+    return {shape: shown(load) for shape, load in shapes.items() if load is not None}
+
+
+def shown(load: pd.DataFrame) -> pd.DataFrame:
+    """The load table with the names the figures use ("Aux-Loss-Free", "DM Mathematics"), for the controls."""
+    return load.assign(method=load["method"].map(METHOD_LABELS), domain=load["domain"].map(DOMAIN_LABELS))
 
 
 def kept_models(settings: ExpertLoadSettings, log=print) -> dict[tuple[str, str], TransformerModel]:
     """The first seed's trained models kept in ``data/trained/`` for these settings and code, keyed by (shape,
-    method), in eval mode; {} unless every one is kept (the notebook, run once, keeps them)."""
+    method as the controls show it), in eval mode; {} unless every one is kept (the notebook, run once, keeps them)."""
     keep, models = settings.kept_runs(), {}
     for shape, method in settings.runs:
         job = dict(settings=settings, seed=settings.seed, label=shape, method=method)  # as run() names it
@@ -43,7 +49,7 @@ def kept_models(settings: ExpertLoadSettings, log=print) -> dict[tuple[str, str]
             return {}
         model = TransformerModel(settings.config(shape, method), "tokens", BYTE_VOCAB_SIZE, head="lm", seed=0)
         model.load_state_dict(found[0].states["model"])
-        models[(shape, method)] = model.eval()
+        models[(shape, METHOD_LABELS[method])] = model.eval()
     return models
 
 
@@ -82,7 +88,8 @@ def draw_load(ax, tables: dict, method: str, shape: str, layer: int, domain: str
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
     rows = part[part["method"] == method]["relative_load"].to_numpy()
     maxvio = float(rows.max() - 1) if len(rows) else float("nan")  # relative load has mean 1: MaxVio = max − 1
-    ax.set_xticks(np.arange(1, part["expert"].max() + 1))
+    n_experts = int(part["expert"].max())
+    ax.set_xticks(np.arange(1, n_experts + 1, 1 if n_experts <= 16 else 4))  # readable at any expert count
     ax.set(xlabel="expert", ylabel="relative load (1 = balanced)")
     ax.set_title(f"{shape} shape, layer {layer}, {domain}: {method} (filled), max violation {maxvio:.2f}", fontsize=10)
     ax.legend(fontsize=8)
@@ -110,6 +117,9 @@ def load_view(tables: dict, method: str, shape: str, layer: int, domain: str, mo
     """Relative load (tokens routed / balanced share) of each expert of one layer for one domain: the chosen method
     filled, the other method outlined; 1 = balanced. With ``models`` and ``text``: the text's bytes coloured by the
     expert the first seed's model (``shape``, ``method``) sends each to at that layer. Experts are numbered from 1."""
+    check_choices(controls(tables), dict(method=method, shape=shape, layer=layer, domain=domain))
+    if text is not None:
+        check_choices({"text": DEFAULT_TEXT}, {"text": text})
     if models is None or text is None:
         fig, ax = plt.subplots(figsize=(7, 3.4))
         draw_load(ax, tables, method, shape, layer, domain)

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from ...io import paths
-from ...io.explorer import explore
+from ...io.explorer import check_choices, explore
 from .tables import HeadImportanceTables
 
 MAPS = ("probe_importance", "mask_importance")  # the two methods' maps in HeadImportanceTables
@@ -37,6 +37,7 @@ def controls(tables: dict) -> dict[str, list]:
 def head_view(tables: dict, task: str, method: str, head: str) -> plt.Figure:
     """Left: the task's importance shares (layers × heads) by ``method``, the chosen head boxed, with its share and
     rank; right: the task's accuracy drop when its top heads, the control's or random heads are masked."""
+    check_choices(controls(tables), dict(task=task, method=method, head=head))
     shares = tables["shares"]
     part = shares[(shares["task"] == task) & (shares["method"] == method)]
     grid = part.pivot(index="layer", columns="head", values="share")

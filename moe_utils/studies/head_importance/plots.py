@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from ...datasets.cognitive_tasks import TASKS
+from ...io.figures import slant_labels
 
 
 def importance_grid(shares: torch.Tensor, title: str, vmax: float | None = None):
@@ -53,7 +54,8 @@ def similarity_heatmaps(similarities: dict[str, torch.Tensor]):
             yticklabels=i == 0,
             cbar_kws={"label": "cosine similarity of importance maps", "shrink": 0.8},
         )
-        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        slant_labels(ax, 45)
         ax.tick_params(axis="y", labelsize=8)
         ax.set_title(method, fontsize=10)
     return fig
@@ -67,7 +69,7 @@ def ablation_bars(table: pd.DataFrame):
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("accuracy drop (baseline − ablated)")
     ax.set_xlabel("")
-    ax.tick_params(axis="x", rotation=20)
+    slant_labels(ax)
     ax.legend(fontsize=8)
     return fig
 
@@ -80,7 +82,8 @@ def ablation_seeds(per_seed: pd.DataFrame, title: str):
         g = per_seed[per_seed.condition == c]["drop"]
         ax.scatter([i] * len(g), g, alpha=0.5, s=16, color=f"C{i}")
         ax.errorbar(i, g.mean(), yerr=g.std(ddof=1) if len(g) > 1 else 0, fmt="o", color=f"C{i}", capsize=4)
-    ax.set_xticks(range(len(conditions)), [c.replace(" (", "\n(") for c in conditions], fontsize=8)
+    ax.set_xticks(range(len(conditions)), conditions, fontsize=8)
+    slant_labels(ax, 25)
     ax.set_ylabel("accuracy drop (mean of the tasks)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
@@ -91,6 +94,7 @@ def ablation_seeds(per_seed: pd.DataFrame, title: str):
 def accuracy_bars(accuracy: pd.DataFrame):
     """Held-out accuracy per family beside chance and the majority answer's share."""
     ax = accuracy[["held-out accuracy", "chance", "majority"]].plot.bar(
-        figsize=(10, 3.5), rot=20, color=["tab:blue", "0.6", "0.8"]
+        figsize=(10, 3.5), color=["tab:blue", "0.6", "0.8"]
     )
+    slant_labels(ax)
     return ax.figure

@@ -265,3 +265,26 @@ def arithmetic_text(st: pd.DataFrame, s: HeadImportanceSettings) -> str:
         f"({deeper.std(ddof=1):.2f} layers, head mask), the every-seed rule has 80 % power only for a true difference "
         f"≥ {every_seed_detectable(float(deeper.std(ddof=1)), len(st)):.2f} layers."
     )
+
+
+def headline(saved: Tables) -> str:
+    """One sentence for the README: top heads against layer-matched random heads, beside the shuffled-label control."""
+    m = saved.read_back("ablation_margins")
+    m = m[m["b"].str.startswith("layer-matched")].set_index("a")
+    k = HeadImportanceSettings().top_heads
+    probe, control = m.loc[f"top-{k} ({PROBE})"], m.loc[f"top-{k} ({CONTROL})"]
+
+    def beats(row) -> str:
+        return f"{signed(row['mean'], 3)} accuracy in {int(row['holds'])} of {int(row['n'])} seeds"
+
+    control_passes = control["mean"] > 0 and int(control["holds"]) == int(control["n"])
+    return (
+        f"masking a task family's top-{k} probe heads costs {'more' if probe['mean'] > 0 else 'no more'} than masking "
+        f"layer-matched random heads ({beats(probe)}), "
+        + (
+            f"but a probe trained on shuffled labels passes the same test ({beats(control)}), so these maps do not "
+            "yet separate a cognitive function from its family's prompt template"
+            if control_passes
+            else f"and a probe trained on shuffled labels does not pass the same test in every seed ({beats(control)})"
+        )
+    )

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ...io import paths
-from ...io.explorer import explore
+from ...io.explorer import check_choices, explore
 from .tables import LayerActivationTables
 
 QUANTITIES = (
@@ -39,6 +39,7 @@ def controls(tables: dict) -> dict[str, list]:
 def layer_view(tables: dict, quantity: str, layer: int, checkpoint: int) -> plt.Figure:
     """Left: ``quantity`` of ``layer`` at every checkpoint (first seed and the seed mean); right: every layer at
     ``checkpoint``, the chosen layer in red."""
+    check_choices(controls(tables), dict(quantity=quantity, layer=layer, checkpoint=checkpoint))
     first, mean = tables["first"], tables["mean"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     for frame, label, style in ((first, "first seed", "-"), (mean, "mean of seeds", "--")):
@@ -52,7 +53,11 @@ def layer_view(tables: dict, quantity: str, layer: int, checkpoint: int) -> plt.
     colours = ["C3" if v == layer else "C0" for v in rows["layer"]]
     right.bar(rows["layer"], rows[quantity], color=colours)
     right.set(xlabel="layer", ylabel=quantity, xticks=list(rows["layer"]))
-    right.set_title(f"every layer at step {checkpoint} (first seed)", fontsize=10)
+    right.set_title(f"every layer at step {checkpoint} (first seed), layer {layer} red", fontsize=10)
+    for ax, values in ((left, first[first["layer"] == layer][quantity]), (right, rows[quantity])):
+        positive = values[values > 0]
+        if len(positive) and positive.max() / positive.min() > 20:  # values spanning decades: a log scale
+            ax.set_yscale("log")
     fig.tight_layout()
     return fig
 

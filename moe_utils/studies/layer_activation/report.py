@@ -177,3 +177,23 @@ seed.
 * **Trends over all checkpoints** (`figures/07_rank_trends.png`): {trends}.
 * {source_claim(t)} (`figures/07_layer_activation_seeds.png`). We report the mismatch where there is one rather than tune
   the set-up until it appears."""
+
+
+def headline(saved: Tables) -> str:
+    """One sentence for the README: source 002's picture against each layer's share of the importance over training."""
+    s = LayerActivationSettings()
+    summary = saved.read_back("rank_summary")
+    t = SimpleNamespace(settings=s, rank_summary=summary)
+    quantity = "importance share per head"
+    rising, falling = rising_layers(t, quantity)
+    part = summary[summary.quantity == quantity]
+    early, late = part[part.layer <= 4]["rho mean"].mean(), part[part.layer > s.n_layers - 4]["rho mean"].mean()
+    matches = not any(v <= 4 for v in rising) and all(v in rising for v in range(5, s.n_layers + 1))
+    n = int(part["seeds"].max())
+    return (
+        f"source 002's picture (early layers flat, later layers rising) {'is' if matches else 'is **not**'} what a "
+        f"{s.n_layers}-layer model trained here shows in each layer's share of the head importance (which sums to 1 "
+        f"at every checkpoint): {len(rising)} of {s.n_layers} layers rise and {len(falling)} fall in all {n} seeds; "
+        f"mean Spearman ρ with the step {signed(early, 2)} in layers 1–4, {signed(late, 2)} in layers "
+        f"{s.n_layers - 3}–{s.n_layers}"
+    )

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from ...datasets.language_tasks import FAMILIES
+from ...io.figures import slant_labels
 from ...measures import head_plots
 
 
@@ -26,7 +27,8 @@ def accuracy_bars(accuracy: pd.DataFrame, title: str) -> plt.Figure:
         capsize=3,
     )
     ax.scatter(x, accuracy["chance"], marker="_", s=600, color="k", label="chance", zorder=3)
-    ax.set_xticks(x, [f.replace(" ", "\n") for f in accuracy["family"]], fontsize=8)
+    ax.set_xticks(x, list(accuracy["family"]), fontsize=8)
+    slant_labels(ax)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy (evaluation half)")
     ax.set_title(title + " — grey bars: at chance (95 % interval includes it)")
@@ -67,7 +69,8 @@ def ablation_bars(ablation: pd.DataFrame, title: str) -> plt.Figure:
         x = np.arange(len(part))
         ax.bar(x - 0.2, part["top drop"], 0.4, label="top heads")
         ax.bar(x + 0.2, part["random drop (layer-matched)"], 0.4, color="0.6", label="random, layer-matched")
-        ax.set_xticks(x, [f.replace(" ", "\n") for f in part["family"]], fontsize=7)
+        ax.set_xticks(x, list(part["family"]), fontsize=8)
+        slant_labels(ax)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_title(method)
         ax.set_ylabel("accuracy drop")

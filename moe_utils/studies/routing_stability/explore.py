@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ...io import paths
-from ...io.explorer import explore
+from ...io.explorer import check_choices, explore
 from .tables import StabilityTables
 
 
@@ -32,6 +32,7 @@ def controls(tables: dict) -> dict[str, list]:
 def stability_view(tables: dict, run: str, layer: int, dataset: str, sigma: float) -> plt.Figure:
     """Left: J(σ) of every run at one layer and dataset (the chosen run bold, σ marked); right: the runs at σ,
     first seed, beside the seed study's mean ± std (layers and datasets pooled) where the run was repeated."""
+    check_choices(controls(tables), dict(run=run, layer=layer, dataset=dataset, sigma=sigma))
     curves = tables["jaccard_vs_sigma"]
     part = curves[(curves["layer"] == layer) & (curves["dataset"] == dataset)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), width_ratios=[1.2, 1])

@@ -44,13 +44,14 @@ def jaccard_vs_sigma(curves: pd.DataFrame, runs: list[str], eval_sigma: float):
 
 def selection_grids(grid: pd.DataFrame, title: str):
     """The source's picture: E_orig, E_pert, intersection and union as black/white token × expert grids."""
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
     n_tokens, n_experts = grid.token.nunique(), grid.expert.nunique()
+    fig, axes = plt.subplots(1, 4, figsize=(12, 1.6 + 0.26 * n_tokens), layout="constrained")  # a row per token
     extent = (0.5, n_experts + 0.5, n_tokens + 0.5, 0.5)  # tokens and experts numbered from 1, as in the table
     for ax, (column, label) in zip(axes, GRID_PANELS):
         cells = grid.pivot(index="token", columns="expert", values=column).to_numpy()  # [tokens, experts]
         ax.imshow(cells, cmap="Greys", vmin=0, vmax=1, aspect="equal", extent=extent)
         ax.set_xticks(range(1, n_experts + 1)), ax.set_yticks(range(1, n_tokens + 1))
+        ax.tick_params(labelsize=8)
         ax.set_xticks(np.arange(0.5, n_experts + 1), minor=True)  # cell borders
         ax.set_yticks(np.arange(0.5, n_tokens + 1), minor=True)
         ax.grid(which="minor", color="grey", lw=0.5)
@@ -58,7 +59,6 @@ def selection_grids(grid: pd.DataFrame, title: str):
         ax.set_xlabel("expert"), ax.set_title(label)
     axes[0].set_ylabel("token")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -110,35 +110,35 @@ def tradeoff(table: pd.DataFrame, eval_sigma: float, top_k: int | None = None):
 
 
 def seed_bands(summary: pd.DataFrame, eval_sigma: float):
-    """Jaccard (left) and changed share (right) vs σ over seeds: mean line, ±1 std band; one line per (run, noise placement)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    """Jaccard (left) and changed share (right) vs σ over seeds: mean line, ±1 std band; runs by colour, noise
+    placements by line style, in two legends."""
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     lines = list(dict.fromkeys(zip(summary.run, summary.noise_at)))
-    colors = dict(
-        zip(dict.fromkeys(r for r, _ in lines), plt.cm.viridis(np.linspace(0, 0.9, len({r for r, _ in lines}))))
-    )
+    runs = list(dict.fromkeys(r for r, _ in lines))
+    colors = dict(zip(runs, plt.cm.tab10(np.arange(len(runs)))))
+    styles = {"router input": "-", "block input": "--", "model input": ":"}
     for ax, metric, label in zip(
-        axes, ("jaccard", "changed"), ("mean Jaccard J(E_orig, E_pert)", "share of tokens with a changed set")
+        axes, ("jaccard", "changed"), ("mean Jaccard J(E_orig, E_pert)", "tokens with a changed set")
     ):
         for run, noise_at in lines:
             f = summary[(summary.run == run) & (summary.noise_at == noise_at)].sort_values("sigma")
-            style = {"router input": "-", "block input": "--"}.get(noise_at, ":")
             mean, std = f[f"{metric}_mean"], f[f"{metric}_std"].fillna(0)
-            ax.plot(
-                f.sigma,
-                mean,
-                style,
-                marker=".",
-                color=colors[run],
-                label=f"{run} · noise at {noise_at} (n = {int(f.n_seeds.min())})",
-            )
+            ax.plot(f.sigma, mean, styles.get(noise_at, "-."), marker=".", color=colors[run])
             ax.fill_between(f.sigma, mean - std, mean + std, color=colors[run], alpha=0.15, lw=0)
         ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
-        ax.set_xlabel("σ (relative to the RMS of what is perturbed)"), ax.set_ylabel(label)
-        ax.set_title(f"{label.split(' J(')[0]}: mean ± 1 std over seeds, layers and datasets pooled", fontsize=9)
+        ax.set(xlabel="σ (relative to the RMS of what is perturbed)", ylabel=label)
+        ax.set_title(label.split(" J(")[0], fontsize=10)
         ax.grid(alpha=0.3)
-    fig.tight_layout(rect=(0, 0, 0.74, 1))
-    handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(0.74, 0.5), frameon=False)
+    n = int(summary.n_seeds.min())
+    fig.suptitle(f"Mean ± 1 std over {n} seeds, layers and datasets pooled", fontsize=10)
+    run_handles = [Line2D([], [], color=colors[r], marker=".", label=r) for r in runs]
+    placements = [p for p in styles if p in set(summary.noise_at)]
+    style_handles = [Line2D([], [], color="k", ls=styles[p], label=f"noise at {p}") for p in placements]
+    first = fig.legend(handles=run_handles, title="run", fontsize=8, title_fontsize=8, loc="outside right upper")
+    fig.legend(handles=style_handles, title="placement", fontsize=8, title_fontsize=8, loc="outside right lower")
+    fig.add_artist(first)
     return fig
 
 

@@ -241,3 +241,22 @@ def settling_text(saved: Tables, s: StabilitySettings) -> str:
         f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard_at_steps')])} after {s.steps} steps and "
         f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard')])} at the end."
     )
+
+
+def headline(saved: Tables) -> str:
+    """One sentence for the README: how noise-sensitive a trained router is, and what the regulariser does."""
+    s = StabilitySettings()
+    per_seed = saved.read_back("per_seed")
+    runs = {r: g for r, g in per_seed.groupby("run")}
+    n, lam = per_seed.seed.nunique(), s.lam_run
+    m = saved.read_back("margins").set_index(["a", "b", "value"])
+    collapsed = int((runs[lam].experts_used_layer1 <= s.top_k + 0.05).sum())
+    return (
+        f"a trained top-{s.top_k}-of-{s.n_experts} router changes the expert set of "
+        f"{mean_std_text(runs['baseline'].changed, 1, 100)} % of tokens at σ = {s.eval_sigma:g} ({n} seeds); the "
+        f"consistency regulariser changes the Jaccard index by {margin(m.loc[(lam, 'baseline', 'jaccard')])}, "
+        f"collapsing layer 1 onto {s.top_k} experts in {collapsed} of {n} seeds, and test accuracy by "
+        f"{margin(m.loc[(lam, 'baseline', 'acc')], scale=100, decimals=1, unit=' points')} (after "
+        f"{runs[lam].steps_trained.mean():,.0f} training steps on average, the baseline after "
+        f"{runs['baseline'].steps_trained.mean():,.0f})"
+    )
