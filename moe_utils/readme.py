@@ -233,7 +233,7 @@ def notebook_headline(number: str, folder: Path, tags: list[str] | None = None) 
 def headline_functions() -> dict:
     """Notebook number -> its one-sentence answer from a figures folder (notebooks 02–07)."""
     return {
-        "02": lambda f: exp1_report.four_models_headline(f("02_final_accuracy")),
+        "02": lambda f: exp1_report.four_models_headline(f("02_final_accuracy"), f("02_activation_rates")),
         "03": lambda f: exp1_report.gate_analysis_headline(f("03_claims_seeds")),
         "04": lambda f: routing_stability.report.headline(routing_stability.Tables.load(f.folder)),
         "05": lambda f: expert_load.report.headline(expert_load.Tables.load(f.folder)),

@@ -28,17 +28,23 @@ class StudySettings:
     @classmethod
     def from_parameters(cls, namespace: dict | None = None, /, **parameters):
         """Settings from a notebook's parameters: its namespace (``globals()``: each field from its UPPER_CASE name,
-        other names ignored) or the parameters by name (``MODEL=…, SEED=…``: an unknown name is a one-line error)."""
-        if namespace is not None:  # a notebook: its bad parameters show as one line, not a traceback
-            one_line_errors()
+        other names ignored) or the parameters by name (``MODEL=…, SEED=…``: an unknown name is a one-line error).
+        Building them only validates; ``for_notebook`` also prepares the notebook."""
         names = {f.name.upper(): f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(parameters) - set(names))
         if unknown:
             raise MoeError(f"unknown parameter(s) {unknown}; known: {', '.join(names)}")
         given = {**(namespace or {}), **parameters}
-        settings = cls(**{field: given[upper] for upper, field in names.items() if upper in given})
-        if namespace is not None:  # a notebook's own parameters: choose where its figures go
-            settings.choose_output()
+        return cls(**{field: given[upper] for upper, field in names.items() if upper in given})
+
+    @classmethod
+    def for_notebook(cls, namespace: dict, /):
+        """A notebook's settings from its namespace (``globals()``), with the notebook prepared for them: a bad
+        parameter shows as one line (not a traceback), and a run with other parameters than the committed one
+        writes its figures to a run folder (``choose_output``)."""
+        one_line_errors()
+        settings = cls.from_parameters(namespace)
+        settings.choose_output()
         return settings
 
     def differences(self) -> list[str]:

@@ -72,7 +72,7 @@ def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, mon
     monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     try:
-        FourModelsSettings.from_parameters({"PROFILE": "quick", "EPOCHS": 3})  # as papermill -p PROFILE quick would
+        FourModelsSettings.for_notebook({"PROFILE": "quick", "EPOCHS": 3})  # as papermill -p PROFILE quick would
         line = capsys.readouterr().out.strip()
         assert (
             line.startswith("PROFILE='quick', EPOCHS=3: not the committed run, so this run's figures")
@@ -80,9 +80,9 @@ def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, mon
         )
         assert paths.figures_dir().is_relative_to(paths.RUNS_DIR / "02_four_models")
         assert paths.figures_dir().name in line
-        FourModelsSettings.from_parameters({"PROFILE": "full"})  # the committed configuration: figures/
+        FourModelsSettings.for_notebook({"PROFILE": "full"})  # the committed configuration: figures/
         assert paths.figures_dir() == paths.REPO_ROOT / "figures" and capsys.readouterr().out == ""
-        FourModelsSettings.from_parameters(PROFILE="quick")  # by keyword (tests, scripts): nothing chosen
+        FourModelsSettings.from_parameters({"PROFILE": "quick"})  # built alone: no side effect, nothing chosen
         assert paths.figures_dir() == paths.REPO_ROOT / "figures"
     finally:
         paths.set_run_folder(None)

@@ -16,7 +16,7 @@ def test_a_bad_parameter_in_a_notebook_is_one_line_not_a_traceback(tmp_path):
     cells = [
         nbformat.v4.new_code_cell("from moe_utils.exp1.settings import FourModelsSettings"),
         nbformat.v4.new_code_cell("LR = 1e999  # as a user might type it\nPROFILE = 'quick'"),
-        nbformat.v4.new_code_cell("settings = FourModelsSettings.from_parameters(globals())"),
+        nbformat.v4.new_code_cell("settings = FourModelsSettings.for_notebook(globals())"),
         nbformat.v4.new_code_cell("never = 1"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)

@@ -66,7 +66,10 @@ def test_every_notebook_runs_quick_into_a_temporary_folder(quick_run, monkeypatc
         errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors
         printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
-        assert "overlapping text" not in printed, (notebook.name, printed[printed.find("overlapping text") - 80 :][:300])
+        assert "overlapping text" not in printed, (
+            notebook.name,
+            printed[printed.find("overlapping text") - 80 :][:300],
+        )
     for name in ("01_samples", "01_class_counts", "02_accuracy_curves", "02_activation_rates", "02_final_accuracy"):
         assert list((tmp_path / "figures").glob(f"{name}.*")), name
     for png in (tmp_path / "figures").glob("*.png"):

@@ -75,5 +75,5 @@ def test_notebooks_keep_logic_and_prose_in_the_package():
         assert not any(re.search(r"show_markdown\(f[\"']|f\"\"\"", s) for s in sources), (
             f"{path.name}: a Findings f-string"
         )
-        assert sum(".from_parameters(globals())" in s for s in sources) == 1 or path.name.startswith("08"), path.name
+        assert sum(".for_notebook(globals())" in s for s in sources) == 1 or path.name.startswith("08"), path.name
         assert re.search(r"^show_markdown\(\w*findings\(", sources[-1], re.M), f"{path.name}: Findings from code"

@@ -141,3 +141,13 @@ def test_the_data_notebooks_name_their_datasets_alike():
         assert cls().dataset_names == "auto"
         with pytest.raises(MoeError, match="DATASET_NAMES='one' is not allowed; write \"auto\" or two"):
             cls(dataset_names="one")
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_building_settings_has_no_side_effect(cls, capsys, monkeypatch):
+    from moe_utils.io import paths
+
+    monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
+    before = paths.figures_dir()
+    cls.from_parameters({"SEED": 7, "PROFILE": "quick"})  # not the committed run, yet nothing is chosen or printed
+    assert paths.figures_dir() == before and capsys.readouterr().out == ""

@@ -195,12 +195,13 @@ def gate_analysis_findings(t: GateAnalysisTables) -> str:
     return "\n\n".join(parts)
 
 
-def four_models_headline(final: pd.DataFrame) -> str:
-    """One sentence for the README from notebook 02's final accuracy table (model, train, test)."""
+def four_models_headline(final: pd.DataFrame, rates: pd.DataFrame) -> str:
+    """One sentence for the README from notebook 02's final accuracy (model, train, test) and activation rates
+    (model, split, dataset, …) tables."""
     test = final.set_index("model")["test"]
-    return "source 004's Experiment 1 re-run on its 20-class MNIST + CIFAR data, one seed: test accuracy " + ", ".join(
-        f"{test[m]:.3f} ({m})" for m in MODELS
-    )
+    datasets = " + ".join(dict.fromkeys(rates["dataset"]))
+    accuracies = ", ".join(f"{test[m]:.3f} ({m})" for m in MODELS)
+    return f"Experiment 1 re-run on {datasets}, one seed: test accuracy {accuracies}"
 
 
 def gate_analysis_headline(claims: pd.DataFrame) -> str:
