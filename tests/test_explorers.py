@@ -219,3 +219,35 @@ def test_the_prompt_view_refuses_an_empty_prompt_and_an_unknown_family_and_caps_
     alt = real_model_explore.alt_text({"family": "Math", "prompt": long, "answer": ""})
     assert len(alt) < 300
     plt.close(fig)
+
+
+def test_a_new_prompt_clears_the_answer_in_one_redraw(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    made, calls = {}, []
+
+    def widget(name, options, value):
+        made[name] = explorer_control(name, options, value)
+        return made[name]
+
+    explorer_control = explorer.control_widget
+    monkeypatch.setattr(explorer, "control_widget", widget)
+    monkeypatch.setattr(explorer, "live", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: None)
+    monkeypatch.setattr(explorer, "show_png", lambda *a, **k: None)
+
+    def view(family, prompt, answer):
+        calls.append((family, prompt, answer))
+        fig, ax = plt.subplots(figsize=(2, 2))
+        return fig
+
+    controls = {"family": ["Math", "Retrieval"], "prompt": "2 + 2 =", "answer": " 4"}
+    explorer.explore(view, controls, lambda c: "alt", clears={"prompt": "answer"})
+    assert calls == [("Math", "2 + 2 =", " 4")]
+    made["prompt"].value = "The capital of Italy is"
+    assert made["answer"].value == "" and calls[-1] == ("Math", "The capital of Italy is", "") and len(calls) == 2
+    made["family"].value = "Retrieval"  # another control keeps the answer
+    made["answer"].value = " Rome"
+    assert calls[-1] == ("Retrieval", "The capital of Italy is", " Rome")
+    plt.close("all")

@@ -77,3 +77,12 @@ def test_notebooks_keep_logic_and_prose_in_the_package():
         )
         assert sum(".for_notebook(globals())" in s for s in sources) == 1 or path.name.startswith("08"), path.name
         assert re.search(r"^show_markdown\(\w*findings\(", sources[-1], re.M), f"{path.name}: Findings from code"
+
+
+def test_notebooks_check_with_a_message_never_assert():
+    """A notebook's sanity checks are ``check_that(condition, what)``: one line naming what should hold."""
+    for path in list_notebooks():
+        cells = json.loads(path.read_text())["cells"]
+        sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        asserts = [line for s in sources for line in s.splitlines() if re.match(r"\s*assert\b", line)]
+        assert not asserts, (path.name, asserts)
