@@ -41,7 +41,13 @@ lint: setup
 	$(PY) -m ruff check moe_utils tests benchmarks notebooks
 	$(PY) -m ruff format --check moe_utils tests benchmarks
 
-test: setup hf lint
+# The executors' optional engines (Dask, submitit), so make test runs their tests on local clusters.
+ENGINES_STAMP := $(VENV)/.engines-installed
+$(ENGINES_STAMP): $(HF_STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,hf,dask,slurm]'
+	touch $(ENGINES_STAMP)
+
+test: setup hf $(ENGINES_STAMP) lint
 	$(PY) -m pytest
 
 # JupyterLab on working copies of the notebooks in lab/ (git-ignored), so exploring and re-running never write into

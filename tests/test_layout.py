@@ -8,13 +8,13 @@ from pathlib import Path
 import moe_utils
 
 PACKAGE = Path(moe_utils.__file__).parent
-TOP_LEVEL = {"errors", "runtime", "stats", "settings", "pipeline", "readme"}
+TOP_LEVEL = {"errors", "runtime", "stats", "settings", "pipeline", "readme", "measure", "executors"}
 SUBPACKAGES = {"io", "datasets", "exp1", "measures", "moe", "studies", "hf"}
 BASE = {"errors", "runtime", "io"}
 # What each group may import from moe_utils (besides itself): lower layers never import upper ones; exp1 and moe are independent.
 ALLOWED = {
     "errors": set(),
-    "runtime": {"errors"},
+    "runtime": {"errors", "executors", "io"},  # run_parallel sends jobs to the chosen executor
     "stats": {"errors"},  # summaries over seeds, margins, bootstrap: below exp1 and studies alike
     "settings": {"errors", "io", "runtime", "stats"},
     "io": {"errors"},
@@ -25,6 +25,8 @@ ALLOWED = {
     # One package per study: studies import measures, models (moe, exp1, hf), datasets and io, never each other.
     "studies": BASE | {"datasets", "moe", "exp1", "hf", "measures", "stats", "settings"},
     "hf": BASE | {"datasets", "moe", "measures"},  # Hugging Face models: loading, hooks, scoring; below the studies
+    "executors": {"errors", "io"},  # where jobs run: processes, Dask, Slurm
+    "measure": BASE | {"hf", "studies"},  # notebook 08's measures as a command on one's own checkpoint
     "pipeline": BASE | {"readme"},  # the summary cell at the top of an executed notebook, from its run's tables
     "readme": BASE | {"stats", "exp1", "studies"},  # README's results blocks: the settings' defaults and the CSVs
 }

@@ -323,14 +323,22 @@ def domain_token_windows(tokenizer, seed: int, max_tokens: int, seq_len: int = 1
 
 
 def routing_tables(model, tokenizer, settings: RealModelSettings) -> RoutingTables | None:
-    """The routing measures when the model has routers, else None."""
-    from ...hf.routing import expert_load_table, maxvio_table, routers, stability_table
+    """The routing measures on notebook 05's three domains when the model has routers, else None."""
+    from ...hf.routing import routers
 
     try:
         routers(model)
     except MoeError:
         return None
     windows = domain_token_windows(tokenizer, settings.seed, settings.sizes["max_tokens"])
+    return routing_tables_on(model, tokenizer, windows, settings)
+
+
+def routing_tables_on(model, tokenizer, windows: dict[str, torch.Tensor], settings: RealModelSettings) -> RoutingTables:
+    """Jaccard vs σ per layer, relative expert load and MaxVio of an MoE model on token ``windows`` per domain
+    ([n, seq_len] each; the first domain's length sets the load's)."""
+    from ...hf.routing import expert_load_table, maxvio_table, stability_table
+
     stability = pd.concat(
         [
             stability_table(model, w, list(settings.sigmas), seed=settings.seed, label=d).assign(dataset=d)
@@ -343,7 +351,7 @@ def routing_tables(model, tokenizer, settings: RealModelSettings) -> RoutingTabl
         model,
         tokenizer,
         texts,
-        seq_len=windows["wikipedia"].shape[1],
+        seq_len=next(iter(windows.values())).shape[1],
         max_tokens=settings.sizes["max_tokens"],
         label=settings.tag,
     )
