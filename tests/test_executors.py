@@ -15,7 +15,6 @@ from moe_utils.executors import parse_executor
 from moe_utils.io import paths, trained
 from moe_utils.runtime import run_parallel
 
-
 FAILING = "on"  # a test clears it to remove the failure's cause
 
 
