@@ -269,7 +269,7 @@ def run_notebook(
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
-        expected = last_full_minutes(notebook) if profile == "full" else None
+        expected = last_full_minutes(output if output.exists() else notebook) if profile == "full" else None
         with kernel_output_to(log), heartbeat(notebook.stem, stage / notebook.name, expected):
             pm.execute_notebook(
                 str(notebook),
