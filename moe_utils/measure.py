@@ -19,8 +19,6 @@ line naming the flag as typed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -100,19 +98,10 @@ def head_tables(model: str, *, seed: int = 0, per_family: int = 150, dtype: str 
     return tables
 
 
-@contextlib.contextmanager
 def saving_to(folder: Path):
     """Tables saved meanwhile go to ``folder`` (created), not to ``figures/``."""
     folder.mkdir(parents=True, exist_ok=True)
-    before = os.environ.get(paths.FIGURES_ENV)
-    os.environ[paths.FIGURES_ENV] = str(folder.resolve())
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(paths.FIGURES_ENV, None)
-        else:
-            os.environ[paths.FIGURES_ENV] = before
+    return paths.env_set(paths.FIGURES_ENV, str(folder.resolve()))
 
 
 def parse_texts(text: str) -> dict[str, str]:

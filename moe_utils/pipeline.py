@@ -335,18 +335,9 @@ def run_pipeline(
         return run_notebooks(notebooks, profile, output_dir, figures, logs, parameters)
 
 
-@contextlib.contextmanager
 def retrain_policy(reuse: bool):
     """``$MOE_RETRAIN`` for the kernels: "1" (train everything) unless ``reuse``; restored afterwards."""
-    before = os.environ.get(paths.RETRAIN_ENV)
-    os.environ[paths.RETRAIN_ENV] = "0" if reuse else "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(paths.RETRAIN_ENV, None)
-        else:
-            os.environ[paths.RETRAIN_ENV] = before
+    return paths.env_set(paths.RETRAIN_ENV, "0" if reuse else "1")
 
 
 def run_notebooks(

@@ -104,7 +104,7 @@ def check_explorer(driver, url: str, notebook: str, started: float, screenshot: 
     from selenium.webdriver.support.ui import Select
 
     cells, control = EXPLORERS[notebook]
-    driver.get(f"{url}/lab/tree/{notebook}?token={TOKEN}")
+    driver.get(f"{url}/lab/workspaces/check-{notebook[:2]}/tree/{notebook}?reset&token={TOKEN}")  # only this one open
     wait_for(lambda: driver.execute_script(KERNEL_READY_JS), f"{notebook}'s kernel idle", 120)
     print(f"opened {notebook} on its kernel ({time.monotonic() - started:.0f} s)")
     driver.execute_script("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
@@ -134,7 +134,6 @@ def check_explorer(driver, url: str, notebook: str, started: float, screenshot: 
         driver.execute_script("arguments[0].scrollIntoView()", cell)
         cell.screenshot(str(screenshot))
         print(f"  screenshot: {screenshot}")
-    driver.execute_script("window.jupyterapp.commands.execute('notebook:close-and-shutdown')")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -42,3 +43,17 @@ def mirror_dir() -> Path | None:
     """Offline dataset mirror named by ``$MOE_DATA_MIRROR``, or None when unset."""
     value = os.environ.get(MIRROR_ENV)
     return Path(value).expanduser().resolve() if value else None
+
+
+@contextlib.contextmanager
+def env_set(name: str, value: str):
+    """``$name`` set to ``value`` meanwhile, restored (or removed) afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

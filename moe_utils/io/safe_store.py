@@ -85,7 +85,7 @@ class _Encoder:
         """A numpy or pandas array: numeric ones as a tensor, the rest as a JSON list with their dtype."""
         dtype = values.dtype if dtype is None else dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "biuf" and dtype.str not in ("<u2", "<u4", "<u8"):
-            data = torch.from_numpy(np.ascontiguousarray(np.asarray(values)))
+            data = torch.from_numpy(np.array(values, copy=True))  # a writable copy (pandas' arrays are read-only)
             return {"__array__": self.tensor(data), "dtype": dtype.str, "numpy": isinstance(values, np.ndarray)}
         missing_is_nan = str(dtype) != "object"  # pandas' string dtypes mark missing values with NaN or NA
         items = [None if v is pd.NA or (missing_is_nan and isinstance(v, float) and np.isnan(v)) else v for v in values]
