@@ -9,9 +9,10 @@ import time
 from typing import ClassVar
 
 from .errors import MoeError, check_bool, check_choice, check_finite, check_int, check_nonnegative, check_positive
+from .executors import parse_executor
 from .io import paths
 from .io.notebook_errors import one_line_errors
-from .io.trained import KeptRuns
+from .io.trained import NOT_IN_KEY, KeptRuns
 from .runtime import PROFILES, resolve_device
 from .stats import seed_list
 
@@ -52,8 +53,8 @@ class StudySettings:
         return [
             f"{f.name.upper()}={getattr(self, f.name)!r}"
             for f in dataclasses.fields(self)
-            if f.default is not dataclasses.MISSING and getattr(self, f.name) != f.default and f.name != "retrain"
-        ]  # RETRAIN trains again what is kept: the same results, so the same committed run
+            if f.default is not dataclasses.MISSING and getattr(self, f.name) != f.default and f.name not in NOT_IN_KEY
+        ]  # RETRAIN, WORKERS and EXECUTOR change how the same results are made: the same committed run
 
     def choose_output(self) -> None:
         """Outside the pipeline, a run with other parameters than the committed one (another profile, seed, …)
@@ -79,6 +80,8 @@ class StudySettings:
         check_int("SEED", self.seed)
         if hasattr(self, "retrain"):
             check_bool("RETRAIN", self.retrain)
+        if hasattr(self, "executor"):
+            parse_executor(self.executor_choice)  # an unknown form or a missing extra: one line, before any work
         resolve_device(self.device)  # "auto" | "cpu" | "cuda"; "cuda" on a machine without one is refused here
         check_choice("PROFILE", self.profile, PROFILES)
         for name in self.POSITIVE:
@@ -87,6 +90,13 @@ class StudySettings:
             check_positive(name.upper(), check_finite(name.upper(), getattr(self, name)), integer=False)
         for name in self.NONNEGATIVE:
             check_nonnegative(name.upper(), check_finite(name.upper(), getattr(self, name)))
+
+    @property
+    def executor_choice(self) -> str | None:
+        """Where the jobs run (``executors.parse_executor``): EXECUTOR, or None for "auto" ($MOE_EXECUTOR, else
+        local processes)."""
+        choice = getattr(self, "executor", "auto")
+        return None if choice == "auto" else choice
 
     def kept_runs(self):
         """This notebook's kept runs (``io.trained.KeptRuns``), for ``runtime.run_parallel(..., keep=)``."""

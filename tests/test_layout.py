@@ -16,7 +16,7 @@ ALLOWED = {
     "errors": set(),
     "runtime": {"errors", "executors", "io"},  # run_parallel sends jobs to the chosen executor
     "stats": {"errors"},  # summaries over seeds, margins, bootstrap: below exp1 and studies alike
-    "settings": {"errors", "io", "runtime", "stats"},
+    "settings": {"errors", "io", "runtime", "stats", "executors"},
     "io": {"errors"},
     "datasets": BASE,
     "exp1": BASE | {"datasets", "stats", "settings"},

@@ -76,6 +76,8 @@ def test_the_common_parameters_are_checked_by_name(cls):
             "N_CHECKPOINTS=7 is not allowed; it must divide the number of steps",
         ),
         (LayerActivationSettings, "n_heads", 5, "N_HEADS=5 is not allowed; it must divide D_MODEL=48"),
+        (GateAnalysisSettings, "executor", "ray", "EXECUTOR='ray' is not allowed; use 'processes', 'dask:local'"),
+        (ExpertLoadSettings, "executor", "slurm:", "EXECUTOR='slurm:' is not allowed"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_parameter(cls, field, value, message):
@@ -151,3 +153,12 @@ def test_building_settings_has_no_side_effect(cls, capsys, monkeypatch):
     before = paths.figures_dir()
     cls.from_parameters({"SEED": 7, "PROFILE": "quick"})  # not the committed run, yet nothing is chosen or printed
     assert paths.figures_dir() == before and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("cls", [c for c in ALL if "executor" in {f.name for f in dataclasses.fields(c)}])
+def test_where_jobs_run_changes_neither_the_kept_runs_nor_the_output_folder(cls):
+    from moe_utils.io.trained import run_key
+
+    here, there = cls(), cls(executor="processes")
+    assert here.executor_choice is None and there.executor_choice == "processes"
+    assert run_key(here, 0, []) == run_key(there, 0, []) and there.differences() == []

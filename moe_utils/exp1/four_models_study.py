@@ -95,7 +95,9 @@ def run(settings: FourModelsSettings) -> FourModelsTables:
     data, train, test = run_splits(settings)
     device = resolve_device(settings.device)
     job = dict(settings=settings, seed=settings.seed)
-    trained = run_parallel(four_models_job, [job], workers=1, desc="models", keep=settings.kept_runs())[0]
+    trained = run_parallel(
+        four_models_job, [job], workers=1, desc="models", keep=settings.kept_runs(), executor=settings.executor_choice
+    )[0]
     models = {name: model.to(device) for name, model in trained.models.items()}  # kept models load on the CPU
     history, seconds = trained.history, trained.seconds
     final = final_accuracy(history)

@@ -87,7 +87,14 @@ def variant_job(settings: GateAnalysisSettings, variant: Variant, seed: int) -> 
 def seed_runs(settings: GateAnalysisSettings) -> SeedRuns:
     """Study 5's runs: every seed in its own process (one torch thread), experts aligned on the first dataset's train share."""
     jobs = [dict(settings=settings, seed=seed) for seed in settings.seeds]
-    runs = run_parallel(four_models_job, jobs, workers=settings.workers, desc="seeds", keep=settings.kept_runs())
+    runs = run_parallel(
+        four_models_job,
+        jobs,
+        workers=settings.workers,
+        desc="seeds",
+        keep=settings.kept_runs(),
+        executor=settings.executor_choice,
+    )
     device = resolve_device(settings.device)
     for run in runs:  # kept models load on the CPU
         run.models = {name: model.to(device) for name, model in run.models.items()}
@@ -122,7 +129,9 @@ def class_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
 def kept_job(fn, settings: GateAnalysisSettings) -> dict:
     """The tables of a one-job study ``fn(settings, seed)`` run here, or loaded when its models are kept."""
     job = dict(settings=settings, seed=settings.seed)
-    return run_parallel(fn, [job], workers=1, desc="study", keep=settings.kept_runs())[0].tables
+    return run_parallel(
+        fn, [job], workers=1, desc="study", keep=settings.kept_runs(), executor=settings.executor_choice
+    )[0].tables
 
 
 def sweep_tables(settings: GateAnalysisSettings) -> dict:
@@ -223,7 +232,14 @@ def hard_split_tables(settings: GateAnalysisSettings, runs: SeedRuns) -> dict:
     one, two = (f"{slug(n)}_majority" for n in names)
     seed_majority = majority_share(runs.rates[runs.rates["model"].isin(GATES)])
     jobs = [dict(settings=settings, variant=v, seed=s) for v in VARIANTS for s in settings.hard_seeds]
-    parts = run_parallel(variant_job, jobs, workers=settings.workers, desc="settings", keep=settings.kept_runs())
+    parts = run_parallel(
+        variant_job,
+        jobs,
+        workers=settings.workers,
+        desc="settings",
+        keep=settings.kept_runs(),
+        executor=settings.executor_choice,
+    )
     parts = [p.tables for p in parts]
     hard = {key: pd.concat([p[key] for p in parts], ignore_index=True) for key in parts[0]}
     kinds = classify_split(hard["majority"], names)

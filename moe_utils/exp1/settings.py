@@ -48,6 +48,7 @@ class FourModelsSettings(StudySettings):
 
     seed: int = 0
     retrain: bool = False
+    executor: str = "auto"
     device: str = "auto"
     profile: str = "full"
     data_source: str = "auto"
@@ -95,6 +96,7 @@ class GateAnalysisSettings(StudySettings):
     seed: int = 0
     n_seeds: int = 5
     workers: int = 2
+    executor: str = "auto"
     retrain: bool = False
     device: str = "auto"
     profile: str = "full"

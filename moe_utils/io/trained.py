@@ -33,7 +33,7 @@ from .safe_store import kept_files, load_object, save_object
 STATE_FILE = "state.pt"
 SETTINGS_FILE = "settings.json"
 RESULT_STEM = "result"  # result.json + result.tensors.pt
-NOT_IN_KEY = ("retrain", "workers")  # settings that never change what is trained
+NOT_IN_KEY = ("retrain", "workers", "executor")  # settings that never change what is trained
 
 
 def trained_dir() -> Path:
@@ -67,7 +67,7 @@ def training_modules(fn) -> list[ModuleType]:
 
 
 def settings_fields(settings) -> dict:
-    """The settings' fields that decide what is trained (RETRAIN and WORKERS do not)."""
+    """The settings' fields that decide what is trained (RETRAIN, WORKERS and EXECUTOR do not)."""
     fields = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
     return {k: v for k, v in fields.items() if k not in NOT_IN_KEY}
 

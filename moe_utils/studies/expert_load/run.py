@@ -172,7 +172,14 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
         for label, method in settings.runs
     ]
     jobs += [dict(settings=settings, seed=settings.seed, label=label, method=m) for label, m in settings.grid_runs]
-    results = run_parallel(expert_load_job, jobs, workers=settings.workers, desc="models", keep=settings.kept_runs())
+    results = run_parallel(
+        expert_load_job,
+        jobs,
+        workers=settings.workers,
+        desc="models",
+        keep=settings.kept_runs(),
+        executor=settings.executor_choice,
+    )
     every, results = results, [r for r in results if r.config in settings.shapes]  # the grid's models aside
     info = {
         "models": len(every),

@@ -123,7 +123,14 @@ def run(settings: HeadImportanceSettings) -> HeadImportanceTables:
     _, _, families = make_task_data(settings.seed, sizes["n_train"], sizes["n_held_out"], seq_len=settings.seq_len)
     started = time.perf_counter()
     jobs = [dict(settings=settings, seed=s, keep_model=s == settings.seed) for s in settings.seeds]
-    results = run_parallel(head_importance_job, jobs, workers=settings.workers, desc="seeds", keep=settings.kept_runs())
+    results = run_parallel(
+        head_importance_job,
+        jobs,
+        workers=settings.workers,
+        desc="seeds",
+        keep=settings.kept_runs(),
+        executor=settings.executor_choice,
+    )
     info = {"seeds": len(results), "seconds": time.perf_counter() - started, "processes": settings.workers}
     first = results[0]
     shares = {m: first.shares[m] for m in MAIN_METHODS}

@@ -37,6 +37,7 @@ class HeadImportanceSettings(StudySettings):
     seed: int = 0
     n_seeds: int = 6
     workers: int = 2
+    executor: str = "auto"
     retrain: bool = False  # train again even when kept (io.trained)
     device: str = "auto"
     profile: str = "full"

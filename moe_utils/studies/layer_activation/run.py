@@ -86,7 +86,12 @@ def run(settings: LayerActivationSettings) -> LayerActivationTables:
     started = time.perf_counter()
     jobs = [dict(settings=settings, seed=s, keep_checkpoints=s == settings.seed) for s in settings.seeds]
     results = run_parallel(
-        layer_activation_job, jobs, workers=settings.workers, desc="seeds", keep=settings.kept_runs()
+        layer_activation_job,
+        jobs,
+        workers=settings.workers,
+        desc="seeds",
+        keep=settings.kept_runs(),
+        executor=settings.executor_choice,
     )
     first = results[0]
     info = {

@@ -102,7 +102,12 @@ def run(settings: StabilitySettings) -> StabilityTables:
     """Train and evaluate every run (sweep and seed study) in WORKERS processes; the notebook's tables."""
     started = time.perf_counter()
     results = run_parallel(
-        stability_job, stability_jobs(settings), workers=settings.workers, desc="runs", keep=settings.kept_runs()
+        stability_job,
+        stability_jobs(settings),
+        workers=settings.workers,
+        desc="runs",
+        keep=settings.kept_runs(),
+        executor=settings.executor_choice,
     )
     specs, seed_names = settings.specs, {s.name for s in settings.seed_specs}
     sweep = results[: len(specs)]  # seed SEED, in the order of specs
