@@ -6,8 +6,8 @@
 ``routing`` (an MoE model: Mixtral, OLMoE, Qwen-MoE, DeepSeek-V3, …) writes the Jaccard of each router's top-k sets
 under x' = x + ε at its input (notebook 04's measure), the relative expert load per domain × layer × expert and MaxVio
 (notebook 05's); without ``--texts`` the domains are notebook 05's (WikiText-2, Python code, DM Mathematics), as in
-notebook 08. ``heads`` (any supported model) writes notebook 08's head tables: accuracy per task family, both importance
-maps, ablations, specificity and the layer profile. The same functions as notebook 08's run them; bad arguments are one
+notebook 08. ``heads`` (any supported model) writes notebook 08's head tables and figures: accuracy per task family, both
+importance maps, ablations, specificity and the layer profile. The same functions as notebook 08's run them; bad arguments are one
 line naming the flag as typed.
 
     from moe_utils.measure import routing_tables
@@ -155,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             tables = head_tables(args.model, per_family=args.per_family, **common)
         with saving_to(args.out):
             tables.save()
+            if args.command == "heads":  # notebook 08's figures beside their tables
+                from .studies.real_models.plots import every_figure
+
+                for key, (figure, data) in every_figure(tables).items():
+                    tables.save_figure(key, figure, data)
     except MoeError as error:
         print(f"error: {in_flag_words(error)}", file=sys.stderr)
         return 2

@@ -78,3 +78,15 @@ def test_a_dense_model_or_a_missing_folder_is_one_line(tmp_path, capsys):
     assert measure.main(["routing", "--model", str(tmp_path / "nowhere"), "--out", "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --model={str(tmp_path / 'nowhere')!r}") and "\n" not in err
+
+
+def test_the_heads_command_writes_notebook_08s_tables_and_figures(tmp_path, capsys):
+    folder = saved_model("llama", tmp_path / "llama")
+    out = tmp_path / "out"
+    assert measure.main(["heads", "--model", str(folder), "--per-family", "10", "--out", str(out)]) == 0
+    assert "wrote " in capsys.readouterr().out.splitlines()[-1]
+    from moe_utils.studies.real_models import Tables
+
+    for key in ("accuracy", "mask_importance", "probe_importance", "ablation", "cross", "layers"):
+        stem = Tables.FILES[key].format(prefix="08_llama")
+        assert (out / f"{stem}.png").exists() and (out / f"{stem}.csv").exists(), stem

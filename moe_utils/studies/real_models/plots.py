@@ -96,3 +96,20 @@ def layer_profile_plot(layers: pd.DataFrame, title: str) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def every_figure(tables) -> dict:
+    """Notebook 08's head figures of ``tables`` (``RealModelTables``): table key -> (figure, the numbers it plots)."""
+    from .settings import MASK, PROBE
+
+    model = tables.info["model"]
+    figures = {"accuracy": (accuracy_bars(tables.accuracy, f"{model}: accuracy per family"), tables.accuracy)}
+    for method, key in ((MASK, "mask_importance"), (PROBE, "probe_importance")):
+        part = tables.importance[tables.importance["method"] == method]
+        figures[key] = (importance_grid(tables.importance, method, f"{model}: {method}"), part)
+    title = f"{model}: top heads vs layer-matched random heads"
+    figures["ablation"] = (ablation_bars(tables.ablation, title), tables.ablation)
+    title = f"{model}: accuracy drop when a family's top heads are masked"
+    figures["cross"] = (cross_matrices(tables.cross, title), tables.cross)
+    figures["layers"] = (layer_profile_plot(tables.layers, f"{model}: per-layer profile"), tables.layers)
+    return figures
