@@ -19,19 +19,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from .exp1 import report as exp1_report
-from .exp1.settings import FourModelsSettings, GateAnalysisSettings
 from .io import paths
 from .io.atomic import atomic_path
-from .io.report import share, signed, table
-from .stats import mean_std
-from .studies import expert_load, head_importance, layer_activation, real_models, routing_stability
+from .io.report import table
+from .studies import (
+    data_setup,
+    expert_load,
+    four_models,
+    gate_analysis,
+    head_importance,
+    layer_activation,
+    real_models,
+    routing_stability,
+)
 
 BLOCK = re.compile(r"(<!-- results:([a-z0-9_]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 PAGES = ("README.md", "docs/results.md", "docs/sources.md", "docs/speed.md")  # the files with generated blocks
-GATES = ("linear gate", "1-hidden-layer gate")
-MASK, PROBE, CONTROL = "head-mask gradient", "probe gradient × activation", "shuffled-label probe (control)"
-DOMAINS = {"wikipedia": "Wikipedia", "github": "GitHub", "dm_mathematics": "DM Mathematics"}
 
 
 class Figures:
@@ -50,139 +53,31 @@ class Figures:
         return json.loads((self.folder / f"{name}.json").read_text())
 
 
-def section_02(f: Figures) -> str:
-    """Notebook 02: final accuracy and activation rates beside source 004's."""
-    s = FourModelsSettings()
-    final = f("02_final_accuracy").set_index("model")
-    rates = f("02_activation_rates")
-    test = rates[rates["split"] == "test"].set_index(["model", "dataset", "expert"]).sort_index()
-    gap = (rates[rates.split == "train"].set_index(["model", "dataset", "expert"])["ours"] - test["ours"]).abs().max()
-    rate_rows = [
-        [
-            m,
-            d,
-            f"{test.loc[(m, d, 1), 'ours']:.2f}",
-            f"{test.loc[(m, d, 2), 'ours']:.2f}",
-            f"{test.loc[(m, d, 1), 'source_004']:.2f}",
-            f"{test.loc[(m, d, 2), 'source_004']:.2f}",
-        ]
-        for m in ("pre-designed gate", *GATES)
-        for d in ("MNIST", "CIFAR")
-    ]
-    t = final["test"]
-    learned = all(t[g] > t["pre-designed gate"] for g in GATES)
-    mixtures = all(t[m] > t["single expert"] for m in ("pre-designed gate", *GATES))
-    lin = test.loc[("linear gate", "CIFAR"), "ours"]
-    return f"""Final accuracy after {s.epochs} epochs (Adam, lr {s.lr:g}, batch {s.batch_size}, TF-style Glorot-uniform init;
-seed {s.seed}; mirror data) — `figures/02_final_accuracy.csv`:
-
-{table(["model", "train", "test"], [[m, f"{r.train:.3f}", f"{r.test:.3f}"] for m, r in final.iterrows()])}
-
-Activation rates ActivationRate(i|D) = mean G(X)_i over D (test split; train differs by at most {gap:.3f}) —
-`figures/02_activation_rates.csv`:
-
-{table(["model", "dataset", "ours: expert 1", "ours: expert 2", "source 004: expert 1", "source 004: expert 2"], rate_rows)}
-
-Source 004's orderings at seed {s.seed}: learned gates {"beat" if learned else "do **not** both beat"} the pre-designed gate
-({signed(t["linear gate"] - t["pre-designed gate"], 4)} and {signed(t["1-hidden-layer gate"] - t["pre-designed gate"], 4)} test
-accuracy); the mixtures {"all beat" if mixtures else "do **not** all beat"} the single expert, the pre-designed gate by
-{signed(t["pre-designed gate"] - t["single expert"], 4)}. Our linear gate splits CIFAR {lin[1]:.2f} / {lin[2]:.2f}
-where source 004's is {test.loc[("linear gate", "CIFAR"), "source_004"][1]:.2f} /
-{test.loc[("linear gate", "CIFAR"), "source_004"][2]:.2f}. One seed: notebook 03 checks both across seeds."""
+STUDIES = {  # notebook -> its study package (each with Tables and report.headline / report.readme_section)
+    "01": data_setup,
+    "02": four_models,
+    "03": gate_analysis,
+    "04": routing_stability,
+    "05": expert_load,
+    "06": head_importance,
+    "07": layer_activation,
+}
+REAL_MODELS = ("smollm2", "gemma3")  # notebook 08's committed runs
 
 
-def digits_by_expert(routing: pd.DataFrame, model: str, hard: float = 0.9) -> tuple[list, list]:
-    """The first dataset's classes (0-9) whose weight goes to expert 1 / expert 2 (≥ ``hard``) under ``model``."""
-    part = routing[(routing["model"] == model) & (routing["class"] < 10)]
-    wide = part.pivot(index="class", columns="expert", values="rate")
-    return [int(c) for c in wide.index[wide[1] >= hard]], [int(c) for c in wide.index[wide[2] >= hard]]
+def saved_tables(number: str, folder: Path):
+    """Notebook ``number``'s saved tables in ``folder``, read through its study's Tables."""
+    return STUDIES[number].Tables.load(folder)
 
 
-def section_03(f: Figures) -> str:
-    """Notebook 03: source 004's run over seeds, how hard the gates decide, and what makes the split hard."""
-    s = GateAnalysisSettings()
-    finals = f("03_final_accuracy_seeds")
-    n = finals.seed.nunique()
-    acc = finals.groupby("model", sort=False)["test"]
-    accuracy = ", ".join(f"{mean_std(acc.mean()[m], acc.std()[m])} ({m})" for m in acc.mean().index)
-    claims = f("03_claims_seeds").set_index("claim (test accuracy)")
-
-    def claim(c):
-        r = claims.loc[c]
-        return (
-            f"{int(r.holds_in)}/{int(r.seeds)} seeds, {signed(100 * r.margin_mean)} ± {100 * r.margin_std:.1f} points"
-        )
-
-    summary = f("03_gate_weight_summary")
-    mnist = summary[(summary.split == "test") & (summary.dataset == "MNIST") & (summary.model == GATES[1])]
-    one, two = digits_by_expert(f("03_class_routing"), GATES[1])
-    hard = f("03_hard_split")
-    full = hard[(hard.table == "final, per seed") & hard.variant.str.startswith("02 setting, full data")]
-    cifar = full[(full.split == "test") & (full.dataset == "CIFAR")]
-    hard_in = {g: int((cifar[cifar.model == g].majority_share >= 0.97).sum()) for g in GATES}
-    hs = f("03_hard_split_summary").set_index(["variant", "model"])
-    every = [v for (v, m), r in hs.iterrows() if m == GATES[0] and r.seed_like == r.runs]
-    ours, raw = "02 setting: tf init, Adam 1e-3, pixels/255", "raw pixels 0-255"
-    cost = 100 * (hs.loc[(raw, GATES[0]), "test_accuracy_mean"] - hs.loc[(ours, GATES[0]), "test_accuracy_mean"])
-    epochs = hard[(hard.table == "per epoch, training batches") & hard.variant.str.startswith("02 setting, full data")]
-    epochs = epochs[epochs.dataset == "CIFAR"].groupby(["model", "epoch"])["majority_share"].mean()
-    softer = all(epochs[g].iloc[-1] <= epochs[g].iloc[0] + 0.01 for g in GATES)
-    sweep = f("03_expert_sweep")
-    test = sweep[sweep.split == "test"]
-    big = test[(test.n_experts == test.n_experts.max()) & (test.experts == "mlp")]
-    best = big.groupby("model")["test"].first().max()
-    single = test[(test.n_experts == 1) & (test.experts == "linear")]["test"].iloc[0]
-    majority = test[test.n_experts == test.n_experts.max()]["majority_share"].max()
-    strat = f("03_gate_strategies").set_index("model")
-    frozen = [f"{g} | frozen experts" for g in GATES]
-    pre = strat.loc["pre-designed gate"]
-    frozen_match = all(
-        abs(strat.loc[m, "test"] - pre.test) < 0.005 and strat.loc[m, "cifar_majority_test"] > 0.99 for m in frozen
-    )
-    return f"""* **Across {n} seeds** (seeds {s.seed}–{s.seed + n - 1}, full data, {s.seed_epochs} epochs, one process per
-  seed) test accuracy is {accuracy} (`figures/03_final_accuracy_seeds.csv`, `figures/03_claims_seeds.csv`). *The linear gate
-  beats the pre-designed gate* in {claim("linear gate > pre-designed gate")}; *the 1-hidden-layer gate beats it* in
-  {claim("1-hidden-layer gate > pre-designed gate")}; *the pre-designed gate beats the single expert* in
-  {claim("pre-designed gate > single expert")}.
-* **Gates decide near-hard per input**: {share(mnist["frac_max_gt_0.9"].mean())} of MNIST test inputs get > 0.9 weight
-  on one expert under the 1-hidden-layer gate (mean over seeds); at seed {s.seed} its "shared MNIST" is whole digits sent
-  to each expert ({", ".join(map(str, one)) or "none"} vs {", ".join(map(str, two)) or "none"}), not soft weights
-  (`figures/03_gate_weight_hist.png`, `figures/03_class_routing.png`).
-* **Source 004's near-hard CIFAR split is seed-dependent**: CIFAR majority share ≥ 0.97 in {hard_in[GATES[1]]}/{n} seeds for
-  the 1-hidden-layer gate, {hard_in[GATES[0]]}/{n} for the linear gate. Of {hs.index.get_level_values(0).nunique()} training
-  settings ({s.hard_split_seeds} seeds each), {", ".join(every) or "none"} give{"s" if len(every) == 1 else ""} the linear gate
-  source 004's pattern (hard CIFAR, shared MNIST) in every seed; raw 0–255 pixels cost {signed(cost)} points of test accuracy;
-  more epochs {"do not make the split harder" if softer else "harden it"} (`figures/03_hard_split.png`).
-* **More/richer experts**: {int(test.n_experts.max())} hidden-layer experts reach {best:.3f} against {single:.3f} for one
-  linear expert ({share(s.study_fraction)} of the data), and no expert of the {int(test.n_experts.max())}-expert mixtures holds
-  more than {share(majority)} of either dataset; **frozen pre-trained experts** make both gates relearn
-  {"exactly" if frozen_match else "not quite"} the pre-designed split and its accuracy ({pre.test:.3f};
-  `figures/03_expert_sweep.png`, `figures/03_gate_strategies.png`)."""
-
-
-def section_04(f: Figures) -> str:
-    """Notebook 04's block: its report's README passage, from its saved tables."""
-    return routing_stability.report.readme_section(routing_stability.Tables.load(f.folder))
-
-
-def section_05(f: Figures) -> str:
-    """Notebook 05's block: its report's README passage, from its saved tables."""
-    return expert_load.report.readme_section(expert_load.Tables.load(f.folder))
-
-
-def section_06(f: Figures) -> str:
-    """Notebook 06's block: its report's README passage, from its saved tables."""
-    return head_importance.report.readme_section(head_importance.Tables.load(f.folder))
-
-
-def section_07(f: Figures) -> str:
-    """Notebook 07's block: its report's README passage, from its saved tables."""
-    return layer_activation.report.readme_section(layer_activation.Tables.load(f.folder))
+def study_section(number: str):
+    """A README block: notebook ``number``'s report passage, from its saved tables."""
+    return lambda f: STUDIES[number].report.readme_section(saved_tables(number, f.folder))
 
 
 def section_08(f: Figures) -> str:
     """Notebook 08's block: its report's README passage, from both models' saved tables."""
-    saved = {m: real_models.Tables.load(f.folder, prefix=f"08_{m}") for m in ("smollm2", "gemma3")}
+    saved = {m: real_models.Tables.load(f.folder, prefix=f"08_{m}") for m in REAL_MODELS}
     return real_models.report.readme_section(saved)
 
 
@@ -199,8 +94,7 @@ NOTEBOOKS = {
 
 def headlines(f: Figures) -> dict[str, str]:
     """One sentence per notebook 02–08, each written by its study's report from its saved tables."""
-    real = {m: real_models.Tables.load(f.folder, prefix=f"08_{m}") for m in ("smollm2", "gemma3")}
-    return {nn: fn(f) for nn, fn in headline_functions().items()} | {"08": real_models.report.headline(real)}
+    return {nn: notebook_headline(nn, f.folder, list(REAL_MODELS) if nn == "08" else None) for nn in NOTEBOOKS}
 
 
 CLAIMS = {
@@ -221,25 +115,10 @@ CLAIMS = {
 def notebook_headline(number: str, folder: Path, tags: list[str] | None = None) -> str:
     """The one-sentence answer of notebook ``number`` from the tables in ``folder`` (one run's figures); for 08, of
     the models ``tags`` (default: every model whose tables are there)."""
-    f = Figures(folder)
-    if number == "01":
-        return exp1_report.data_headline(f("01_class_counts"))
     if number == "08":
         tags = tags or sorted(p.name[3:-10] for p in Path(folder).glob("08_*_info.json"))
         return real_models.report.headline({t: real_models.Tables.load(folder, prefix=f"08_{t}") for t in tags})
-    return headline_functions()[number](f)
-
-
-def headline_functions() -> dict:
-    """Notebook number -> its one-sentence answer from a figures folder (notebooks 02–07)."""
-    return {
-        "02": lambda f: exp1_report.four_models_headline(f("02_final_accuracy"), f("02_activation_rates")),
-        "03": lambda f: exp1_report.gate_analysis_headline(f("03_claims_seeds")),
-        "04": lambda f: routing_stability.report.headline(routing_stability.Tables.load(f.folder)),
-        "05": lambda f: expert_load.report.headline(expert_load.Tables.load(f.folder)),
-        "06": lambda f: head_importance.report.headline(head_importance.Tables.load(f.folder)),
-        "07": lambda f: layer_activation.report.headline(layer_activation.Tables.load(f.folder)),
-    }
+    return STUDIES[number].report.headline(saved_tables(number, folder))
 
 
 SUMMARY = re.compile(r"(<!-- summary -->\n)(.*?)(<!-- /summary -->)", re.S)
@@ -398,12 +277,7 @@ SECTIONS = {
     "verdict_002": verdict("07"),
     "verdict_003": verdict("04"),
     "verdict_004": verdict("02", "03"),
-    "02": section_02,
-    "03": section_03,
-    "04": section_04,
-    "05": section_05,
-    "06": section_06,
-    "07": section_07,
+    **{number: study_section(number) for number in STUDIES if number != "01"},  # 01's summary line is its headline
     "08": section_08,
     "run_times": section_run_times,
     "full_run": section_full_run,

@@ -379,7 +379,7 @@ class FakeData:
 def test_data_findings_count_images_and_compare_pixels():
     from types import SimpleNamespace
 
-    from moe_utils.exp1.report import data_findings
+    from moe_utils.studies.data_setup.report import findings as data_findings
 
     counts = pd.DataFrame(
         {"class": range(20), "name": list("abcdefghijklmnopqrst"), "train": [6] * 10 + [5] * 10, "test": [1] * 20}
@@ -403,7 +403,7 @@ def test_data_findings_count_images_and_compare_pixels():
 def four_model_tables(source_data: bool):
     from types import SimpleNamespace
 
-    from moe_utils.exp1.settings import FourModelsSettings
+    from moe_utils.studies.four_models.settings import FourModelsSettings
     from moe_utils.exp1.summary import claim_checks, rates_beside_source
 
     final = pd.DataFrame(
@@ -433,7 +433,7 @@ def four_model_tables(source_data: bool):
 
 
 def test_four_model_findings_check_the_claims_and_compare_rates_only_on_the_source_data():
-    from moe_utils.exp1.report import four_models_findings
+    from moe_utils.studies.four_models.report import findings as four_models_findings
 
     text = four_models_findings(four_model_tables(True)).replace("\n", " ")
     assert "*pre-designed gate > single expert* does **not** hold (−1.00 points)" in text
@@ -443,25 +443,21 @@ def test_four_model_findings_check_the_claims_and_compare_rates_only_on_the_sour
     assert "see the table above" in other and "(0.63 / 0.37)" not in other and "004" not in other
 
 
-class Tables(dict):
-    """A notebook-03 tables stand-in: tables by name, settings, data and timings as attributes."""
-
-
 def hard_split_tables(later_share: float, source_data: bool = True):
     from types import SimpleNamespace
 
-    from moe_utils.exp1.gate_analysis_study import VARIANTS
-    from moe_utils.exp1.settings import GateAnalysisSettings
+    from moe_utils.studies.gate_analysis.job import VARIANTS
+    from moe_utils.studies.gate_analysis.settings import GateAnalysisSettings
 
-    t = Tables()
+    t = SimpleNamespace()
     t.settings, t.splits = (
         GateAnalysisSettings(n_seeds=2, hard_split_seeds=1),
         SimpleNamespace(data=FakeData(source_data)),
     )
-    t["seed_kinds"] = pd.DataFrame(
+    t.seed_kinds = pd.DataFrame(
         {"model": ["linear gate", "1-hidden-layer gate"] * 2, "cifar_majority": [0.99, 0.5, 0.96, 0.98]}
     )
-    t["hard_summary"] = pd.DataFrame(
+    t.hard_summary = pd.DataFrame(
         [
             {
                 "variant": v.name,
@@ -475,7 +471,7 @@ def hard_split_tables(later_share: float, source_data: bool = True):
             for m in ("linear gate", "1-hidden-layer gate")
         ]
     )
-    t["by_epoch"] = pd.DataFrame(
+    t.by_epoch = pd.DataFrame(
         [
             {
                 "variant": "02 setting, full data (study 5, 2 seeds)",
@@ -492,7 +488,7 @@ def hard_split_tables(later_share: float, source_data: bool = True):
 
 
 def test_hard_split_lines_say_whether_epochs_harden_the_split_and_quote_the_source_only_on_its_data():
-    from moe_utils.exp1.report import claim_line, hard_split_lines
+    from moe_utils.studies.gate_analysis.report import claim_line, hard_split_lines
 
     text = hard_split_lines(hard_split_tables(later_share=0.8)).replace("\n", " ")
     assert (

@@ -66,7 +66,7 @@ def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umask_mode(figure
 
 
 def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, monkeypatch, capsys):
-    from moe_utils.exp1.settings import FourModelsSettings
+    from moe_utils.studies.four_models.settings import FourModelsSettings
     from moe_utils.io import paths
 
     monkeypatch.delenv(paths.FIGURES_ENV, raising=False)

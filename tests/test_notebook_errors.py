@@ -14,7 +14,7 @@ from moe_utils.pipeline import kernel_name
 
 def test_a_bad_parameter_in_a_notebook_is_one_line_not_a_traceback(tmp_path):
     cells = [
-        nbformat.v4.new_code_cell("from moe_utils.exp1.settings import FourModelsSettings"),
+        nbformat.v4.new_code_cell("from moe_utils.studies.four_models.settings import FourModelsSettings"),
         nbformat.v4.new_code_cell("LR = 1e999  # as a user might type it\nPROFILE = 'quick'"),
         nbformat.v4.new_code_cell("settings = FourModelsSettings.for_notebook(globals())"),
         nbformat.v4.new_code_cell("never = 1"),

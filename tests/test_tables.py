@@ -14,9 +14,8 @@ from moe_utils.errors import MoeError
 from moe_utils.io import paths
 from moe_utils.io.tables import Tables
 from moe_utils.pipeline import list_notebooks
-from moe_utils.studies import expert_load, head_importance, layer_activation, real_models, routing_stability
-
-STUDIES = {"04": routing_stability, "05": expert_load, "06": head_importance, "07": layer_activation}
+from moe_utils.readme import STUDIES
+from moe_utils.studies import real_models
 
 
 @dataclass

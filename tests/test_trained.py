@@ -10,7 +10,7 @@ import torch
 
 from moe_utils.exp1 import models as exp1_models
 from moe_utils.exp1 import training as exp1_training
-from moe_utils.exp1.settings import FourModelsSettings
+from moe_utils.studies.four_models.settings import FourModelsSettings
 from moe_utils.io import paths, trained
 
 
@@ -144,13 +144,13 @@ def test_a_damaged_kept_run_is_retrained_not_half_loaded(kept):
 
 
 def test_notebook_02_keeps_its_models_and_a_second_run_loads_them(tiny_mirror, kept, capsys):
-    from moe_utils.exp1 import four_models_study
+    from moe_utils.studies.four_models import job, run
 
     settings = FourModelsSettings(profile="quick", data_source="mirror")
-    first = four_models_study.run(settings)
+    first = run(settings)
     assert "trained 1 run(s)" in capsys.readouterr().out
-    four_models_study.run_splits.cache_clear()
-    second = four_models_study.run(settings)
+    job.run_splits.cache_clear()
+    second = run(settings)
     assert "loaded 1 kept run(s)" in capsys.readouterr().out
     pd.testing.assert_frame_equal(first.history, second.history)
     pd.testing.assert_frame_equal(first.rates, second.rates)  # computed again from the loaded models

@@ -2,9 +2,9 @@
 
 from . import plots
 from .explore import explorer
-from .report import findings
+from .report import findings, headline
 from .run import run
 from .settings import ExpertLoadSettings as Settings
 from .tables import ExpertLoadTables as Tables
 
-__all__ = ["Settings", "Tables", "explorer", "findings", "plots", "run"]
+__all__ = ["Settings", "Tables", "explorer", "findings", "headline", "plots", "run"]

@@ -1,111 +1,13 @@
-"""Experiment 1's plots (notebooks 01–03): samples, pixel histogram, accuracy curves in the source's colours, gate
-weights, class routing, expert sweep, gate strategies, seed bands, hard split."""
+"""Notebook 03's figures: gate weights, class routing, expert sweep, gate strategies, seed bands, hard split."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
-from ..datasets.mnist_cifar import slug
-
-# Figure 1 of source 004: blue single expert, green pre-designed, red linear gate, cyan 1-hidden-layer gate.
-MODEL_COLORS = {
-    "single expert": "tab:blue",
-    "pre-designed gate": "tab:green",
-    "linear gate": "tab:red",
-    "1-hidden-layer gate": "c",
-}
-SPLIT_STYLES = {"train": "-", "test": "--"}
-
-
-def datasets_in(table: pd.DataFrame) -> list[str]:
-    """The dataset names of a long table in order of first appearance (the first dataset first)."""
-    return list(dict.fromkeys(table["dataset"]))
-
-
-def sample_grid(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    class_names: list[str],
-    per_class: int = 6,
-    names: tuple[str, str] = ("MNIST", "CIFAR-10"),
-    n_first: int = 10,
-):
-    """A figure with ``per_class`` example images of every class, and the (class, row index) of each."""
-    n_classes = len(class_names)
-    fig, axes = plt.subplots(per_class, n_classes, figsize=(n_classes * 0.8, per_class * 0.85))
-    picked = []
-    for c in range(n_classes):
-        rows = torch.nonzero(labels == c).flatten()[:per_class].tolist()
-        for r, index in enumerate(rows):
-            ax = axes[r, c]
-            ax.imshow(images[index].numpy(), cmap="gray", vmin=0, vmax=255)
-            picked.append({"class": c, "class_name": class_names[c], "row": r, "index": index})
-        axes[0, c].set_title(class_names[c].split(":")[1], fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([]), ax.set_yticks([])
-    title = f"{names[0]} (classes 0-{n_first - 1}) and {names[1]} (classes {n_first}-{n_classes - 1}), 32×32 grayscale"
-    fig.suptitle(title, fontsize=9)
-    return fig, pd.DataFrame(picked)
-
-
-def accuracy_curves(history: pd.DataFrame, title: str = "Accuracy per epoch"):
-    """The source's Figure 1: one line per model and split (solid train, dashed test)."""
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    drawn: dict[str, list[tuple[str, np.ndarray]]] = {}  # split -> the curves drawn so far
-    for (model, split), frame in history.groupby(["model", "split"], sort=False):
-        accuracy = frame["accuracy"].to_numpy()
-        twin = next(
-            (m for m, a in drawn.get(split, []) if len(a) == len(accuracy) and np.abs(a - accuracy).max() < COINCIDE),
-            None,
-        )
-        drawn.setdefault(split, []).append((model, accuracy))
-        extra = {"marker": "o", "markersize": 4, "markerfacecolor": "none"} if twin else {}  # so both curves show
-        ax.plot(
-            frame["epoch"],
-            accuracy,
-            SPLIT_STYLES[split],
-            color=MODEL_COLORS.get(model),
-            label=f"{model} ({split})" + (f"; coincides with {twin}" if twin else ""),
-            **extra,
-        )
-    style_accuracy_axes(ax, title)
-    return fig
-
-
-COINCIDE = 0.005  # curves closer than this at every epoch are drawn with markers and said to coincide
-
-
-def style_accuracy_axes(ax, title: str) -> None:
-    """Labels, grid, integer epochs and a legend outside the axes, shared by every accuracy-per-epoch plot."""
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-
-
-def pixel_histogram(images: torch.Tensor, is_first: torch.Tensor, names: tuple[str, str] = ("MNIST", "CIFAR")):
-    """Histogram of pixel intensities of the two datasets (``names``: first = ``is_first``), and the counts plotted."""
-    bins = np.arange(0, 257, 8)
-    fig, ax = plt.subplots(figsize=(6, 3))
-    rows = []
-    for name, mask in ((names[0], is_first), (names[1], ~is_first)):
-        counts, _ = np.histogram(images[mask].numpy().ravel(), bins=bins)
-        share = counts / counts.sum()
-        ax.stairs(share, bins, label=name)
-        rows += [{"dataset": name, "bin_start": int(b), "share": float(s)} for b, s in zip(bins[:-1], share)]
-    ax.set_yscale("log")
-    ax.set_xlabel("pixel value")
-    ax.set_ylabel("share of pixels")
-    ax.legend()
-    return fig, pd.DataFrame(rows)
-
-
-DATASET_COLORS = ("tab:purple", "tab:orange")  # first, second dataset
+from ...datasets.mnist_cifar import slug
+from ...exp1.figure_style import DATASET_COLORS, MODEL_COLORS, SPLIT_STYLES, datasets_in, style_accuracy_axes
 
 
 def gate_weight_histograms(hist: pd.DataFrame):

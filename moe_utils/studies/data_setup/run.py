@@ -1,25 +1,14 @@
-"""Notebook 01's tables: images per class and split, per dataset, and pixel statistics."""
+"""Notebook 01's run: load (or build) the cache, check its layout, count images per class and summarise pixels."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-from ..datasets.mnist_cifar import load_mnist_cifar
-from ..errors import MoeError
+from ...datasets.mnist_cifar import load_mnist_cifar
+from ...errors import MoeError
 from .settings import DataSetupSettings
-
-
-@dataclass
-class DataTables:
-    """The combined dataset and its summaries."""
-
-    data: object  # MnistCifar
-    counts: pd.DataFrame  # class, name, train, test
-    totals: pd.DataFrame  # rows: first dataset, second dataset, total; columns: train, test
-    stats: pd.DataFrame  # split, dataset, images, mean, std, share of zero pixels
+from .tables import DataSetupTables
 
 
 def class_counts(data) -> pd.DataFrame:
@@ -79,11 +68,11 @@ def check_counts(data, counts: pd.DataFrame, totals: pd.DataFrame) -> None:
         raise MoeError(f"source 004's archives should give {SOURCE_TOTALS} images, the cache holds {found}")
 
 
-def run(settings: DataSetupSettings) -> DataTables:
+def run(settings: DataSetupSettings) -> DataSetupTables:
     """Load (or build) the cache, check its layout and summarise it."""
     data = load_mnist_cifar(
         settings.data_source, rebuild=settings.rebuild_cache, dataset_names=settings.dataset_names, verbose=False
     )
     counts, totals = class_counts(data), split_totals(data)
     check_counts(data, counts, totals)
-    return DataTables(data, counts, totals, pixel_stats(data))
+    return DataSetupTables(settings, data, counts, totals, pixel_stats(data))

@@ -1,76 +1,18 @@
-"""Notebooks 01–03's Findings, written from their tables: every number in the prose comes from here."""
+"""Notebook 03's Findings, summary line and README passage, written from its tables: every number comes from here."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..datasets.mnist_cifar import DISPLAY_NAMES, slug
-from ..io.report import holds, share, signed
-from ..stats import mean_std
-from .data_summary import DataTables
-from .four_models_study import FourModelsTables
-from .gate_analysis import class_routing_summary
-from .gate_analysis_study import GATES, VARIANTS, GateAnalysisTables
-from .summary import SOURCE_COLUMN
+from ...datasets.mnist_cifar import slug
+from ...exp1.gate_analysis import class_routing_summary
+from ...io.report import share, signed
+from ...stats import mean_std
+from .job import GATES, VARIANTS
+from .settings import GateAnalysisSettings
+from .tables import GateAnalysisTables
 
-MODELS = ["single expert", "pre-designed gate", "linear gate", "1-hidden-layer gate"]
 HARD = 0.97  # a majority share of the second dataset (CIFAR) at least this is a hard split
-
-
-def data_findings(t: DataTables) -> str:
-    """Notebook 01: the cache's counts and how differently the two datasets' pixels look."""
-    first, second = t.data.dataset_names
-    totals, mean = t.totals, t.stats.set_index(["split", "dataset"])
-    per_class = (
-        t.counts.assign(second=t.counts["class"] >= t.data.n_first)
-        .groupby("second")[["train", "test"]]
-        .agg(["min", "max"])
-    )
-    zero = {d: mean.loc[("train", d), "share of zero pixels"] for d in (first, second)}
-    span = lambda flag: f"{per_class.loc[flag, ('train', 'min')]:,}–{per_class.loc[flag, ('train', 'max')]:,}"  # noqa: E731
-    return (
-        f"The cache holds {int(totals.loc['total'].sum()):,} images: {totals.loc['total', 'train']:,} train "
-        f"({totals.loc[first, 'train']:,} {first} + {totals.loc[second, 'train']:,} {second}) and "
-        f"{totals.loc['total', 'test']:,} test. Per class, {first} has {span(False)} train images and {second} "
-        f"{span(True)}. Pixel statistics differ strongly: {share(zero[first])} of {first}'s training pixels are exactly 0 "
-        f"against {share(zero[second], 1)} of {second}'s (mean {mean.loc[('train', first), 'mean']:.1f} vs "
-        f'{mean.loc[("train", second), "mean"]:.1f} of 255), which makes "which dataset is this?" an easy question for '
-        f"a learned gate in notebook 02. {t.data.describe()}."
-    )
-
-
-def four_models_findings(t: FourModelsTables) -> str:
-    """Notebook 02: final accuracy, source 004's claims, and the activation rates beside the source's."""
-    s, data = t.settings, t.data
-    test, train = t.final.set_index("model")["test"], t.final.set_index("model")["train"]
-    claims = t.claims.set_index("claim (test accuracy)")
-    verdicts = "; ".join(
-        f"*{c}* {holds(r['holds'])} ({signed(100 * r['margin'], 2)} points)" for c, r in claims.iterrows()
-    )
-    claims_are = "Source 004's claims" if data.is_source_data else "The four models' orderings"
-    text = f"""**Accuracy** ({s.size("epochs")} epochs, {data.source} data, seed {s.seed}). Final test accuracy:
-{", ".join(f"{n} {test[n]:.3f}" for n in MODELS)} (train: {", ".join(f"{train[n]:.3f}" for n in MODELS)}). {claims_are},
-on test accuracy: {verdicts}. A single linear softmax over {data.n_classes} classes already separates the two datasets' classes
-through its logits, so handing each dataset its own linear expert adds little; learned gates can gain by splitting *within* the
-datasets. One seed: notebook 03 tests these orderings over 5 seeds."""
-    if not data.is_source_data:
-        return text + f"\n\n**Activation rates**: see the table above ({data.describe()})."
-    rate = t.rates.set_index(["model", "split", "dataset", "expert"])["rate"]
-    theirs_rate = t.compared.set_index(["model", "split", "dataset", "expert"])[SOURCE_COLUMN]
-    pair = lambda r, model, d: f"{r[model, 'test', d, 1]:.2f} / {r[model, 'test', d, 2]:.2f}"  # noqa: E731
-    both = lambda model, d: f"{pair(rate, model, d)} ({pair(theirs_rate, model, d)})"  # noqa: E731
-    first, second = data.dataset_names
-    gap = (rate.xs("train", level="split") - rate.xs("test", level="split")).abs().max()
-    return (
-        text
-        + f"""
-
-**Activation rates** (test; expert 1 / expert 2, ours with source 004's in brackets). Pre-designed gate: {first}
-{pair(rate, "pre-designed gate", first)}, {second} {pair(rate, "pre-designed gate", second)} (exact, as it must be). Linear
-gate: {first} {both("linear gate", first)}, {second} {both("linear gate", second)}. 1-hidden-layer gate: {first}
-{both("1-hidden-layer gate", first)}, {second} {both("1-hidden-layer gate", second)}. Expert numbers are arbitrary (the
-experts are interchangeable): compare the pattern. Train and test rates differ by at most {gap:.3f}."""
-    )
 
 
 def claim_line(claims: pd.DataFrame, claim: str) -> str:
@@ -87,13 +29,13 @@ def weight_lines(t: GateAnalysisTables) -> str:
     s, hid, lin = t.settings, GATES[1], GATES[0]
     first, second = t.splits.data.dataset_names
     n_classes = t.splits.data.n_classes
-    test = t["summaries"][t["summaries"]["split"] == "test"]
+    test = t.summaries[t.summaries["split"] == "test"]
     w = test.groupby(["model", "dataset"])[["frac_max_gt_0.9", "frac_within_0.1_of_rate", "activation_rate_e1"]].agg(
         ["mean", "std"]
     )
     v = lambda model, d, col, stat="mean", digits=0: share(w.loc[(model, d), (col, stat)], digits)  # noqa: E731
-    every = t["all_class_rates"]
-    split_col = next(c for c in class_routing_summary(t["class_rates"]).columns if c.startswith("classes_split"))
+    every = t.all_class_rates
+    split_col = next(c for c in class_routing_summary(t.class_rates).columns if c.startswith("classes_split"))
     by_seed = pd.DataFrame(
         {seed: class_routing_summary(every[every["seed"] == seed]).set_index("model")[split_col] for seed in s.seeds}
     ).T  # [seeds, models]
@@ -114,15 +56,15 @@ def sweep_lines(t: GateAnalysisTables) -> str:
     """Studies 3 and 4: more and richer experts, and the gate training strategies."""
     s = t.settings
     first, second = t.splits.data.dataset_names
-    test = t["sweep_table"][t["sweep_table"]["split"] == "test"]
-    most = test[test["n_experts"] == max(s.experts)]
+    test = t.sweep_table[t.sweep_table["split"] == "test"]
+    most = test[test.n_experts == max(s.experts)]
 
     def span(dataset):
-        shares = most[most["dataset"] == dataset]["majority_share"]
+        shares = most[most.dataset == dataset]["majority_share"]
         return f"{shares.min():.2f}–{shares.max():.2f}"
 
-    accuracy = "; ".join(f"{m} {a:.3f}" for m, a in t["sweep_final"].set_index("model")["test"].items())
-    strat = t["strategy_table"].set_index("model")
+    accuracy = "; ".join(f"{m} {a:.3f}" for m, a in t.sweep_final.set_index("model")["test"].items())
+    strat = t.strategy_table.set_index("model")
     strategies = "; ".join(
         f"{m} {r['test']:.3f} ({r[f'{slug(second)}_majority_test']:.3f})"
         for m, r in strat.drop(index="pre-designed gate").iterrows()
@@ -137,10 +79,10 @@ accuracy and {second} majority share: {strategies}."""
 
 def seed_lines(t: GateAnalysisTables) -> str:
     """Study 5: notebook 02's run over seeds, source 004's claims, and the activation rates."""
-    s, hid, lin, claims = t.settings, GATES[1], GATES[0], t["claims"]
+    s, hid, lin, claims = t.settings, GATES[1], GATES[0], t.claims
     first, second = t.splits.data.dataset_names
-    fs = t["final_stats"][t["final_stats"]["split"] == "test"].set_index("model")
-    rs = t["rate_stats"]
+    fs = t.final_stats[t.final_stats["split"] == "test"].set_index("model")
+    rs = t.rate_stats
     rs = rs[(rs["split"] == "train") & (rs["expert"] == 1)].set_index(["model", "dataset"])
     rate = lambda model, d: mean_std(rs.loc[(model, d), "mean"], rs.loc[(model, d), "std"], 2)  # noqa: E731
     return f"""**5 · Across {len(s.seeds)} seeds** (full training set, {s.size("seed_epochs")} epochs), test accuracy:
@@ -157,9 +99,9 @@ def hard_split_lines(t: GateAnalysisTables) -> str:
     data = t.splits.data
     first, second = data.dataset_names
     two = f"{slug(second)}_majority"
-    kinds, hs = t["seed_kinds"], t["hard_summary"].set_index(["variant", "model"])
+    kinds, hs = t.seed_kinds, t.hard_summary.set_index(["variant", "model"])
     hard_in = lambda model: int((kinds.loc[kinds["model"] == model, two] >= HARD).sum())  # noqa: E731
-    by_epoch = t["by_epoch"]
+    by_epoch = t.by_epoch
     full = by_epoch[by_epoch["variant"].str.startswith("02 setting, full data") & (by_epoch["dataset"] == second)]
     epochs = full.groupby(["model", "epoch"])["majority_share"].mean()
     first_last = lambda m: f"{epochs[m].iloc[0]:.2f} → {epochs[m].iloc[-1]:.2f}"  # noqa: E731
@@ -168,7 +110,7 @@ def hard_split_lines(t: GateAnalysisTables) -> str:
     settings = "; ".join(
         f"{v} — {lin} {hs.loc[(v, lin), 'seed_like']}/{hs.loc[(v, lin), 'runs']}, {hid} "
         f"{hs.loc[(v, hid), 'seed_like']}/{hs.loc[(v, hid), 'runs']}"
-        for v in dict.fromkeys(t["hard_summary"]["variant"])
+        for v in dict.fromkeys(t.hard_summary["variant"])
     )
     source = " (source 004 reports 1.00 and 0.99)" if data.is_source_data else ""
     pattern = "source 004's pattern" if data.is_source_data else "the pattern"
@@ -181,7 +123,7 @@ epochs the mean {second} majority share goes {lin} {first_last(lin)}, {hid} {fir
 {"do not make the split harder" if harden else "harden the split in at least one gate"}."""
 
 
-def gate_analysis_findings(t: GateAnalysisTables) -> str:
+def findings(t: GateAnalysisTables) -> str:
     """Notebook 03's Findings (Markdown) from its tables."""
     minutes = sum(t.timings.values()) / 60
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in t.timings.items())
@@ -195,18 +137,9 @@ def gate_analysis_findings(t: GateAnalysisTables) -> str:
     return "\n\n".join(parts)
 
 
-def four_models_headline(final: pd.DataFrame, rates: pd.DataFrame) -> str:
-    """One sentence for the README from notebook 02's final accuracy (model, train, test) and activation rates
-    (model, split, dataset, …) tables."""
-    test = final.set_index("model")["test"]
-    datasets = " + ".join(dict.fromkeys(rates["dataset"]))
-    accuracies = ", ".join(f"{test[m]:.3f} ({m})" for m in MODELS)
-    return f"Experiment 1 re-run on {datasets}, one seed: test accuracy {accuracies}"
-
-
-def gate_analysis_headline(claims: pd.DataFrame) -> str:
+def headline(t: GateAnalysisTables) -> str:
     """One sentence for the README from notebook 03's claims over seeds (claim, holds_in, seeds, margin_mean, …)."""
-    rows = claims.set_index("claim (test accuracy)")
+    rows = t.claims.set_index("claim (test accuracy)")
 
     def claim(name: str) -> str:
         r = rows.loc[name]
@@ -218,10 +151,71 @@ def gate_analysis_headline(claims: pd.DataFrame) -> str:
     return "over seeds, " + "; ".join(claim(c) for c in rows.index)
 
 
-def data_headline(counts: pd.DataFrame) -> str:
-    """One sentence for notebook 01's summary from its class counts (class, name, train, test)."""
-    datasets = [DISPLAY_NAMES.get(d, d) for d in dict.fromkeys(counts["name"].str.split(":").str[0])]
-    return (
-        f"{len(counts)} classes from {' and '.join(datasets)}, {int(counts.train.sum()):,} training and "
-        f"{int(counts.test.sum()):,} test images, as one 32 × 32 grayscale uint8 tensor file"
+def digits_by_expert(routing: pd.DataFrame, model: str, hard: float = 0.9) -> tuple[list, list]:
+    """The first dataset's classes (0-9) whose weight goes to expert 1 / expert 2 (≥ ``hard``) under ``model``."""
+    part = routing[(routing["model"] == model) & (routing["class"] < 10)]
+    wide = part.pivot(index="class", columns="expert", values="rate")
+    return [int(c) for c in wide.index[wide[1] >= hard]], [int(c) for c in wide.index[wide[2] >= hard]]
+
+
+def readme_section(t: GateAnalysisTables) -> str:
+    """The README's passage on notebook 03: source 004's run over seeds, how hard the gates decide, and what makes the
+    split hard."""
+    s = GateAnalysisSettings()
+    finals = t.finals
+    n = finals.seed.nunique()
+    acc = finals.groupby("model", sort=False)["test"]
+    accuracy = ", ".join(f"{mean_std(acc.mean()[m], acc.std()[m])} ({m})" for m in acc.mean().index)
+    claims = t.claims.set_index("claim (test accuracy)")
+
+    def claim(c):
+        r = claims.loc[c]
+        return (
+            f"{int(r.holds_in)}/{int(r.seeds)} seeds, {signed(100 * r.margin_mean)} ± {100 * r.margin_std:.1f} points"
+        )
+
+    summary = t.summaries
+    mnist = summary[(summary.split == "test") & (summary.dataset == "MNIST") & (summary.model == GATES[1])]
+    one, two = digits_by_expert(t.class_rates, GATES[1])
+    hard = t.hard_numbers
+    full = hard[(hard.table == "final, per seed") & hard.variant.str.startswith("02 setting, full data")]
+    cifar = full[(full.split == "test") & (full.dataset == "CIFAR")]
+    hard_in = {g: int((cifar[cifar.model == g].majority_share >= 0.97).sum()) for g in GATES}
+    hs = t.hard_summary.set_index(["variant", "model"])
+    every = [v for (v, m), r in hs.iterrows() if m == GATES[0] and r.seed_like == r.runs]
+    ours, raw = "02 setting: tf init, Adam 1e-3, pixels/255", "raw pixels 0-255"
+    cost = 100 * (hs.loc[(raw, GATES[0]), "test_accuracy_mean"] - hs.loc[(ours, GATES[0]), "test_accuracy_mean"])
+    epochs = hard[(hard.table == "per epoch, training batches") & hard.variant.str.startswith("02 setting, full data")]
+    epochs = epochs[epochs.dataset == "CIFAR"].groupby(["model", "epoch"])["majority_share"].mean()
+    softer = all(epochs[g].iloc[-1] <= epochs[g].iloc[0] + 0.01 for g in GATES)
+    sweep = t.sweep_table
+    test = sweep[sweep.split == "test"]
+    big = test[(test.n_experts == test.n_experts.max()) & (test.experts == "mlp")]
+    best = big.groupby("model")["test"].first().max()
+    single = test[(test.n_experts == 1) & (test.experts == "linear")]["test"].iloc[0]
+    majority = test[test.n_experts == test.n_experts.max()]["majority_share"].max()
+    strat = t.strategy_table.set_index("model")
+    frozen = [f"{g} | frozen experts" for g in GATES]
+    pre = strat.loc["pre-designed gate"]
+    frozen_match = all(
+        abs(strat.loc[m, "test"] - pre.test) < 0.005 and strat.loc[m, "cifar_majority_test"] > 0.99 for m in frozen
     )
+    return f"""* **Across {n} seeds** (seeds {s.seed}–{s.seed + n - 1}, full data, {s.seed_epochs} epochs, one process per
+  seed) test accuracy is {accuracy} (`figures/03_final_accuracy_seeds.csv`, `figures/03_claims_seeds.csv`). *The linear gate
+  beats the pre-designed gate* in {claim("linear gate > pre-designed gate")}; *the 1-hidden-layer gate beats it* in
+  {claim("1-hidden-layer gate > pre-designed gate")}; *the pre-designed gate beats the single expert* in
+  {claim("pre-designed gate > single expert")}.
+* **Gates decide near-hard per input**: {share(mnist["frac_max_gt_0.9"].mean())} of MNIST test inputs get > 0.9 weight
+  on one expert under the 1-hidden-layer gate (mean over seeds); at seed {s.seed} its "shared MNIST" is whole digits sent
+  to each expert ({", ".join(map(str, one)) or "none"} vs {", ".join(map(str, two)) or "none"}), not soft weights
+  (`figures/03_gate_weight_hist.png`, `figures/03_class_routing.png`).
+* **Source 004's near-hard CIFAR split is seed-dependent**: CIFAR majority share ≥ 0.97 in {hard_in[GATES[1]]}/{n} seeds for
+  the 1-hidden-layer gate, {hard_in[GATES[0]]}/{n} for the linear gate. Of {hs.index.get_level_values(0).nunique()} training
+  settings ({s.hard_split_seeds} seeds each), {", ".join(every) or "none"} give{"s" if len(every) == 1 else ""} the linear gate
+  source 004's pattern (hard CIFAR, shared MNIST) in every seed; raw 0–255 pixels cost {signed(cost)} points of test accuracy;
+  more epochs {"do not make the split harder" if softer else "harden it"} (`figures/03_hard_split.png`).
+* **More/richer experts**: {int(test.n_experts.max())} hidden-layer experts reach {best:.3f} against {single:.3f} for one
+  linear expert ({share(s.study_fraction)} of the data), and no expert of the {int(test.n_experts.max())}-expert mixtures holds
+  more than {share(majority)} of either dataset; **frozen pre-trained experts** make both gates relearn
+  {"exactly" if frozen_match else "not quite"} the pre-designed split and its accuracy ({pre.test:.3f};
+  `figures/03_expert_sweep.png`, `figures/03_gate_strategies.png`)."""

@@ -1,4 +1,4 @@
-"""Notebook 02's study, settings -> run -> tables: source 004's four models trained once, accuracy and routing."""
+"""Notebook 02's job: source 004's four models trained with one seed on the run's splits (kept in data/trained/)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,12 @@ from functools import lru_cache
 import pandas as pd
 from torch import nn
 
-from ..datasets.mnist_cifar import load_mnist_cifar, random_share
-from ..io.trained import state_dicts
-from ..runtime import make_generator, resolve_device, run_parallel
-from .gating_stats import activation_rates
-from .models import build_four_models
+from ...datasets.mnist_cifar import load_mnist_cifar, random_share
+from ...exp1.models import build_four_models
+from ...exp1.training import train_models
+from ...io.trained import state_dicts
+from ...runtime import make_generator, resolve_device
 from .settings import FourModelsSettings
-from .summary import claim_checks, final_accuracy, rates_beside_source
-from .training import train_models
-
-
-@dataclass
-class FourModelsTables:
-    """Everything notebook 02 plots and reports."""
-
-    settings: FourModelsSettings
-    data: object  # MnistCifar
-    info: dict  # train / test images, seconds
-    models: dict[str, nn.Module]
-    history: pd.DataFrame  # model, epoch, split, accuracy, loss
-    final: pd.DataFrame  # model, train, test
-    rates: pd.DataFrame  # model, split, dataset, expert, rate
-    compared: pd.DataFrame  # rates beside source 004's (ours, source_004, difference)
-    claims: pd.DataFrame  # source 004's accuracy claims: left, right, margin, holds
 
 
 @dataclass
@@ -87,30 +70,3 @@ def four_models_job(settings: FourModelsSettings, seed: int) -> TrainedModels:
     started = time.perf_counter()
     history = train_models(models, train, test, settings.train_config)
     return TrainedModels(models, history, time.perf_counter() - started, settings.init, train.n_classes)
-
-
-def run(settings: FourModelsSettings) -> FourModelsTables:
-    """Train the four models on the run's splits (a random share of each in the quick profile), or load them when
-    they are kept in data/trained/ for these settings and code, and evaluate them."""
-    data, train, test = run_splits(settings)
-    device = resolve_device(settings.device)
-    job = dict(settings=settings, seed=settings.seed)
-    trained = run_parallel(
-        four_models_job, [job], workers=1, desc="models", keep=settings.kept_runs(), executor=settings.executor_choice
-    )[0]
-    models = {name: model.to(device) for name, model in trained.models.items()}  # kept models load on the CPU
-    history, seconds = trained.history, trained.seconds
-    final = final_accuracy(history)
-    rates = activation_rates(models, {"train": train, "test": test})
-    info = {"train images": len(train), "test images": len(test), "device": str(device), "train seconds": seconds}
-    return FourModelsTables(
-        settings,
-        data,
-        info,
-        models,
-        history,
-        final,
-        rates,
-        rates_beside_source(rates, source_data=data.is_source_data),
-        claim_checks(final),
-    )
