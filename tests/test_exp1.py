@@ -403,8 +403,8 @@ def test_data_findings_count_images_and_compare_pixels():
 def four_model_tables(source_data: bool):
     from types import SimpleNamespace
 
-    from moe_utils.studies.four_models.settings import FourModelsSettings
     from moe_utils.exp1.summary import claim_checks, rates_beside_source
+    from moe_utils.studies.four_models.settings import FourModelsSettings
 
     final = pd.DataFrame(
         {

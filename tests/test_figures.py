@@ -66,8 +66,8 @@ def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umask_mode(figure
 
 
 def test_a_notebook_run_with_other_settings_writes_to_a_run_folder(tmp_path, monkeypatch, capsys):
-    from moe_utils.studies.four_models.settings import FourModelsSettings
     from moe_utils.io import paths
+    from moe_utils.studies.four_models.settings import FourModelsSettings
 
     monkeypatch.delenv(paths.FIGURES_ENV, raising=False)
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")

@@ -8,11 +8,11 @@ import dataclasses
 import papermill as pm
 import pytest
 
+from moe_utils.pipeline import list_notebooks
+from moe_utils.studies import expert_load, head_importance, layer_activation, real_models, routing_stability
 from moe_utils.studies.data_setup.settings import DataSetupSettings
 from moe_utils.studies.four_models.settings import FourModelsSettings
 from moe_utils.studies.gate_analysis.settings import GateAnalysisSettings
-from moe_utils.pipeline import list_notebooks
-from moe_utils.studies import expert_load, head_importance, layer_activation, real_models, routing_stability
 
 SETTINGS = [
     DataSetupSettings,

@@ -10,9 +10,9 @@ import torch
 
 from moe_utils.errors import MoeError
 from moe_utils.studies.data_setup.settings import DataSetupSettings
+from moe_utils.studies.expert_load.settings import PAPER_SHAPE, ExpertLoadSettings
 from moe_utils.studies.four_models.settings import FourModelsSettings
 from moe_utils.studies.gate_analysis.settings import GateAnalysisSettings
-from moe_utils.studies.expert_load.settings import PAPER_SHAPE, ExpertLoadSettings
 from moe_utils.studies.head_importance.settings import HeadImportanceSettings
 from moe_utils.studies.layer_activation.settings import LayerActivationSettings
 from moe_utils.studies.routing_stability.settings import StabilitySettings

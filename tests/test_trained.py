@@ -10,8 +10,8 @@ import torch
 
 from moe_utils.exp1 import models as exp1_models
 from moe_utils.exp1 import training as exp1_training
-from moe_utils.studies.four_models.settings import FourModelsSettings
 from moe_utils.io import paths, trained
+from moe_utils.studies.four_models.settings import FourModelsSettings
 
 
 @pytest.fixture
