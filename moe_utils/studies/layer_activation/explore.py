@@ -15,7 +15,7 @@ QUANTITIES = (
     "importance share per head",
     "raw mean |head-mask gradient|",
     "raw mean |residual update|",
-    "mean |head-mask gradient| / loss",
+    "layer share of |head-mask gradient|",
     "relative residual update",
 )
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
 
 from ...datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ...errors import MoeError
@@ -51,20 +50,13 @@ def relative_residual_updates(model, tokens: torch.Tensor) -> torch.Tensor:
     return relative_updates(block_inputs_outputs(model, tokens))
 
 
-@torch.no_grad()
-def answer_loss_mean(model, data: TaskSplit, loss_scale: float = 1.0) -> float:
-    """Mean answer cross-entropy (times ``loss_scale``) over ``data``: the L whose gradient (b) measures."""
-    model.eval()
-    logits = model(data.tokens)[:, -1]  # [N, vocab]
-    return loss_scale * float(F.cross_entropy(logits, data.answers))
-
-
 def gradient_measures(model, data: TaskSplit, loss_scale: float = 1.0) -> dict[str, torch.Tensor]:
-    """Per layer [L]: the raw mean |∂L/∂m_h| (not rescaled) and the same divided by the mean loss L, which does not
-    change when the loss is scaled (``loss_scale``: a test's knob); and per task [C, L, H] the importance."""
+    """Per layer [L]: the raw mean |∂L/∂m_h| (not rescaled) and each layer's share of their sum at this checkpoint,
+    which sums to 1 and does not change when the loss is scaled (``loss_scale``: a test's knob); and per task
+    [C, L, H] the importance."""
     by_task = mask_gradient_importance(model, data, len(TASKS), loss_scale=loss_scale)  # [C, L, H]
     raw = raw_layer_importance(by_task)  # [L]
-    return {"by task": by_task, "raw": raw, "loss-relative": raw / answer_loss_mean(model, data, loss_scale)}
+    return {"by task": by_task, "raw": raw, "layer share": raw / raw.sum()}
 
 
 def checkpoint_every(model: TransformerModel, folder: Path, every: int, saved: list[tuple[int, Path]]):
@@ -99,8 +91,8 @@ def analyse_checkpoints(
     than the evaluation prompts' own, for judging where training plateaus.
 
     Per layer: the share measures (normalised per checkpoint, mean 1/(L·H)); the raw ones, not rescaled per checkpoint:
-    mean |∂L/∂m_h| over tasks and the layer's heads, and mean |residual update|; and their scale-free versions: the
-    gradient divided by the mean loss it is the gradient of, and ‖residual update‖ / ‖residual‖ per token.
+    mean |∂L/∂m_h| over tasks and the layer's heads, and mean |residual update|; and two relative versions: the
+    layer's share of the gradients' sum at that checkpoint, and ‖residual update‖ / ‖residual‖ per token.
     """
     rows, per_layer = [], []
     for step, path in progress(saved, desc="checkpoints", disable=not show_progress):
@@ -111,7 +103,7 @@ def analyse_checkpoints(
         pairs = block_inputs_outputs(ckpt, probe_set.tokens)  # one forward: every block's (input, output)
         update = mean_abs_updates(pairs)  # [L]
         update_share = update / update.sum() / n_heads  # per-head scale: sums to 1 over L x H cells
-        raw, relative = gradients["raw"], gradients["loss-relative"]  # [L] each, not rescaled per checkpoint
+        raw, layer_share = gradients["raw"], gradients["layer share"]  # [L]: not rescaled; a share of this checkpoint
         relative_update = relative_updates(pairs)  # [L]
         acc = accuracy_by_task(ckpt, probe_set)
         rows.append(
@@ -132,7 +124,7 @@ def analyse_checkpoints(
                     "residual update share per head": float(update_share[layer]),
                     "raw mean |head-mask gradient|": float(raw[layer]),
                     "raw mean |residual update|": float(update[layer]),
-                    "mean |head-mask gradient| / loss": float(relative[layer]),
+                    "layer share of |head-mask gradient|": float(layer_share[layer]),
                     "relative residual update": float(relative_update[layer]),
                 }
             )
@@ -162,6 +154,7 @@ def plateau_verdict(steps: list[int], values: list[float], n_prompts: int, quart
     return {
         "from step": int(x[0]),
         "gain over the last quarter": gain,
+        "rise over the last quarter": float(y[-1] - y[0]),  # last minus first checkpoint of the window, unfitted
         "threshold": threshold,
         "plateaued": gain <= threshold,
     }

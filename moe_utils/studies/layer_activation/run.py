@@ -21,15 +21,15 @@ QUANTITIES = {
     "importance share per head": "linear",
     "raw mean |head-mask gradient|": "log",
     "raw mean |residual update|": "log",
-    "mean |head-mask gradient| / loss": "log",
+    "layer share of |head-mask gradient|": "linear",
     "relative residual update": "log",
 }  # quantity -> colour scale
 TITLES = {
     "importance share per head": "(a) head-importance share per head",
     "raw mean |head-mask gradient|": "(b) raw mean |∂L/∂m_h| (not rescaled)",
     "raw mean |residual update|": "(c) raw mean |residual-stream update|",
-    "mean |head-mask gradient| / loss": "(d) mean |∂L/∂m_h| / L (scale-free)",
-    "relative residual update": "(e) ‖update‖ / ‖residual‖ (scale-free)",
+    "layer share of |head-mask gradient|": "(d) layer share of |∂L/∂m_h| (sums to 1)",
+    "relative residual update": "(e) ‖update‖ / ‖residual‖ (per token)",
 }
 
 
@@ -45,6 +45,8 @@ def plateau_table(results: list[SeedTables]) -> pd.DataFrame:
             "from step": r.plateau["from step"],
             "gain over the last quarter": r.plateau["gain over the last quarter"],
             "threshold (2 sampling errors)": r.plateau["threshold"],
+            "margin (threshold - gain)": r.plateau["threshold"] - r.plateau["gain over the last quarter"],
+            "rise over the last quarter": r.plateau["rise over the last quarter"],
             "plateaued": "yes" if r.plateau["plateaued"] else "no: still rising",
         }
 
