@@ -3,6 +3,7 @@ paired margins, bootstrap intervals, and the one mean ± std formatter."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -37,11 +38,49 @@ def seed_summary(per_seed: pd.DataFrame, by: list[str], values: list[str]) -> pd
     return out
 
 
+def student_t_cdf(x: float, df: int) -> float:
+    """P(T ≤ x) for Student's t with ``df`` degrees of freedom (Simpson's rule on its density; |error| < 1e-7)."""
+    check_positive("df", df)
+    if x < 0:
+        return 1.0 - student_t_cdf(-x, df)
+    const = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    n = max(2000, 2 * int(100 * x))  # even
+    grid = np.linspace(0.0, x, n + 1)
+    density = const * (1 + grid**2 / df) ** (-(df + 1) / 2)
+    weights = np.ones(n + 1)
+    weights[1:-1:2], weights[2:-1:2] = 4, 2
+    return 0.5 + float(density @ weights) * (x / n) / 3
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """The ``p``-quantile of Student's t with ``df`` degrees of freedom (bisection on ``student_t_cdf``)."""
+    check_range("p", p, 1e-6, 1 - 1e-6)
+    if p < 0.5:
+        return -student_t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        low, high = high, 2 * high
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if student_t_cdf(middle, df) < p else (low, middle)
+    return (low + high) / 2
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the ``level`` t-interval of the mean of ``values`` (n − 1 degrees of freedom; nan for n < 2)."""
+    values = np.asarray(values, dtype=float)
+    n, mean = len(values), float(np.mean(values))
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    half = student_t_quantile(1 - (1 - level) / 2, n - 1) * float(np.std(values, ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
 def paired_margin(per_seed: pd.DataFrame, column: str, a, b, value: str) -> dict:
     """Per-seed difference value(a) − value(b) of rows whose ``column`` is a or b, paired by seed.
 
-    Returns mean, std (ddof 1), min, max of the differences, n (seeds with both), ``holds`` (seeds where a > b) and
-    ``below`` (seeds where a < b).
+    Returns mean, std (ddof 1), min, max of the differences, n (seeds with both), ``holds`` (seeds where a > b),
+    ``below`` (seeds where a < b), the t statistic and the 95 % t-interval of the mean difference over seeds.
     """
     wide = per_seed[per_seed[column].isin([a, b])].pivot_table(index="seed", columns=column, values=value)
     if a not in wide.columns or b not in wide.columns:
@@ -60,6 +99,9 @@ def paired_margin(per_seed: pd.DataFrame, column: str, a, b, value: str) -> dict
         "n": int(len(diff)),
         "holds": int((diff > 0).sum()),
         "below": int((diff < 0).sum()),
+        "t": float(diff.mean() / (diff.std(ddof=1) / math.sqrt(len(diff)))) if len(diff) > 1 else float("nan"),
+        "t_low": t_interval(diff)[1],
+        "t_high": t_interval(diff)[2],
     }
 
 

@@ -245,8 +245,9 @@ def test_bootstrap_statistics_equal_the_tables_of_the_summed_counts():
     assert diff.estimate == pytest.approx(spec[1] - spec[0])  # METHODS = (aux_loss, aux_free)
 
 
-def tiny_load_tables(free_always_higher: bool = True):
-    """Hand-made notebook-05 tables: 2 seeds, one configuration, three domains."""
+def tiny_load_tables(free_always_higher: bool = True, t_low: float = 0.1):
+    """Hand-made notebook-05 tables: 2 seeds, one configuration, three domains; ``t_low``: the low end of the
+    specialisation difference's t-interval over seeds."""
     from types import SimpleNamespace
 
     from moe_utils.studies.expert_load.run import shape_table
@@ -275,10 +276,12 @@ def tiny_load_tables(free_always_higher: bool = True):
     margins = pd.DataFrame(
         [
             {"config": "standard", "value": v, "mean": 0.2, "std": 0.0, "n": 2, "holds": holds, "below": 2 - holds}
+            | ({"t_low": t_low, "t_high": 0.3} if v == "specialisation" else {"t_low": -0.3, "t_high": 0.1})
             for v in ["specialisation", "heldout_maxvio"]
         ]
         + [
             {"config": "standard", "value": f"loss_{d}", "mean": -0.01, "std": 0.0, "n": 2, "holds": 0, "below": 2}
+            | {"t_low": -0.02, "t_high": -0.005}
             for d in domains
         ]
     )
@@ -319,19 +322,23 @@ def test_findings_give_the_papers_verdict_from_seeds_and_documents():
 
     text = findings(tiny_load_tables()).replace("\n", " ")
     assert "aux-loss-free **0.300 ± 0.000** (3.0×; mean ± std over 2 seeds)" in text
-    assert "0.200 [0.050, 0.300] (documents only, models fixed: [0.150, 0.250]) (above 0)" in text
+    assert "0.200 [0.050, 0.300] (documents only, models fixed: [0.150, 0.250]) (together: above 0)" in text
+    assert "t-interval over seeds [0.100, 0.300]" in text
     assert (
-        "this holds in every seed, and its interval over seeds and documents excludes 0, in every configuration" in text
+        "this holds in every seed, and both its interval over seeds and documents and its t-interval over seeds "
+        "exclude 0, in every configuration" in text
     )
     assert (
-        "interval −0.030 [−0.100, 0.012] (documents only, models fixed: [−0.055, −0.010]): better global balance "
-        "**not established**" in text
+        "two-stage interval −0.030 [−0.100, 0.012] (documents only, models fixed: [−0.055, −0.010]): better global "
+        "balance **not established** (the two-stage interval and the t-interval include 0)" in text
     )  # the documents alone would exclude 0; the seeds do not
     assert "N/K = 4, α = 0.01, γ = 0.01" in text and "0.72 with the auxiliary loss (α = 0.001) against 0.04" in text
     assert "aux-loss-free is lower in every seed in 3 of 3 domains" in text and "7 Wikipedia documents" in text
     assert "aux-loss-free 1.00 → 0.50, aux-loss-based 2.00 → 0.20" in text
     refuted = findings(tiny_load_tables(free_always_higher=False)).replace("\n", " ")
-    assert "(includes 0)." in refuted and "this does **not** hold in every seed" in refuted
+    assert "(together: includes 0)." in refuted and "this does **not** hold in every seed" in refuted
+    t_only = findings(tiny_load_tables(t_low=-0.01)).replace("\n", " ")  # the bootstrap excludes 0, t does not
+    assert "(together: includes 0)" in t_only and "this does **not** hold in every seed" in t_only
 
 
 def test_the_fine_grained_and_standard_shapes_have_equal_active_parameters():

@@ -137,3 +137,29 @@ def test_the_every_seed_rule_has_the_power_of_n_independent_coin_flips_biased_by
     rng = np.random.default_rng(0)  # the closed form against simulation
     draws = rng.normal(detectable, 0.5, size=(20000, 6))
     assert (draws > 0).all(1).mean() == pytest.approx(0.8, abs=0.01)
+
+
+def test_student_t_quantiles_match_the_textbook_table():
+    from moe_utils.stats import student_t_cdf, student_t_quantile
+
+    table = {(0.975, 1): 12.706, (0.975, 4): 2.776, (0.975, 9): 2.262, (0.995, 30): 2.750, (0.95, 120): 1.658}
+    for (p, df), value in table.items():
+        assert student_t_quantile(p, df) == pytest.approx(value, abs=5e-4)
+        assert student_t_quantile(1 - p, df) == pytest.approx(-value, abs=5e-4)
+    assert student_t_cdf(0.0, 7) == pytest.approx(0.5)
+
+
+def test_the_t_interval_of_paired_differences_against_a_hand_computation():
+    from moe_utils.stats import paired_margin, t_interval
+
+    diffs = [-0.067, -0.047, -0.035, -0.096, 0.026]  # five seeds' differences: mean −0.0438, sd 0.04534
+    mean, low, high = t_interval(diffs)
+    half = 2.7764 * 0.045339 / 5**0.5
+    assert mean == pytest.approx(-0.0438) and low == pytest.approx(-0.0438 - half, abs=1e-4)
+    assert high == pytest.approx(-0.0438 + half, abs=1e-4) and low < 0 < high  # the interval includes 0
+    rows = pd.DataFrame(
+        [{"seed": s, "method": m, "v": (d if m == "a" else 0.0)} for s, d in enumerate(diffs) for m in ("a", "b")]
+    )
+    m = paired_margin(rows, "method", "a", "b", "v")
+    assert m["t"] == pytest.approx(-2.160, abs=1e-3) and (m["t_low"], m["t_high"]) == pytest.approx((low, high))
+    assert all(v != v for v in t_interval([0.1])[1:])  # one seed: no interval (nan)

@@ -23,27 +23,68 @@ def interval(t: ExpertLoadTables, label: str, statistic: str, method: str = DIFF
     )
 
 
-def excludes_zero(t: ExpertLoadTables, label: str, statistic: str = "specialisation") -> bool:
-    """True when the two-stage (seeds and documents) interval of aux_free − aux_loss lies above 0."""
-    return bool(
-        t.bootstrap.set_index(["config", "statistic", "method"]).loc[(label, statistic, DIFFERENCE), "ci_low"] > 0
-    )
+def t_range(t: ExpertLoadTables, label: str, statistic: str) -> tuple[float, float]:
+    """The 95 % t-interval over seeds of the paired aux_free − aux_loss difference (``margins``)."""
+    row = t.margins.set_index(["config", "value"]).loc[(label, statistic)]
+    return float(row["t_low"]), float(row["t_high"])
+
+
+def sides(t: ExpertLoadTables, label: str, statistic: str) -> tuple[str, str]:
+    """Where each interval of aux_free − aux_loss lies ("above 0", "below 0", "includes 0"): the two-stage bootstrap
+    over seeds and documents, and the t-interval over seeds."""
+    row = t.bootstrap.set_index(["config", "statistic", "method"]).loc[(label, statistic, DIFFERENCE)]
+    low, high = t_range(t, label, statistic)
+
+    def side(a, b):
+        return "above 0" if a > 0 else "below 0" if b < 0 else "includes 0"
+
+    return side(row["ci_low"], row["ci_high"]), side(low, high)
 
 
 def side_of_zero(t: ExpertLoadTables, label: str, statistic: str) -> str:
-    """Where the two-stage interval of aux_free − aux_loss lies: "above 0", "below 0" or "includes 0"."""
-    row = t.bootstrap.set_index(["config", "statistic", "method"]).loc[(label, statistic, DIFFERENCE)]
-    return "above 0" if row["ci_low"] > 0 else "below 0" if row["ci_high"] < 0 else "includes 0"
+    """Where both intervals lie together: "above 0" or "below 0" only when both do; else "includes 0"."""
+    boot, over_seeds = sides(t, label, statistic)
+    return boot if boot == over_seeds else "includes 0"
+
+
+def excludes_zero(t: ExpertLoadTables, label: str, statistic: str = "specialisation") -> bool:
+    """True when both intervals of aux_free − aux_loss (two-stage bootstrap and t over seeds) lie above 0."""
+    return side_of_zero(t, label, statistic) == "above 0"
+
+
+def t_text(t: ExpertLoadTables, label: str, statistic: str, decimals: int = 3) -> str:
+    """ "t-interval over seeds [−0.100, 0.013]" of one paired difference."""
+    low, high = t_range(t, label, statistic)
+    bounds = f"[{low:.{decimals}f}, {high:.{decimals}f}]".replace("-", "−")
+    return f"t-interval over seeds {bounds}"
+
+
+def established(t: ExpertLoadTables, label: str, statistic: str) -> str:
+    """Which interval keeps a difference from being established: "" when both exclude 0 on one side."""
+    boot, over_seeds = sides(t, label, statistic)
+    if boot == over_seeds != "includes 0":
+        return ""
+    missing = [
+        name
+        for name, side in (("the two-stage interval", boot), ("the t-interval", over_seeds))
+        if side == "includes 0"
+    ]
+    return (
+        " and ".join(missing) + (" includes 0" if len(missing) == 1 else " include 0")
+        if missing
+        else "the intervals disagree"
+    )
 
 
 def balance_verdict(t: ExpertLoadTables, label: str) -> str:
-    """Whether aux-loss-free balancing gives better global balance (lower held-out MaxVio) over seeds and documents."""
+    """Whether aux-loss-free balancing gives better global balance (lower held-out MaxVio): established only when the
+    two-stage interval over seeds and documents and the t-interval over seeds both lie below 0."""
     side = side_of_zero(t, label, "heldout_maxvio")
     if side == "below 0":
-        return "better global balance with aux-loss-free balancing **established** (the interval lies below 0)"
+        return "better global balance with aux-loss-free balancing **established** (both intervals lie below 0)"
     if side == "above 0":
-        return "aux-loss-free balancing balances **worse** here, the reverse of the papers (the interval lies above 0)"
-    return "better global balance **not established** (the interval includes 0)"
+        return "aux-loss-free balancing balances **worse** here, the reverse of the papers (both intervals lie above 0)"
+    return f"better global balance **not established** ({established(t, label, 'heldout_maxvio')})"
 
 
 def config_line(t: ExpertLoadTables, label: str) -> str:
@@ -64,11 +105,12 @@ def config_line(t: ExpertLoadTables, label: str) -> str:
         f"α = {rates['alpha (aux_loss)']:g}, γ = {rates['gamma (aux_free)']:g}): specialisation "
         f"aux-loss-based {mean_std_text(base.specialisation)}, aux-loss-free **{mean_std_text(free.specialisation)}** "
         f"({ratio:.1f}×; mean ± std over {n} seeds); paired difference "
-        f"{margin_text(pm.loc[(label, 'specialisation')].to_dict())}; "
+        f"{margin_text(pm.loc[(label, 'specialisation')].to_dict())}, {t_text(t, label, 'specialisation')}; "
         f"95 % interval over seeds and documents of the seed-mean difference {interval(t, label, 'specialisation')} "
-        f"({side_of_zero(t, label, 'specialisation')}). Held-out MaxVio (domains pooled) "
+        f"(together: {side_of_zero(t, label, 'specialisation')}). Held-out MaxVio (domains pooled) "
         f"{mean_std_text(free.heldout_maxvio)} (aux-loss-free) vs {mean_std_text(base.heldout_maxvio)}, difference "
-        f"{margin_text(pm.loc[(label, 'heldout_maxvio')].to_dict())}, interval {interval(t, label, 'heldout_maxvio')}: "
+        f"{margin_text(pm.loc[(label, 'heldout_maxvio')].to_dict())}, {t_text(t, label, 'heldout_maxvio')}, "
+        f"two-stage interval {interval(t, label, 'heldout_maxvio')}: "
         f"{balance_verdict(t, label)}. "
         f"Relative load reaches {mean_std_text(free.max_relative_load, 2)} (aux-loss-free) and "
         f"{mean_std_text(base.max_relative_load, 2)} (aux-loss-based) of at most N/K = {bound:g}. "
@@ -84,10 +126,13 @@ def paper_verdict(t: ExpertLoadTables) -> str:
         excludes_zero(t, label) and pm.loc[(label, "specialisation"), "holds"] == n for label in t.settings.shapes
     )
     if agrees:
-        return "this holds in every seed, and its interval over seeds and documents excludes 0, in every configuration"
+        return (
+            "this holds in every seed, and both its interval over seeds and documents and its t-interval over seeds "
+            "exclude 0, in every configuration"
+        )
     return (
-        "this does **not** hold in every seed with an interval over seeds and documents that excludes 0 in every "
-        "configuration; see the lines above"
+        "this does **not** hold in every seed with both intervals (over seeds and documents; t over seeds) excluding 0 "
+        "in every configuration; see the lines above"
     )
 
 
@@ -130,8 +175,9 @@ def grid_line(t: ExpertLoadTables) -> str:
         f"α, γ ∈ {{{s.paper_rates:g}, {s.alpha:g}}}; MaxVio aux-loss-based vs aux-loss-free, specialisation as aux-free "
         "minus aux-loss): "
         + "; ".join(parts)
-        + ". A conclusion that holds in every cell of both shapes does not depend "
-        "on the rates; one that flips across cells does, and one seed per cell is no evidence for it either way."
+        + ". The four cells of a shape cross two aux-loss-based and two aux-loss-free models, so they are not four "
+        "independent comparisons: each model is read twice. A conclusion that holds in every cell of both shapes does "
+        "not depend on the rates; one that flips across cells does, and one seed per cell is no evidence either way."
     )
 
 
@@ -202,18 +248,23 @@ def readme_section(saved: Tables) -> str:
     ]
     diff = "aux_free − aux_loss"
     every = all(
-        pm.loc[(c, "specialisation"), "holds"] == n and boot.loc[(c, "specialisation", diff), "ci_low"] > 0
+        pm.loc[(c, "specialisation"), "holds"] == n
+        and boot.loc[(c, "specialisation", diff), "ci_low"] > 0
+        and pm.loc[(c, "specialisation"), "t_low"] > 0
         for c in configs
     )
     spec = " and ".join(f"{margin(pm.loc[(c, 'specialisation')])} ({c})" for c in configs)
     intervals = " and ".join(
         f"[{boot.loc[(c, 'specialisation', diff), 'ci_low']:.3f}, "
-        f"{boot.loc[(c, 'specialisation', diff), 'ci_high']:.3f}]"
+        f"{boot.loc[(c, 'specialisation', diff), 'ci_high']:.3f}] (t over seeds: "
+        f"[{pm.loc[(c, 'specialisation'), 't_low']:.3f}, {pm.loc[(c, 'specialisation'), 't_high']:.3f}])"
         for c in configs
     )
     maxvio = "; ".join(
         f"{mean.loc[(c, 'aux_free'), 'heldout_maxvio']:.3f} vs {mean.loc[(c, 'aux_loss'), 'heldout_maxvio']:.3f}"
-        f" {c}, {margin(pm.loc[(c, 'heldout_maxvio')])}"
+        f" {c}, {margin(pm.loc[(c, 'heldout_maxvio')])}, t-interval over seeds "
+        f"[{pm.loc[(c, 'heldout_maxvio'), 't_low']:.3f}, {pm.loc[(c, 'heldout_maxvio'), 't_high']:.3f}], "
+        f"{balance_side(boot.loc[(c, 'heldout_maxvio', diff)], pm.loc[(c, 'heldout_maxvio')])}"
         for c in configs
     )
     domains = [d for d in corpus.index]
@@ -227,14 +278,7 @@ def readme_section(saved: Tables) -> str:
         f"{mean.loc[(paper, 'aux_free'), 'heldout_maxvio']:.2f} loss-free against "
         f"{mean.loc[(paper, 'aux_loss'), 'heldout_maxvio']:.2f} with the loss ({n} seeds)"
     )
-    row = boot.loc[(paper, "heldout_maxvio", diff)]
-    paper_side = (
-        "the papers' direction, with an interval over seeds and documents below 0"
-        if row["ci_high"] < 0
-        else "the **reverse** of the papers' direction (interval above 0)"
-        if row["ci_low"] > 0
-        else "no difference established (the interval includes 0)"
-    )
+    paper_side = balance_side(boot.loc[(paper, "heldout_maxvio", diff)], pm.loc[(paper, "heldout_maxvio")])
     return f"""Byte-level MoE language models ({s.n_layers} layers, sigmoid affinities and one shared expert as in DeepSeek-V3),
 identical but for balancing — a sequence-wise auxiliary loss (α = {s.alpha:g}) versus DeepSeek-V3's auxiliary-loss-free bias
 (b_i += γ·sign(mean load − load_i), γ = {s.gamma:g}) — are trained on equal byte budgets
@@ -247,7 +291,8 @@ N/K = {s.fine_n_experts / s.fine_top_k:g}, {s.fine_n_shared} shared experts of w
 {active:,} active expert parameters per layer as the standard shape, {total_ratio:.1f}× its total; `figures/05_shapes.csv`).
 {n} seeds per model; the held-out text is {docs} documents (each cut to {s.held_out_doc_bytes:,} bytes), and a two-stage
 bootstrap (the seeds, then the documents within each domain) gives 95 % intervals that hold the spread between trained
-models as well as between documents (`figures/05_document_counts.npz` holds the counts they come from).
+models as well as between documents (`figures/05_document_counts.npz` holds the counts they come from); beside it, a
+t-interval over the seeds' paired differences. A difference is called established only when both exclude 0.
 Relative expert load = tokens routed to the expert / (K·T_D/N):
 
 {table(header, rows)}
@@ -268,6 +313,15 @@ has "higher load", while relative load averages exactly 1 over experts in every 
 follows the paper."""
 
 
+def balance_side(boot_row, margin_row) -> str:
+    """The held-out MaxVio verdict from a bootstrap row (ci_low, ci_high) and a margins row (t_low, t_high)."""
+    if boot_row["ci_high"] < 0 and margin_row["t_high"] < 0:
+        return "lower loss-free, established (both intervals below 0)"
+    if boot_row["ci_low"] > 0 and margin_row["t_low"] > 0:
+        return "**higher** loss-free, the reverse of the papers (both intervals above 0)"
+    return "no difference established (an interval includes 0)"
+
+
 def grid_text(saved: Tables) -> str:
     """05's α × γ grid at one seed per shape: in how many cells aux-loss-free balances better and specialises more."""
     grid = saved.read_back("grid")
@@ -279,7 +333,8 @@ def grid_text(saved: Tables) -> str:
     rates = sorted(set(grid.alpha) | set(grid.gamma))
     return (
         f"**How much depends on α and γ** (a 2 × 2 grid, α, γ ∈ {{{', '.join(f'{r:g}' for r in rates)}}}, one seed per cell and "
-        f"shape, `figures/05_alpha_gamma_grid.csv`): aux-loss-free against aux-loss-based, {'; '.join(parts)}."
+        f"shape, `figures/05_alpha_gamma_grid.csv`): aux-loss-free against aux-loss-based, {'; '.join(parts)}. The four "
+        "cells of a shape cross two models of each method, so they are not four independent comparisons."
     )
 
 
@@ -293,7 +348,9 @@ def headline(saved: Tables) -> str:
         if every
         else "does not give more domain-specific experts than a sequence-wise auxiliary loss in every seed"
     )
+    mv = pm.loc[("standard", "heldout_maxvio")]
     return (
-        f"auxiliary-loss-free balancing {verdict}: specialisation {margin(spec)}; held-out MaxVio "
-        f"{margin(pm.loc[('standard', 'heldout_maxvio')])}"
+        f"auxiliary-loss-free balancing {verdict}: specialisation {margin(spec)}, t-interval over seeds "
+        f"[{spec['t_low']:.3f}, {spec['t_high']:.3f}]; held-out MaxVio {margin(mv)}, t-interval "
+        f"[{mv['t_low']:.3f}, {mv['t_high']:.3f}]"
     )
