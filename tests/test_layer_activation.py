@@ -156,4 +156,6 @@ def test_findings_say_how_many_seeds_plateau_and_answer_the_sources_claim():
     assert "seed 0 gains 0.025 against 0.028 (its last quarter's checkpoints differ by +0.035)" in rising
     assert "still rising at the end: +0.080 (seed 1), against 0.025 for the plateaued ones" in rising
     assert "(b) raw mean |∂L/∂m_h| does **not** match it (of layers 5–12, 5–12 do not rise in every seed)" in rising
-    assert "later layers do **not** gain while early layers stay flat: source 002's picture is **not supported**" in rising
+    assert (
+        "later layers do **not** gain while early layers stay flat: source 002's picture is **not supported**" in rising
+    )
