@@ -8,7 +8,7 @@ import torch
 from configs import make_config, make_router  # tests/configs.py
 
 from moe_utils.errors import MoeError
-from moe_utils.moe.transformer import image_to_patches
+from moe_utils.moe.transformer import TransformerModel, image_to_patches
 from moe_utils.studies.routing_stability.job import pooled_curves
 from moe_utils.studies.routing_stability.method import (
     RoutingFluctuation,
@@ -81,7 +81,7 @@ def test_sigma_zero_gives_jaccard_one_for_a_trained_model_and_noise_lowers_it():
     images, labels, is_first = tiny_images(40, 3)
     probe = image_to_patches(images[:8], 4)
     spec = RunSpec("reg", lam=1.0, sigma=0.5)
-    model, history, fluct, _, _ = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2)
+    model, history, fluct, _ = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2)
     assert len(history) == 6 and "consistency" in history and set(fluct["layer"]) == {1, 2}  # numbered from 1
     curves = stability_curves(model, images, is_first, [0.0, 3.0], patch=4, seed=0, batch_size=16)
     zero = curves[curves.sigma == 0]
@@ -201,6 +201,11 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
                 "changed_model_input": 0.2,
                 "changed_block_input": 0.3,
                 "experts_used_layer1": 2.0 if (r == s.lam_run and seed < collapsed_seeds) else 6.0,
+                "router_top1_prob": 0.13 if r == s.balanced_run else 0.4,
+                "router_logit_std": 0.18 if r == s.balanced_run else 1.2,
+                "churn_last_quarter": 0.9 if r == s.balanced_run else 0.2,
+                "flipped": 0.05 if r == "baseline" else 0.02,
+                "acc_change": -0.01,
             }
             for r in runs
             for seed in (0, 1)
@@ -225,19 +230,26 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
         [
             {"a": a, "b": b, "value": v, "mean": 0.1, "std": 0.01, "n": 2, "holds": 2, "below": 0}
             for a, b in pairs
-            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input", "jaccard_at_steps")
+            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input", "flipped", "acc_noisy")
         ]
     )
-    margins.loc[margins.value == "jaccard_at_steps", "mean"] = 0.2  # the gain after STEPS: larger than at the end
-    settling = pd.DataFrame(
+    churn = pd.DataFrame(
         {
             "run": ["baseline", "λ=3", "baseline", "λ=3"],
             "seed": [0, 0, 1, 1],
-            "steps_trained": [2000, 730, 2000, 2000],
-            "settled": [False, True, False, False],
-            "changed_at_steps": [0.37, 0.2, 0.35, 0.3],
-            "changed_at_end": [0.24, 0.04, 0.2, 0.1],
+            "steps_trained": [500] * 4,
+            "churn_last_quarter": [0.3, 0.1, 0.25, 0.2],
+            "churn_at_end": [0.0, 0.0, 0.06, 0.01],
+            "settled": [True, True, False, True],
+            "collapsed": [False, True, False, False],
         }
+    )
+    sigma_margins = pd.DataFrame(
+        [
+            {"sigma": x, "a": s.balanced_run, "b": "baseline + balance", "mean": 0.1, "std": 0.01, "n": 2}
+            | {"holds": 2 if x <= 1 else 1, "below": 0 if x <= 1 else 1}
+            for x in (0.1, 0.5, 1.0, 2.0)
+        ]
     )
     table = pd.DataFrame(
         [
@@ -288,7 +300,8 @@ def tiny_stability_tables(noisy_jaccard: float = 0.9, collapsed_seeds: int = 1):
         table=table,
         grid=grid,
         fluctuation_summary=fluct,
-        settling=settling,
+        churn=churn,
+        sigma_margins=sigma_margins,
     )
 
 
@@ -302,22 +315,49 @@ def test_findings_count_collapsed_seeds_and_judge_noisy_top_k():
     assert "layer 1 0.625, last layer 0.725" in text and "baseline 30 %; λ=3 5 %" in text  # token-weighted
     assert "block run again): J = 0.500 ± 0.100" in text and "30.0 ± 0.0 % changed at σ = 0.5" in text
     assert "λ=3 0.990 / 0.450 (−5.0 points)" in text and "same 2 experts: λ=3." in text
-    assert "Noisy top-k gating** (seed 0) is a stability method" in text
-    assert "1 of 4 runs settled and stopped at 730 steps; 3 reached the limit of 2,000 steps with 10 %–24 %" in text
-    assert "(after 500 steps: 30 %–37 %)" in text and "0.200 ± 0.010" in text  # the gain after STEPS, then the end's
+    assert "Noisy top-k gating** (seed 0, one seed's observation: it is not in the seed study) is a stability" in text
+    assert "over the last quarter of training 10 %–30 % across the 4 runs, at the last check 0 %–6 %" in text
+    assert "3 of 4 runs settled (below 5 % at the last check); 1 of the settled runs have layer 1 collapsed" in text
+    assert "mean top-1 router probability 0.130 ± 0.000 (uniform 0.125" in text and "90 ± 0 % of probe tokens" in text
+    assert "baseline 5.0 ± 0.0 % flipped, accuracy −1.0 ± 0.0 points" in text
+    assert "it is higher in every seed at 3 of 4 evaluation σ" in text and "σ = 0.5 (trained): +0.100" in text
     other = findings(tiny_stability_tables(noisy_jaccard=0.81, collapsed_seeds=2)).replace("\n", " ")
     assert "is not a stability method for input noise here: J = 0.810 vs 0.800" in other and "in 2 of 2 seeds" in other
 
 
-def test_training_goes_on_past_steps_until_the_routers_settle_or_the_step_limit():
+def test_every_run_trains_exactly_steps_and_its_learning_rate_reaches_zero_at_the_last_step():
+    from moe_utils.moe.training import warmup_cosine
+
+    assert [warmup_cosine(i, 10, 2) for i in (0, 1, 2)] == [0.5, 1.0, 1.0] and warmup_cosine(9, 10, 2) == 0.0
+    assert all(warmup_cosine(i, 10, 2) > warmup_cosine(i + 1, 10, 2) for i in range(2, 9))  # cosine decay to 0
+    with pytest.raises(MoeError, match="warmup=10 is not allowed"):
+        warmup_cosine(0, 10, 10)
     images, labels, _ = tiny_images(40, 3)
     probe = image_to_patches(images[:8], 4)
-    spec = RunSpec("baseline")
-    never = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2, max_steps=12, settled_change=0.0)
-    assert len(never.history) == 12  # nothing changes by less than 0 %: the limit
-    always = train_run(spec, TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2, max_steps=12, settled_change=1.01)
-    assert len(always.history) == 6  # every check is below 101 %: stops at STEPS, the first check there
-    assert set(always.state_at_steps) == set(always.model.state_dict())
-    for name, value in never.state_at_steps.items():  # the state after STEPS is the same run's, kept as it was then
-        assert torch.equal(value, always.model.state_dict()[name]), name
-    assert not torch.equal(never.model.state_dict()["head.weight"], never.state_at_steps["head.weight"])
+    run = train_run(RunSpec("baseline"), TINY, images, labels, probe, 6, 8, 1e-2, 4, 0, 2, warmup=2)
+    assert len(run.history) == 6 and run.history["lr"].iloc[-1] == 0.0
+    assert run.history["lr"].tolist()[:2] == pytest.approx([5e-3, 1e-2])
+
+
+def test_churn_and_prediction_flips_on_a_hand_made_model():
+    from moe_utils.studies.routing_stability.job import churn_row
+    from moe_utils.studies.routing_stability.method import noisy_routers, prediction_flips
+    from moe_utils.studies.routing_stability.settings import StabilitySettings
+
+    fluct = pd.DataFrame(
+        {"step": [2, 2, 4, 4, 6, 6, 8, 8], "layer": [1, 2] * 4, "changed": [0.5, 0.2, 0.4, 0.3, 0.1, 0.0, 0.02, 0.03]}
+    )
+    row = churn_row(StabilitySettings(), pd.DataFrame({"step": range(8)}), fluct, experts_used_layer1=2.01)
+    assert row["churn_at_end"] == 0.03 and row["churn_last_quarter"] == 0.03  # only the check at step 8 is > 6
+    assert row["settled"] and row["collapsed"] and row["steps_trained"] == 8
+    images, labels, _ = tiny_images(40, 3)
+    model = TransformerModel(TINY, input="patches", patch_dim=16, n_classes=3, seed=0).eval()
+    flips = prediction_flips(model, images, labels, [0.0, 5.0], 4, seed=0).set_index("sigma")
+    assert flips.loc[0.0, "flipped"] == 0.0 and flips.loc[0.0, "acc_change"] == 0.0  # σ = 0: the clean forward
+    with torch.no_grad():
+        clean = model(image_to_patches(images, 4)).argmax(-1)
+        with noisy_routers(model, 5.0, torch.Generator().manual_seed(0)):
+            noisy = model(image_to_patches(images, 4)).argmax(-1)
+    assert flips.loc[5.0, "flipped"] == pytest.approx(float((noisy != clean).float().mean()))  # the same draws
+    assert flips.loc[5.0, "acc_clean"] == pytest.approx(float((clean == labels).float().mean()))
+    assert not model.moe_layers[0].router._forward_pre_hooks  # the hooks are gone afterwards

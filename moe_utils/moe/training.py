@@ -32,6 +32,18 @@ def routing_stats(model: TransformerModel) -> dict[str, float]:
     }
 
 
+def warmup_cosine(step: int, steps: int, warmup: int) -> float:
+    """The learning-rate multiplier of optimizer step ``step`` (0-based) of ``steps``: linear warm-up over ``warmup``
+    steps to 1, then a cosine decay that reaches exactly 0 at the last step."""
+    check_positive("steps", steps)
+    if not 0 <= warmup < steps:
+        raise MoeError(f"warmup={warmup!r} is not allowed; it must be at least 0 and below steps={steps}")
+    if step < warmup:
+        return (step + 1) / warmup
+    span = steps - 1 - warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / span)) if span > 0 else 0.0
+
+
 def train_steps(
     model: TransformerModel,
     next_batch: Callable[[int], Any],
@@ -45,13 +57,15 @@ def train_steps(
     progress: bool = True,
     max_grad_norm: float | None = None,
     stop: Callable[[int], bool] | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
 ) -> pd.DataFrame:
     """Run ``steps`` AdamW steps on loss_fn(model, next_batch(step), generator) + model.aux_loss(), one row per
     step; fewer when ``stop(step)`` says so after a step.
 
     ``loss_fn`` returns the task loss, or (loss, {name: float}) to log extra columns. The generator (from ``seed``
     unless given) must drive the model's noise/dropout: pass it on as ``model(x, generator=generator)``.
-    After each optimizer step aux-free routers update their bias from that step's load.
+    After each optimizer step aux-free routers update their bias from that step's load. ``lr_schedule(step)``, when
+    given, multiplies LR at each step (e.g. ``warmup_cosine``) and adds the column ``lr``.
     Columns: step, loss (task), aux_loss, total, maxvio_<i> per MoE layer, and any extras.
     """
     check_positive("steps", steps)
@@ -61,6 +75,7 @@ def train_steps(
         device = next(model.parameters()).device
         generator = make_generator(seed, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule is not None else None
     model.train()
     history = []
     bar = progress_bar(range(steps), desc="train", disable=not progress, leave=False)
@@ -78,9 +93,14 @@ def train_steps(
         total.backward()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        step_lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         model.update_router_biases()
         row = {"step": step, "loss": loss.item(), "aux_loss": aux.item(), "total": total.item()}
+        if scheduler is not None:
+            row["lr"] = step_lr
         row.update(routing_stats(model))
         row.update({k: float(v) for k, v in extras.items()})
         history.append(row)

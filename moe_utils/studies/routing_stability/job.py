@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -17,7 +16,7 @@ from .method import (
     block_input_curves,
     evaluate_run,
     input_noise_curves,
-    stability_curves,
+    prediction_flips,
     train_run,
 )
 
@@ -48,6 +47,7 @@ class RunTables:
     curves: pd.DataFrame  # router-input noise: run, layer, dataset, sigma, jaccard, changed, tokens, seed, noise_at
     input_curves: pd.DataFrame | None  # model-input (pixel) and block-input noise (noise_at), or None
     fluctuation: pd.DataFrame  # step, layer, changed, run, seed
+    flips: pd.DataFrame  # sigma, flipped, acc_noisy, acc_clean, acc_change, run, seed (noisy routers, clean experts)
     history: pd.DataFrame
     model: TransformerModel | None
     states: dict = field(default_factory=dict)  # {"model": the trained state dict} (kept by io.trained)
@@ -72,13 +72,15 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
         seed=seed,
         fluct_every=sizes["fluct_every"],
         n_classes=data.n_classes,
-        max_steps=settings.settle_factor * sizes["steps"],
-        settled_change=settings.settled_change,
+        warmup=sizes["warmup_steps"],
     )
     model, history, fluct, seconds = run.model, run.history, run.fluctuation, run.seconds
     sigmas, eval_sigma, patch = settings.sigmas, settings.eval_sigma, settings.patch
     curves, row = evaluate_run(spec, model, history, seconds, test, probe, sigmas, eval_sigma, patch, seed)
-    row.update(settling_row(settings, run, probe, seed))
+    flips = prediction_flips(model, test.images, test.labels, sorted(set(sigmas) | {eval_sigma}), patch, seed)
+    at = flips[flips.sigma == eval_sigma].iloc[0]
+    row.update(churn_row(settings, run.history, run.fluctuation, row["experts_used_layer1"]))
+    row.update({"flipped": float(at.flipped), "acc_noisy": float(at.acc_noisy), "acc_change": float(at.acc_change)})
     inputs = None
     if input_noise:
         keys = tuple(slug(n) for n in data.dataset_names)
@@ -94,28 +96,26 @@ def stability_job(settings, seed: int, spec: RunSpec, input_noise: bool = False,
         curves.assign(seed=seed, noise_at="router input"),
         inputs,
         fluct.assign(run=spec.name, seed=seed),
+        flips.assign(run=spec.name, seed=seed),
         history,
         model if keep_model else None,
         {"model": model.state_dict()},
     )
 
 
-def settling_row(settings, run, probe, seed: int) -> dict:
-    """Whether the run's routers settled (fewer than SETTLED_CHANGE of the probe tokens changing their expert set
-    between two checks, every layer) within SETTLE_FACTOR × STEPS steps, the share changing at STEPS and at the end,
-    and the Jaccard at EVAL_SIGMA (router input, token-weighted) of the model as it was after STEPS."""
-    steps, trained = settings.sizes["steps"], len(run.history)
-    worst = run.fluctuation.groupby("step")["changed"].max()  # [checks] the layer with the most changes
-    early = copy.deepcopy(run.model)
-    early.load_state_dict(run.state_at_steps)
-    keys = tuple(slug(n) for n in probe.dataset_names)
-    at = stability_curves(early, probe.images, probe.is_first, [settings.eval_sigma], settings.patch, seed, keys=keys)
+def churn_row(settings, history: pd.DataFrame, fluctuation: pd.DataFrame, experts_used_layer1: float) -> dict:
+    """The run's training-time churn (share of probe tokens changing their expert set between checks, the layer with
+    the most changes): mean over the last quarter of training and at the last check; whether it settled (churn at the
+    last check below SETTLED_CHANGE) and whether layer 1 collapsed onto TOP_K experts."""
+    steps = len(history)
+    worst = fluctuation.groupby("step")["changed"].max()  # [checks]
+    late = worst[worst.index > 0.75 * steps]
     return {
-        "steps_trained": trained,
+        "steps_trained": steps,
+        "churn_last_quarter": float(late.mean()) if len(late) else float("nan"),
+        "churn_at_end": float(worst.iloc[-1]) if len(worst) else float("nan"),
         "settled": bool(worst.iloc[-1] < settings.settled_change) if len(worst) else False,
-        "changed_at_steps": float(worst.get(steps, float("nan"))),
-        "changed_at_end": float(worst.iloc[-1]) if len(worst) else float("nan"),
-        "jaccard_at_steps": float(at.jaccard @ (at.tokens / at.tokens.sum())),
+        "collapsed": bool(experts_used_layer1 <= settings.top_k + 0.05),
     }
 
 

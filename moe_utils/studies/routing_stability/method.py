@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from ...datasets.mnist_cifar import slug
 from ...errors import MoeError, check_choice, check_nonnegative, check_positive
 from ...measures.routing import jaccard, relative_noise, selection_sets
 from ...moe.router import NOISES, Router
-from ...moe.training import train_steps
+from ...moe.training import train_steps, warmup_cosine
 from ...moe.transformer import TransformerConfig, TransformerModel, image_to_patches
 from ...runtime import make_generator
 
@@ -298,12 +299,6 @@ class RoutingFluctuation:
                 )
         self.previous = sets
 
-    def settled(self, step: int, threshold: float) -> bool:
-        """Whether the check after ``step`` found fewer than ``threshold`` of the probe tokens changing their expert
-        set in every layer (False between checks and before the second check)."""
-        last = [r["changed"] for r in self.rows if r["step"] == step + 1]
-        return bool(last) and max(last) < threshold
-
     def frame(self) -> pd.DataFrame:
         """The recorded fluctuation: step, layer, changed."""
         return pd.DataFrame(self.rows, columns=["step", "layer", "changed"])
@@ -395,13 +390,12 @@ def make_loss_fn(spec: RunSpec):
 
 
 class TrainedRun(NamedTuple):
-    """One trained run: the final model, its history and routing fluctuation, seconds, and its state after STEPS."""
+    """One trained run: the final model, its history and routing fluctuation, and seconds."""
 
     model: TransformerModel
     history: pd.DataFrame
     fluctuation: pd.DataFrame
     seconds: float
-    state_at_steps: dict
 
 
 def train_run(
@@ -417,39 +411,87 @@ def train_run(
     seed: int,
     fluct_every: int,
     n_classes: int = 20,
-    max_steps: int | None = None,
-    settled_change: float = 0.0,
+    warmup: int = 0,
 ) -> TrainedRun:
-    """Train one model on random batches of uint8 images [N, H, W] for ``steps`` steps, then on (up to ``max_steps``
-    in all) until fewer than ``settled_change`` of the probe tokens change their expert set between two checks
-    (in every layer); the state after ``steps`` is kept beside the final model."""
+    """Train one model on random batches of uint8 images [N, H, W] for exactly ``steps`` AdamW steps, the learning rate
+    warmed up linearly over ``warmup`` steps and then decayed (cosine) to 0 at the last step, recording the routing
+    fluctuation of ``probe`` every ``fluct_every`` steps."""
     balance = {"balancing": "aux_loss", "aux_loss_alpha": spec.balance_alpha} if spec.balance_alpha else {}
     cfg = replace(config, router=replace(config.router, noise=spec.noise, **balance))
     model = TransformerModel(cfg, input="patches", patch_dim=patch * patch, n_classes=n_classes, seed=seed)
-    total = max(steps, max_steps or steps)
     data_gen = make_generator(seed + 1)  # same batch order for every run
-    order = torch.randint(len(images), (total, batch_size), generator=data_gen)  # [total steps, batch]
+    order = torch.randint(len(images), (steps, batch_size), generator=data_gen)  # [steps, batch]
 
     def next_batch(step: int):
         idx = order[step]
         return image_to_patches(images[idx], patch), labels[idx]
 
     fluct = RoutingFluctuation(model, probe, fluct_every)
-    at_steps: dict = {}
-
-    def on_step(step: int, row: dict) -> None:
-        fluct(step, row)
-        if step + 1 == steps:
-            at_steps.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-
-    def settled(step: int) -> bool:
-        return step + 1 >= steps and fluct.settled(step, settled_change)
-
     started = time.perf_counter()
     history = train_steps(
-        model, next_batch, make_loss_fn(spec), total, lr=lr, seed=seed, on_step=on_step, progress=False, stop=settled
+        model,
+        next_batch,
+        make_loss_fn(spec),
+        steps,
+        lr=lr,
+        seed=seed,
+        on_step=fluct,
+        progress=False,
+        lr_schedule=lambda step: warmup_cosine(step, steps, warmup),
     )
-    return TrainedRun(model, history, fluct.frame(), time.perf_counter() - started, at_steps)
+    return TrainedRun(model, history, fluct.frame(), time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def noisy_routers(model: TransformerModel, sigma: float, generator: torch.Generator):
+    """While active, every MoE router decides on its input plus relative noise (σ · rms per token); the experts still
+    get the clean input. Forward pre-hooks on the routers, removed on exit."""
+
+    def perturb(module, args):
+        return (relative_noise(args[0], sigma, generator), *args[1:])
+
+    hooks = [layer.router.register_forward_pre_hook(perturb) for layer in model.moe_layers]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+@torch.no_grad()
+def prediction_flips(
+    model: TransformerModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    sigmas: list[float],
+    patch: int,
+    seed: int,
+    batch_size: int = 500,
+) -> pd.DataFrame:
+    """What routing instability costs: per σ, the share of test predictions that change and the accuracy when every
+    MoE router decides on noisy input (``noisy_routers``) against the clean forward. Columns: sigma, flipped,
+    acc_noisy, acc_clean, acc_change."""
+    model.eval()
+
+    def predictions() -> torch.Tensor:  # [N]
+        return torch.cat([model(x).argmax(-1) for _, x in patch_batches(images, patch, batch_size)])
+
+    clean = predictions()
+    generator, rows = make_generator(seed), []
+    for sigma in sigmas:
+        with noisy_routers(model, sigma, generator):
+            noisy = predictions()
+        acc_clean, acc_noisy = float((clean == labels).float().mean()), float((noisy == labels).float().mean())
+        rows.append(
+            {
+                "sigma": sigma,
+                "flipped": float((noisy != clean).float().mean()),
+                "acc_noisy": acc_noisy,
+                "acc_clean": acc_clean,
+                "acc_change": acc_noisy - acc_clean,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def run_kind(spec: RunSpec) -> str:

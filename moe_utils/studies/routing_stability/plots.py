@@ -166,3 +166,26 @@ def tradeoff_seeds(per_seed: pd.DataFrame, eval_sigma: float):
     ax.grid(alpha=0.3), ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def prediction_flips(flips: pd.DataFrame, runs: list[str], eval_sigma: float):
+    """What routing noise costs: the share of test predictions that flip (left) and the accuracy change (right) vs σ
+    when every router decides on noisy input; mean over seeds per run, one faint line per seed."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    colors = dict(zip(runs, plt.cm.tab10(np.arange(len(runs)))))
+    for ax, metric, label in zip(
+        axes, ("flipped", "acc_change"), ("test predictions that flip", "accuracy change (noisy − clean)")
+    ):
+        for run in runs:
+            f = flips[flips.run == run]
+            for _, one in f.groupby("seed"):
+                ax.plot(one.sigma, one[metric], color=colors[run], alpha=0.2, lw=0.8)
+            mean = f.groupby("sigma")[metric].mean()
+            ax.plot(mean.index, mean.values, marker=".", color=colors[run], label=run)
+        ax.axvline(eval_sigma, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="σ at every router's input (relative to its RMS; experts see the clean input)", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, title="run", title_fontsize=8)
+    n = int(flips.groupby("run").seed.nunique().min())
+    fig.suptitle(f"What routing noise costs the predictions ({n} seeds per run)", fontsize=10)
+    return fig

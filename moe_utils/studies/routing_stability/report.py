@@ -74,37 +74,69 @@ J {mg(bal, "baseline + balance", "jaccard")}, accuracy {mg(bal, "baseline + bala
 against the plain baseline: J {mg(bal, "baseline", "jaccard")}, accuracy {mg(bal, "baseline", "acc", **points)}.
 With noise at the block input (the source's placement) the gain is J
 {mg(bal, "baseline + balance", "jaccard_block_input")}, and with noise on the pixels
-{mg(bal, "baseline + balance", "jaccard_model_input")} (balanced pair).
+{mg(bal, "baseline + balance", "jaccard_model_input")} (balanced pair). {sharpness_text(t.per_seed, s)}
+{sigma_text(t.sigma_margins, s)}
 """
 
 
-def settling_lines(t: StabilityTables) -> str:
-    """Whether the routers settled, and how the regulariser's gain changed between STEPS and the end of training."""
-    s, st = t.settings, t.settling
-    steps = s.sizes["steps"]
-    m = t.margins.set_index(["a", "b", "value"])
-    mg = lambda a, b, v: margin_text(m.loc[(a, b, v)].to_dict() | {"a": a, "b": b})  # noqa: E731
-    settled, limit = st[st.settled], st[~st.settled]
-    low, high = (f"{settled.steps_trained.min():,}", f"{settled.steps_trained.max():,}") if len(settled) else ("", "")
-    stopped = f"stopped at {low if low == high else low + '–' + high} steps" if len(settled) else ""
-    still = (
-        f"{len(limit)} reached the limit of {s.settle_factor * steps:,} steps with {share(limit.changed_at_end.min())}–"
-        f"{share(limit.changed_at_end.max())} of the probe tokens still changing between checks (after {steps:,} steps: "
-        f"{share(limit.changed_at_steps.min())}–{share(limit.changed_at_steps.max())})"
-        if len(limit)
-        else ""
+def sharpness_text(per_seed, s: StabilitySettings) -> str:
+    """How the balanced regulariser's routers look beside its gain: top-1 probability against uniform, logit spread,
+    and its training-time churn, against its balanced baseline."""
+    runs = {r: g for r, g in per_seed.groupby("run")}
+    bal, base = runs[s.balanced_run], runs["baseline + balance"]
+    return (
+        f"Beside that gain, the balanced regulariser's routers are nearly flat: mean top-1 router probability "
+        f"{mean_std_text(bal.router_top1_prob)} (uniform {1 / s.n_experts:.3f}; balanced baseline "
+        f"{mean_std_text(base.router_top1_prob)}), logit std {mean_std_text(bal.router_logit_std, 2)} "
+        f"({mean_std_text(base.router_logit_std, 2)}); over the last quarter of training "
+        f"{mean_std_text(bal.churn_last_quarter, 0, 100)} % of probe tokens changed experts between checks "
+        f"{s.fluct_every} steps apart ({mean_std_text(base.churn_last_quarter, 0, 100)} %)."
     )
+
+
+def sigma_text(margins, s: StabilitySettings) -> str:
+    """The balanced regulariser's paired gain in J at every evaluation σ (trained at TRAIN_SIGMA only)."""
+    part = margins[(margins.a == s.balanced_run) & (margins.b == "baseline + balance")].set_index("sigma")
+    shown = [x for x in part.index if x in (0.1, 0.2, s.train_sigma, 1.0, 2.0)]
+    cells = "; ".join(f"σ = {x:g}{' (trained)' if x == s.train_sigma else ''}: {margin(part.loc[x])}" for x in shown)
+    above = int((part["holds"] == part["n"]).sum())
+    return (
+        f"**Untrained noise levels.** Trained at σ = {s.train_sigma:g} only, the balanced regulariser's gain in J over "
+        f"its balanced baseline is {cells}; it is higher in every seed at {above} of {len(part)} evaluation σ "
+        f"(`figures/04_margins_by_sigma.csv`)."
+    )
+
+
+def churn_lines(t: StabilityTables) -> str:
+    """Training-time churn at the end of a schedule that decays the learning rate to 0: which runs settle and
+    whether they collapsed; and what the routing noise costs the predictions."""
+    s, ch = t.settings, t.churn
+    steps, warmup = s.sizes["steps"], s.sizes["warmup_steps"]
+    m = t.margins.set_index(["a", "b", "value"])
+    mg = lambda a, b, v, **kw: margin_text(m.loc[(a, b, v)].to_dict() | {"a": a, "b": b}, **kw)  # noqa: E731
+    settled = ch[ch.settled]
+    both = int((ch.settled & ch.collapsed).sum())
     lam, bal = s.lam_run, s.balanced_run
-    every = s.sizes["fluct_every"]
-    joined = "; " if stopped and still else ""
+    per_seed = t.per_seed
+    runs = list(dict.fromkeys(per_seed.run))
+    points = dict(scale=100, unit=" points", decimals=1)
+    cost = "; ".join(
+        f"{r} {mean_std_text(g.flipped, 1, 100)} % flipped, accuracy {mean_std_text(g.acc_change, 1, 100)} points"
+        for r, g in ((r, per_seed[per_seed.run == r]) for r in runs)
+    )
     return f"""
-**Settling.** Every run trained for STEPS = {steps:,} steps and then on until fewer than {share(s.settled_change)} of
-the probe tokens changed their expert set between two checks {every} steps apart (in every layer), at most
-{s.settle_factor}× STEPS: {len(settled)} of {len(st)} runs settled{" and " + stopped if stopped else ""}{joined}{still}.
-Every number above is measured at the end of training. The regulariser's gain in J (σ = {s.eval_sigma:g}, router input),
-after {steps:,} steps against the end: without the balance loss {mg(lam, "baseline", "jaccard_at_steps")} →
-{mg(lam, "baseline", "jaccard")}; with it {mg(bal, "baseline + balance", "jaccard_at_steps")} →
-{mg(bal, "baseline + balance", "jaccard")}.
+**Churn and settling.** Every run trains exactly {steps:,} steps, the learning rate warmed up over {warmup} steps and
+decayed (cosine) to 0 at the last step, so every comparison is at equal steps. Churn = share of probe tokens whose expert
+set changed since the check {s.sizes["fluct_every"]} steps before (the layer with the most changes): over the last
+quarter of training {share(ch.churn_last_quarter.min())}–{share(ch.churn_last_quarter.max())} across the
+{len(ch)} runs, at the last check {share(ch.churn_at_end.min())}–{share(ch.churn_at_end.max())}. {len(settled)} of
+{len(ch)} runs settled (below {share(s.settled_change)} at the last check); {both} of the settled runs have layer 1
+collapsed onto {s.top_k} experts, against {int(ch.collapsed.sum())} of {len(ch)} runs in all (`figures/04_churn.csv`).
+
+**What the routing noise costs** (every router decides on its input plus noise at σ = {s.eval_sigma:g}, the experts
+see the clean input; {t.per_seed.seed.nunique()} seeds, {s.sizes["n_test"]:,} test images): {cost}. The regulariser
+changes the flipped share by {mg(lam, "baseline", "flipped", **points)} without the balance loss and by
+{mg(bal, "baseline + balance", "flipped", **points)} with it (`figures/04_prediction_flips.png`).
 """
 
 
@@ -145,15 +177,16 @@ Runs whose layer 1 routes every token to the same {s.top_k} experts: {", ".join(
         nk = table.loc["noisy top-k"]
         verdict = "not " if nk.jaccard <= b.jaccard + 0.02 else ""
         text += (
-            f"\n**7 · Noisy top-k gating** (seed {s.seed}) is {verdict}a stability method for input noise here: "
-            f"J = {nk.jaccard:.3f} vs {b.jaccard:.3f}, accuracy {nk.acc:.3f}.\n"
+            f"\n**7 · Noisy top-k gating** (seed {s.seed}, one seed's observation: it is not in the seed study) is "
+            f"{verdict}a stability method for input noise here: J = {nk.jaccard:.3f} vs {b.jaccard:.3f} "
+            f"({signed(nk.jaccard - b.jaccard)}), accuracy {nk.acc:.3f}.\n"
         )
     return text
 
 
 def findings(t: StabilityTables) -> str:
     """Notebook 04's Findings (Markdown) from its tables."""
-    return noise_lines(t) + regulariser_lines(t) + settling_lines(t) + sweep_lines(t)
+    return noise_lines(t) + regulariser_lines(t) + churn_lines(t) + sweep_lines(t)
 
 
 def readme_section(saved: Tables) -> str:
@@ -182,7 +215,8 @@ def readme_section(saved: Tables) -> str:
     j = lambda run: runs[run].jaccard.mean()  # noqa: E731
     return f"""A {s.n_layers}-layer transformer on {s.patch}×{s.patch} image patches ({(32 // s.patch) ** 2} tokens) with an MoE
 feed-forward layer in each block ({s.n_experts} SwiGLU experts, top-{s.top_k}, {s.scoring} router) is trained on MNIST + CIFAR
-for {s.steps} steps and then on until its routers settle (at most {s.settle_factor}×; below). Input noise x' = x + ε,
+for exactly {s.steps} steps (learning rate warmed up over {s.warmup_steps} steps, then decayed to 0 at the last step,
+so every comparison is at equal steps). Input noise x' = x + ε,
 ε ~ N(0, σ²I), and the top-{s.top_k} sets E, E' are compared by the Jaccard index |E ∩ E'| / |E ∪ E'|. Three
 placements of the noise, each named for what it is: the main measure perturbs **each MoE layer's router input** (after
 attention, one layer at a time); **the source's placement** perturbs each MoE block's input hidden state (before
@@ -212,34 +246,42 @@ margins paired by seed (`figures/04_stability_seeds.csv`, `figures/04_paired_mar
   {j("baseline"):.3f} → {j("baseline + balance"):.3f}, so against the *plain* baseline the balanced regularised model gains
   {margin(m.loc[(bal, "baseline", "jaccard")])} for {margin(m.loc[(bal, "baseline", "acc")], **points)}
   (`figures/04_tradeoff_seeds.png`).
-* **Settled routers.** {settling_text(saved, s)}
+  {sharpness_text(per_seed, s)}
+* **What the noise costs the predictions.** {cost_text(saved, s)}
+* **Churn and settling.** {churn_text(saved, s)}
 * Single-seed sweeps (seed {s.seed}, said so in the notebook): {gone} of {len(sweep)} runs of the λ and training-σ sweeps
   collapse layer 1; the router's own softmax as surrogate reaches J {other.jaccard.iloc[0]:.3f}; noisy top-k gating
   (Shazeer et al. 2017) {"does not stabilise" if noisy.jaccard <= base.jaccard + 0.02 else "stabilises"} routing
-  (J {noisy.jaccard:.3f} vs {base.jaccard:.3f})."""
+  (J {noisy.jaccard:.3f} vs {base.jaccard:.3f}; one seed's observation)."""
 
 
-def settling_text(saved: Tables, s: StabilitySettings) -> str:
-    """Whether 04's routers settled within SETTLE_FACTOR × STEPS, and the regulariser's gain after STEPS and at the end."""
-    st = saved.read_back("settling")
-    m = saved.read_back("margins").set_index(["a", "b", "value"])
-    settled, limit = st[st.settled], st[~st.settled]
-    bal = s.balanced_run
-    limit_text = (
-        f"{len(limit)} stopped at the limit of {s.settle_factor * s.steps:,} steps with "
-        f"{100 * limit.changed_at_end.min():.0f}–{100 * limit.changed_at_end.max():.0f} % of probe tokens still changing "
-        f"between checks (after {s.steps} steps: {100 * limit.changed_at_steps.min():.0f}–"
-        f"{100 * limit.changed_at_steps.max():.0f} %)"
-        if len(limit)
-        else "none reached the limit"
-    )
+def churn_text(saved: Tables, s: StabilitySettings) -> str:
+    """04's churn at the end of training, which runs settled and whether they collapsed."""
+    ch = saved.read_back("churn")
+    settled = ch[ch.settled]
     return (
-        f"Every run trains past its {s.steps} steps until fewer than {100 * s.settled_change:.0f} % of the probe tokens "
-        f"change their expert set between checks {s.fluct_every} steps apart, at most {s.settle_factor}× as long: "
-        f"{len(settled)} of {len(st)} runs settled; {limit_text}. Every number above is measured at the end "
-        f"(`figures/04_settling.csv`). The balanced regulariser's gain in J over its balanced baseline is "
-        f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard_at_steps')])} after {s.steps} steps and "
-        f"{margin(m.loc[(bal, 'baseline + balance', 'jaccard')])} at the end."
+        f"Training-time churn (share of probe tokens changing experts between checks {s.fluct_every} steps apart) over "
+        f"the last quarter of training is {100 * ch.churn_last_quarter.min():.0f}–"
+        f"{100 * ch.churn_last_quarter.max():.0f} % across the {len(ch)} runs and "
+        f"{100 * ch.churn_at_end.min():.0f}–{100 * ch.churn_at_end.max():.0f} % at the last check, where the learning "
+        f"rate is 0; {len(settled)} of {len(ch)} runs settled (below {100 * s.settled_change:.0f} %), "
+        f"{int(settled.collapsed.sum())} of them with layer 1 collapsed (`figures/04_churn.csv`)."
+    )
+
+
+def cost_text(saved: Tables, s: StabilitySettings) -> str:
+    """What router-input noise at EVAL_SIGMA costs the predictions, per seed-study run, and the regulariser's change."""
+    per_seed = saved.read_back("per_seed")
+    m = saved.read_back("margins").set_index(["a", "b", "value"])
+    points = dict(scale=100, decimals=1, unit=" points")
+    runs = {r: g for r, g in per_seed.groupby("run", sort=False)}
+    base, bal = runs["baseline"], s.balanced_run
+    return (
+        f"With every router deciding on noisy input at σ = {s.eval_sigma:g} (the experts see the clean input), "
+        f"{mean_std_text(base.flipped, 1, 100)} % of the baseline's test predictions flip and its accuracy changes by "
+        f"{mean_std_text(base.acc_change, 1, 100)} points; the balanced regulariser changes the flipped share by "
+        f"{margin(m.loc[(bal, 'baseline + balance', 'flipped')], **points)} "
+        f"(`figures/04_prediction_flips.png`)."
     )
 
 
@@ -256,7 +298,7 @@ def headline(saved: Tables) -> str:
         f"{mean_std_text(runs['baseline'].changed, 1, 100)} % of tokens at σ = {s.eval_sigma:g} ({n} seeds); the "
         f"consistency regulariser changes the Jaccard index by {margin(m.loc[(lam, 'baseline', 'jaccard')])}, "
         f"collapsing layer 1 onto {s.top_k} experts in {collapsed} of {n} seeds, and test accuracy by "
-        f"{margin(m.loc[(lam, 'baseline', 'acc')], scale=100, decimals=1, unit=' points')} (after "
-        f"{runs[lam].steps_trained.mean():,.0f} training steps on average, the baseline after "
-        f"{runs['baseline'].steps_trained.mean():,.0f})"
+        f"{margin(m.loc[(lam, 'baseline', 'acc')], scale=100, decimals=1, unit=' points')} (every run "
+        f"{int(runs[lam].steps_trained.max()):,} steps); noise that changes the baseline's routing flips "
+        f"{mean_std_text(runs['baseline'].flipped, 1, 100)} % of its predictions"
     )

@@ -14,7 +14,19 @@ from .method import selection_grid
 from .settings import StabilitySettings
 from .tables import StabilityTables
 
-SETTLING_COLUMNS = ["run", "seed", "steps_trained", "settled", "changed_at_steps", "changed_at_end", "jaccard_at_steps"]
+CHURN_COLUMNS = [
+    "run",
+    "seed",
+    "steps_trained",
+    "churn_last_quarter",
+    "churn_at_end",
+    "settled",
+    "collapsed",
+    "experts_used_layer1",
+    "router_top1_prob",
+    "router_logit_std",
+]
+COST_COLUMNS = ["flipped", "acc_noisy", "acc_change"]  # at EVAL_SIGMA, every router on noisy input
 
 
 def seed_columns(keys: tuple[str, str]) -> list[str]:
@@ -27,10 +39,10 @@ def seed_columns(keys: tuple[str, str]) -> list[str]:
         *accuracy,
         "jaccard",
         "changed",
-        "experts_used_layer1",
         "experts_used_layer2",
         "train_seconds",
-        *SETTLING_COLUMNS[2:],
+        *CHURN_COLUMNS[2:],
+        *COST_COLUMNS,
     ]
 
 
@@ -45,8 +57,9 @@ def stability_jobs(settings: StabilitySettings) -> list[dict]:
     return jobs
 
 
-def seed_tables(settings: StabilitySettings, studied: list) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(band, per_seed) of the seed study: pooled curves over seeds, and each run's row with Jaccard at EVAL_SIGMA."""
+def seed_tables(settings: StabilitySettings, studied: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(band, per_seed, pooled) of the seed study: pooled curves over seeds, each run's row with Jaccard at
+    EVAL_SIGMA, and the pooled curves per seed."""
     seed_curves = pd.concat([r.curves for r in studied] + [r.input_curves for r in studied], ignore_index=True)
     pooled = pooled_curves(seed_curves)  # [run, noise_at, seed, sigma]
     band = seed_summary(pooled, ["run", "noise_at", "sigma"], ["jaccard", "changed"])
@@ -59,7 +72,7 @@ def seed_tables(settings: StabilitySettings, studied: list) -> tuple[pd.DataFram
         at_eval.reset_index(), on=["run", "seed"]
     )
     assert (per_seed.jaccard - per_seed.jaccard_router_input).abs().max() < 1e-9  # the two pooled routes agree
-    return band, per_seed
+    return band, per_seed, pooled
 
 
 def seed_margins(settings: StabilitySettings, per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +84,22 @@ def seed_margins(settings: StabilitySettings, per_seed: pd.DataFrame) -> pd.Data
         [
             paired_margin(per_seed, "run", a, b, v)
             for a, b in pairs
-            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input", "jaccard_at_steps")
+            for v in ("jaccard", "acc", "jaccard_block_input", "jaccard_model_input", "flipped", "acc_noisy")
+        ]
+    )
+
+
+def sigma_margins(settings: StabilitySettings, band_source: pd.DataFrame) -> pd.DataFrame:
+    """The regulariser's paired gain in J at every evaluation σ (router input), trained at TRAIN_SIGMA only: does it
+    hold at noise levels it was not trained on? ``band_source``: pooled curves per run, noise_at, seed, sigma."""
+    lam, bal = settings.lam_run, settings.balanced_run
+    router = band_source[band_source.noise_at == "router input"]
+    return pd.DataFrame(
+        [
+            {"sigma": sigma, **paired_margin(router[router.sigma == sigma], "run", a, b, "jaccard")}
+            for sigma in sorted(router.sigma.unique())
+            if sigma > 0
+            for a, b in ((lam, "baseline"), (bal, "baseline + balance"))
         ]
     )
 
@@ -113,7 +141,7 @@ def run(settings: StabilitySettings) -> StabilityTables:
     sweep = results[: len(specs)]  # seed SEED, in the order of specs
     studied = [r for r in results if r.spec.name in seed_names]
     fluct = pd.concat([r.fluctuation for r in sweep], ignore_index=True)
-    band, per_seed = seed_tables(settings, studied)
+    band, per_seed, pooled = seed_tables(settings, studied)
     seed_table = seed_summary(
         per_seed,
         ["run"],
@@ -143,5 +171,7 @@ def run(settings: StabilitySettings) -> StabilityTables:
         per_seed,
         seed_table,
         seed_margins(settings, per_seed),
-        pd.DataFrame([r.row for r in results])[[*SETTLING_COLUMNS, "jaccard"]],
+        pd.DataFrame([r.row for r in results])[[*CHURN_COLUMNS, "jaccard", *COST_COLUMNS]],
+        pd.concat([r.flips for r in results], ignore_index=True),
+        sigma_margins(settings, pooled),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ...datasets.mnist_cifar import SOURCES, parse_dataset_names
-from ...errors import check_at_most, check_choice, check_divides, check_range, parse_floats
+from ...errors import MoeError, check_at_most, check_choice, check_divides, check_range, parse_floats
 from ...moe.router import SCORINGS, RouterConfig
 from ...moe.transformer import TransformerConfig
 from ...settings import StudySettings
@@ -20,7 +20,7 @@ class StabilitySettings(StudySettings):
 
     NOTEBOOK = "04_routing_stability"
 
-    QUICK_SIZES = {"steps": 15, "n_test": 200, "n_probe": 60, "fluct_every": 3, "n_seeds": 2}
+    QUICK_SIZES = {"steps": 15, "warmup_steps": 3, "n_test": 200, "n_probe": 60, "fluct_every": 3, "n_seeds": 2}
     POSITIVE = (
         "d_model",
         "n_layers",
@@ -32,7 +32,7 @@ class StabilitySettings(StudySettings):
         "fluct_every",
         "n_seeds",
         "workers",
-        "settle_factor",
+        "warmup_steps",
     )
     POSITIVE_FLOATS = ("lr", "lambda_for_sigma_sweep", "balance_alpha", "seed_lambda")
     NONNEGATIVE = ("train_sigma", "extra_surrogate_lambda", "balanced_lambda", "eval_sigma", "settled_change")
@@ -70,7 +70,7 @@ class StabilitySettings(StudySettings):
     n_test: int = 5000
     n_probe: int = 1000
     fluct_every: int = 10
-    settle_factor: int = 4
+    warmup_steps: int = 50
     settled_change: float = 0.05
 
     def __post_init__(self):
@@ -83,6 +83,11 @@ class StabilitySettings(StudySettings):
         check_choice("SCORING", self.scoring, SCORINGS)
         check_choice("SURROGATE", self.surrogate, SURROGATES)
         check_range("SETTLED_CHANGE", self.settled_change, 0.0, 1.0)
+        if self.warmup_steps >= self.steps:
+            raise MoeError(
+                f"WARMUP_STEPS={self.warmup_steps!r} is not allowed; it must be below STEPS={self.steps} (the learning "
+                "rate then decays to 0 at the last step)"
+            )
         _ = (self.specs, self.sigmas)  # LAMBDAS (must hold 0), SIGMA_SWEEP and EVAL_SIGMAS parse here, before any work
 
     @property

@@ -21,7 +21,9 @@ class StabilityTables(Tables):
         "curves": "04_jaccard_vs_sigma",
         "grid": "04_selection_grids",
         "fluctuation": "04_routing_fluctuation",
-        "settling": "04_settling",
+        "churn": "04_churn",
+        "flips": "04_prediction_flips",
+        "sigma_margins": "04_margins_by_sigma",
         "table": "04_stability_tradeoff",
         "band": "04_jaccard_seeds",
         "per_seed": "04_stability_seeds",
@@ -40,10 +42,10 @@ class StabilityTables(Tables):
     band: pd.DataFrame  # mean ± std over seeds of the pooled curves, per run, noise placement and σ
     per_seed: pd.DataFrame  # one row per (seed-study run, seed)
     seed_table: pd.DataFrame  # per_seed summarised over seeds
-    margins: pd.DataFrame  # paired-by-seed margins: a, b, value, mean, std, min, max, n, holds, below
-    settling: (
-        pd.DataFrame
-    )  # every run: steps trained, settled, changed share at STEPS and at the end, J at STEPS and end
+    margins: pd.DataFrame  # paired-by-seed margins: a, b, value, mean, std, min, max, n, holds, below, t, t_low, t_high
+    churn: pd.DataFrame  # every run: steps, churn over the last quarter and at the end, settled, collapsed, J, flips
+    flips: pd.DataFrame  # every run and σ: predictions flipped and accuracy with noisy routers (clean experts)
+    sigma_margins: pd.DataFrame  # the regulariser's paired gain in J at every evaluation σ
 
     @property
     def shown(self) -> list[str]:
