@@ -64,6 +64,13 @@ def test_the_common_parameters_are_checked_by_name(cls):
         (StabilitySettings, "train_sigma", float("nan"), "TRAIN_SIGMA=nan is not allowed; it must be a finite number"),
         (ExpertLoadSettings, "fine_top_k", 40, "FINE_TOP_K=40 is not allowed; it must be at most FINE_N_EXPERTS=32"),
         (ExpertLoadSettings, "gamma", -0.1, "GAMMA=-0.1 is not allowed"),
+        (
+            ExpertLoadSettings,
+            "paper_rates_seeds",
+            11,
+            "PAPER_RATES_SEEDS=11 is not allowed; it must be at most N_SEEDS=10",
+        ),
+        (StabilitySettings, "steps", 40, "WARMUP_STEPS=50 is not allowed; it must be below STEPS=40"),
         (HeadImportanceSettings, "seq_len", 11, "SEQ_LEN=11 is not allowed; it must be an int of at least 12"),
         (
             HeadImportanceSettings,
@@ -164,3 +171,9 @@ def test_where_jobs_run_changes_neither_the_kept_runs_nor_the_output_folder(cls)
     here, there = cls(), cls(executor="processes")
     assert here.executor_choice is None and there.executor_choice == "processes"
     assert run_key(here, 0, []) == run_key(there, 0, []) and there.differences() == []
+
+
+def test_the_papers_rates_configuration_uses_the_first_seeds():
+    s = ExpertLoadSettings(seed=3)
+    assert s.seeds_of("standard") == list(range(3, 13)) and s.seeds_of(PAPER_SHAPE) == [3, 4, 5, 6, 7]
+    assert ExpertLoadSettings(profile="quick").seeds_of(PAPER_SHAPE) == [0, 1]

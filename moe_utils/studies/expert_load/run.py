@@ -125,7 +125,7 @@ def counts_by_config(settings: ExpertLoadSettings, results: list) -> dict[str, n
     return {
         f"{label}:{domain}": counts
         for label in settings.shapes
-        for domain, counts in stacked_counts(results, label, settings.seeds).items()
+        for domain, counts in stacked_counts(results, label, settings.seeds_of(label)).items()
     }
 
 
@@ -170,6 +170,7 @@ def run(settings: ExpertLoadSettings) -> ExpertLoadTables:
         dict(settings=settings, seed=seed, label=label, method=method)
         for seed in settings.seeds
         for label, method in settings.runs
+        if seed in settings.seeds_of(label)
     ]
     jobs += [dict(settings=settings, seed=settings.seed, label=label, method=m) for label, m in settings.grid_runs]
     results = run_parallel(

@@ -24,6 +24,7 @@ class ExpertLoadSettings(StudySettings):
         "held_out_tokens_per_domain": 4000,
         "steps": 30,
         "n_seeds": 2,
+        "paper_rates_seeds": 2,
         "n_boot": 100,
     }
     POSITIVE = (
@@ -36,6 +37,7 @@ class ExpertLoadSettings(StudySettings):
         "n_experts",
         "cpu_threads",
         "n_seeds",
+        "paper_rates_seeds",
         "workers",
         "held_out_doc_bytes",
         "n_boot",
@@ -47,7 +49,8 @@ class ExpertLoadSettings(StudySettings):
     NONNEGATIVE = ("alpha", "gamma", "paper_rates")
 
     seed: int = 0
-    n_seeds: int = 5
+    n_seeds: int = 10
+    paper_rates_seeds: int = 5
     workers: int = 2
     executor: str = "auto"
     retrain: bool = False  # train again even when kept (io.trained)
@@ -76,6 +79,7 @@ class ExpertLoadSettings(StudySettings):
     def __post_init__(self):
         self.check_common()
         check_at_most("TOP_K", self.top_k, "N_EXPERTS", self.n_experts)
+        check_at_most("PAPER_RATES_SEEDS", self.paper_rates_seeds, "N_SEEDS", self.n_seeds)
         check_int("FINE_N_EXPERTS", self.fine_n_experts)
         if self.fine_n_experts:
             check_at_most("FINE_TOP_K", self.fine_top_k, "FINE_N_EXPERTS", self.fine_n_experts)
@@ -126,3 +130,8 @@ class ExpertLoadSettings(StudySettings):
     def runs(self) -> list[tuple[str, str]]:
         """(shape, method) of every model trained per seed."""
         return [(label, method) for label in self.shapes for method in METHODS]
+
+    def seeds_of(self, label: str) -> list[int]:
+        """The seeds of one configuration: N_SEEDS for the shapes' headline comparisons, the first
+        PAPER_RATES_SEEDS of them for the papers'-rates configuration."""
+        return self.seeds[: self.size("paper_rates_seeds")] if label == PAPER_SHAPE else self.seeds

@@ -84,8 +84,10 @@ def sharpness_text(per_seed, s: StabilitySettings) -> str:
     and its training-time churn, against its balanced baseline."""
     runs = {r: g for r, g in per_seed.groupby("run")}
     bal, base = runs[s.balanced_run], runs["baseline + balance"]
+    flat = bal.router_top1_prob.mean() < 1.5 / s.n_experts  # within 50 % of uniform
     return (
-        f"Beside that gain, the balanced regulariser's routers are nearly flat: mean top-1 router probability "
+        f"Beside that gain, the balanced regulariser's routers are {'nearly flat' if flat else 'not flat'}: mean "
+        f"top-1 router probability "
         f"{mean_std_text(bal.router_top1_prob)} (uniform {1 / s.n_experts:.3f}; balanced baseline "
         f"{mean_std_text(base.router_top1_prob)}), logit std {mean_std_text(bal.router_logit_std, 2)} "
         f"({mean_std_text(base.router_logit_std, 2)}); over the last quarter of training "
@@ -179,7 +181,7 @@ Runs whose layer 1 routes every token to the same {s.top_k} experts: {", ".join(
         text += (
             f"\n**7 · Noisy top-k gating** (seed {s.seed}, one seed's observation: it is not in the seed study) is "
             f"{verdict}a stability method for input noise here: J = {nk.jaccard:.3f} vs {b.jaccard:.3f} "
-            f"({signed(nk.jaccard - b.jaccard)}), accuracy {nk.acc:.3f}.\n"
+            f"({signed(nk.jaccard - b.jaccard, 3)}), accuracy {nk.acc:.3f}.\n"
         )
     return text
 

@@ -83,10 +83,10 @@ class StabilitySettings(StudySettings):
         check_choice("SCORING", self.scoring, SCORINGS)
         check_choice("SURROGATE", self.surrogate, SURROGATES)
         check_range("SETTLED_CHANGE", self.settled_change, 0.0, 1.0)
-        if self.warmup_steps >= self.steps:
+        if self.size("warmup_steps") >= self.size("steps"):  # in this profile
             raise MoeError(
-                f"WARMUP_STEPS={self.warmup_steps!r} is not allowed; it must be below STEPS={self.steps} (the learning "
-                "rate then decays to 0 at the last step)"
+                f"WARMUP_STEPS={self.warmup_steps!r} is not allowed; it must be below STEPS={self.size('steps')} (the "
+                "learning rate then decays to 0 at the last step)"
             )
         _ = (self.specs, self.sigmas)  # LAMBDAS (must hold 0), SIGMA_SWEEP and EVAL_SIGMAS parse here, before any work
 
