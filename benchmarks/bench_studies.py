@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from moe_utils.datasets.cognitive_tasks import ASCII_VOCAB_SIZE, balanced_batch, make_task_data
 from moe_utils.datasets.corpora import BYTE_VOCAB_SIZE
 from moe_utils.io.atomic import atomic_path
+from moe_utils.measures.hooks import record
 from moe_utils.moe.transformer import TransformerModel
 from moe_utils.runtime import make_generator
 from moe_utils.studies.expert_load.settings import ExpertLoadSettings
@@ -60,8 +61,15 @@ def study_models():
     def batch04():
         return torch.rand(s04.batch_size, tokens04, s04.patch**2, generator=g), torch.randint(20, (s04.batch_size,))
 
+    def with_aux(model, forward):
+        """The forward's output and the routers' aux loss of that forward (as ``train_steps`` adds it)."""
+        with record(model.routers()) as seen:
+            out = forward()
+        return out, model.aux_loss([seen.output(i) for i in range(len(model.moe_layers))])
+
     def loss04(model, batch):
-        return F.cross_entropy(model(batch[0]), batch[1]) + model.aux_loss()
+        logits, aux = with_aux(model, lambda: model(batch[0]))
+        return F.cross_entropy(logits, batch[1]) + aux
 
     m05 = TransformerModel(s05.config("standard", "aux_loss"), "tokens", BYTE_VOCAB_SIZE, head="lm", seed=0)
     n05 = s05.seqs_per_domain * 3  # three domains per batch
@@ -71,8 +79,8 @@ def study_models():
 
     def loss05(model, batch):
         x = batch[0]
-        logits = model(x[:, :-1])  # [B, S, V]
-        return F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()) + model.aux_loss()
+        logits, aux = with_aux(model, lambda: model(x[:, :-1]))  # [B, S, V]
+        return F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()) + aux
 
     out = [("04 routing stability", m04, batch04, loss04), ("05 expert load", m05, batch05, loss05)]
     for name, s in (("06 head importance", s06), ("07 layer activation", s07)):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from moe_utils.errors import MoeError
+from moe_utils.measures.hooks import record
 from moe_utils.measures.routing import max_violation
 from moe_utils.moe.router import Router
 from moe_utils.moe.transformer import TransformerModel
@@ -92,11 +93,13 @@ def test_bias_update_moves_skewed_router_toward_balance():
 def test_bias_changes_selection_not_gate_weights_in_the_model():
     model = TransformerModel(lm_config("aux_free", n_layers=2), input="tokens", head="lm", seed=0).eval()
     x = torch.randint(0, 256, (2, 16), generator=make_generator(1))
-    model(x)
-    plain = model.moe_layers[0].last_routing
+    with record(model.routers()) as seen:
+        model(x)
+    plain = seen.output(0)
     model.moe_layers[0].router.expert_bias[3] = 10.0  # expert 3 now always selected in layer 0
-    model(x)
-    biased = model.moe_layers[0].last_routing
+    with record(model.routers()) as seen:
+        model(x)
+    biased = seen.output(0)
     torch.testing.assert_close(plain.scores, biased.scores)  # layer 0's input is unchanged
     assert (biased.topk_idx == 3).any(-1).all() and not (plain.topk_idx == 3).any(-1).all()
     chosen = biased.scores.gather(-1, biased.topk_idx)

@@ -15,6 +15,7 @@ import torch  # noqa: E402
 
 from moe_utils.errors import MoeError  # noqa: E402
 from moe_utils.io import explorer, paths  # noqa: E402
+from moe_utils.measures.hooks import record
 from moe_utils.moe.transformer import TransformerModel  # noqa: E402
 from moe_utils.pipeline import list_notebooks  # noqa: E402
 from moe_utils.studies.expert_load import explore as expert_load_explore  # noqa: E402
@@ -84,9 +85,9 @@ def test_the_text_view_colours_every_byte_by_the_models_first_choice():
     model = tiny_byte_models(settings)[("standard", "Aux-Loss-Free")]
     data, experts = expert_load_explore.routed_bytes(model, "héllo, 3 + 4 = 7", layer=2)
     assert data == "héllo, 3 + 4 = 7".encode() and experts.shape == (len(data),)  # é is two bytes
-    with torch.no_grad():
+    with torch.no_grad(), record(model.routers()) as seen:
         model(torch.tensor(list(data))[None])
-        top = model.moe_layers[1].last_routing.topk_idx[0, :, 0].numpy()
+    top = seen.output(1).topk_idx[0, :, 0].numpy()
     assert np.array_equal(experts, top)
     long, _ = expert_load_explore.routed_bytes(model, "x" * 1000, layer=1)
     assert len(long) == model.config.max_len  # cut to the model's context, not refused

@@ -26,6 +26,7 @@ from moe_utils.measures.heads import (
     importance_shares,
     last_head_outputs,
     mask_gradient_importance,
+    masked_heads,
     task_similarity,
 )
 from moe_utils.measures.probe import probe_importance, train_probe
@@ -112,7 +113,9 @@ def test_head_mask_gradient_matches_finite_difference(data):
     grads = head_mask_gradients(model, tokens, answers)  # [B, L, H]
 
     def loss(mask, b):
-        return F.cross_entropy(model(tokens[b : b + 1], head_mask=mask)[:, -1], answers[b : b + 1], reduction="sum")
+        with masked_heads(model, mask):
+            logits = model(tokens[b : b + 1])[:, -1]
+        return F.cross_entropy(logits, answers[b : b + 1], reduction="sum")
 
     eps = 1e-5
     for b in range(3):
@@ -306,6 +309,7 @@ def test_the_cross_task_diagonal_masks_the_tasks_own_heads_and_the_controls_matc
     from moe_utils.studies.head_importance.method import (
         ablation_table,
         cross_task_table,
+        masked_accuracy,
         matched_condition,
         random_condition,
     )
@@ -319,7 +323,7 @@ def test_the_cross_task_diagonal_masks_the_tasks_own_heads_and_the_controls_matc
     base = accuracy_by_task(model, held)
     for method, s in shares.items():
         for c, task in enumerate(TASKS):
-            own = accuracy_by_task(model, held, top_heads_mask(s[c], 2))  # the task's own top heads masked
+            own = masked_accuracy(model, held, top_heads_mask(s[c], 2))  # the task's own top heads masked
             rows = cross[(cross.method == method) & (cross.masked == task)].set_index("measured")["drop"]
             assert np.allclose(rows.loc[list(TASKS)].to_numpy(), (base - own).to_numpy())
     ablation = ablation_table(model, held, shares, k=2, n_random=3)

@@ -8,6 +8,7 @@ from configs import make_moe  # tests/configs.py
 from torch.nn import functional as F
 
 from moe_utils.errors import MoeError
+from moe_utils.measures.hooks import record
 from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward, grouped_mm_supported, moe_reference_forward
 
 
@@ -48,24 +49,29 @@ def test_fast_layer_matches_reference(case, dispatch):
         layer.router.expert_bias[4] = -100.0  # expert 4 never selected
     x = torch.randn(batch, seq, d, generator=gen(1)).requires_grad_()
     probe = torch.randn(batch, seq, d, generator=gen(2))
-    fast = layer(x)
+    with record([layer.router]) as seen:
+        fast = layer(x)
     if case == "idle_expert":
-        assert layer.last_routing.load[4] == 0
+        assert seen.output(0).load[4] == 0
     ref = moe_reference_forward(layer, x)
     torch.testing.assert_close(fast, ref)
     for g_fast, g_ref in zip(grads(layer, x, fast, probe), grads(layer, x, ref, probe)):
         torch.testing.assert_close(g_fast, g_ref)
 
 
-def test_stores_router_input_and_routing():
+def test_record_reads_the_router_input_and_routing_and_the_layer_stores_nothing():
     layer = make_moe(6, 8, 4, 2, generator=gen(0))
     x = torch.randn(2, 3, 6, generator=gen(1))
+    with record([layer.router]) as seen:
+        layer(x)
+        layer(2 * x)
+    assert seen.input(0) is x and len(seen.outputs[0]) == 2  # one entry per call, in call order
+    again = layer.router(seen.input(0))
+    assert torch.equal(again.topk_idx, seen.output(0).topk_idx)
+    assert seen.output(0).scores.shape == (2, 3, 4) and seen.output(0).topk_weight.shape == (2, 3, 2)
+    assert not any(name.startswith("last_") for name in vars(layer))
     layer(x)
-    assert layer.last_router_input is x
-    again = layer.router(layer.last_router_input)
-    assert torch.equal(again.topk_idx, layer.last_routing.topk_idx)
-    assert layer.last_routing.scores.shape == (2, 3, 4)
-    assert layer.last_routing.topk_weight.shape == (2, 3, 2)
+    assert len(seen.outputs[0]) == 2  # the hooks are gone after the block
 
 
 def mixtral_legacy_forward(state: dict, x: torch.Tensor, n_experts: int, top_k: int) -> torch.Tensor:

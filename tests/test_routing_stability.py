@@ -133,10 +133,13 @@ def test_soft_jaccard_is_one_for_identical_inputs_and_differentiable():
 def test_consistency_loss_vanishes_without_noise():
     from moe_utils.moe.transformer import TransformerModel
 
+    from moe_utils.measures.hooks import record
+
     model = TransformerModel(TINY, input="patches", patch_dim=16, n_classes=20)
-    model(torch.rand(2, 16, 16, generator=gen(7)))
-    assert consistency_loss(model, 0.0, gen(0)).item() == pytest.approx(0.0, abs=1e-6)
-    assert consistency_loss(model, 1.0, gen(0), "scaled").item() > 0
+    with record(model.routers()) as seen:
+        model(torch.rand(2, 16, 16, generator=gen(7)))
+    assert consistency_loss(model, seen, 0.0, gen(0)).item() == pytest.approx(0.0, abs=1e-6)
+    assert consistency_loss(model, seen, 1.0, gen(0), "scaled").item() > 0
 
 
 def test_noise_uses_an_explicit_generator():

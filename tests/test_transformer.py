@@ -10,6 +10,8 @@ from configs import make_config  # tests/configs.py
 from torch.nn import functional as F
 
 from moe_utils.errors import MoeError
+from moe_utils.measures.heads import masked_heads
+from moe_utils.measures.hooks import per_head, record
 from moe_utils.moe.layer import DenseFeedForward, MoEFeedForward
 from moe_utils.moe.training import load_checkpoint, save_checkpoint, train_steps
 from moe_utils.moe.transformer import TransformerModel, image_to_patches
@@ -42,13 +44,16 @@ def test_shapes_and_layer_lists():
     dense = classifier(ffn="dense")
     assert dense(patches).shape == (5, 3)
     assert dense.moe_layers == [] and isinstance(dense.blocks[0].ffn, DenseFeedForward)
-    assert dense.aux_loss().item() == 0.0
+    assert dense.aux_loss([]).item() == 0.0 and dense.routers() == []
 
 
-def test_head_mask_of_ones_is_identity():
+def test_head_mask_of_ones_is_identity_and_hooks_leave_no_trace():
     model = lm().eval()
     x = tokens()
-    assert torch.equal(model(x, head_mask=torch.ones(2, 4)), model(x))
+    with masked_heads(model, torch.ones(2, 4)):
+        masked = model(x)
+    assert torch.equal(masked, model(x))
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())  # removed on exit
 
 
 @pytest.mark.parametrize("layer, head", [(0, 1), (1, 3)])
@@ -61,17 +66,20 @@ def test_zero_mask_equals_zeroing_the_head_output(layer, head):
     d_head = 16 // 4
     with torch.no_grad():  # the head's output only enters through its columns of the output projection
         cut.blocks[layer].attn.out.weight[:, head * d_head : (head + 1) * d_head] = 0.0
-    torch.testing.assert_close(model(x, head_mask=mask), cut(x))
-    assert not torch.allclose(model(x, head_mask=mask), model(x))
+    with masked_heads(model, mask):
+        masked = model(x)
+    torch.testing.assert_close(masked, cut(x))
+    assert not torch.allclose(masked, model(x))
 
 
 def test_head_mask_gradient_equals_gradient_times_activation():
     model = classifier()
     patches = torch.rand(3, 4, 16, generator=gen(2))
     mask = torch.ones(2, 4, requires_grad=True)
-    logits = model.eval()(patches, head_mask=mask, record=True)
+    with per_head(model.output_projections(), 4, mask=mask, keep_grad=True) as recorded:
+        logits = model.eval()(patches)
     F.cross_entropy(logits, torch.tensor([0, 1, 2])).backward()
-    for i, heads in enumerate(model.head_outputs()):
+    for i, (heads,) in enumerate(recorded):
         assert heads.shape == (3, 4, 4, 4)  # [B, S, H, d_head]
         assert heads.grad is not None
         torch.testing.assert_close(mask.grad[i], (heads.grad * heads).sum((0, 1, 3)))
@@ -99,15 +107,18 @@ def test_image_to_patches_layout():
 
 def test_aux_loss_sums_layers_and_biases_update_only_when_aux_free():
     model = lm(balancing="aux_loss", aux_loss_alpha=0.1)
-    model(tokens())
-    expected = sum(layer.last_routing.aux_loss for layer in model.moe_layers)
-    torch.testing.assert_close(model.aux_loss(), expected)
-    assert model.aux_loss().item() > 0
-    model.update_router_biases()
+    with record(model.routers()) as seen:
+        model(tokens())
+    routings = [seen.output(i) for i in range(len(model.moe_layers))]
+    expected = sum(r.aux_loss for r in routings)
+    torch.testing.assert_close(model.aux_loss(routings), expected)
+    assert model.aux_loss(routings).item() > 0
+    model.update_router_biases(routings)
     assert all(layer.router.expert_bias.abs().sum() == 0 for layer in model.moe_layers)
     free = lm(balancing="aux_free")
-    free(tokens())
-    free.update_router_biases()
+    with record(free.routers()) as seen:
+        free(tokens())
+    free.update_router_biases([seen.output(i) for i in range(len(free.moe_layers))])
     assert all(layer.router.expert_bias.abs().sum() > 0 for layer in free.moe_layers)
 
 
@@ -182,8 +193,8 @@ def test_invalid_model_arguments():
         TransformerModel(config, head="classifier")
     with pytest.raises(MoeError, match="head"):
         TransformerModel(config, input="patches", patch_dim=4, head="lm")
-    with pytest.raises(MoeError, match="head_mask"):
-        lm()(tokens(), head_mask=torch.ones(4))
+    with pytest.raises(MoeError, match="head_mask"), masked_heads(lm(), torch.ones(4)):
+        pass
     with pytest.raises(MoeError, match="max_len"):
         lm()(tokens(seq=17))
 

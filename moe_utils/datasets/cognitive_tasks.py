@@ -326,16 +326,14 @@ def answer_loss(model, batch: tuple[torch.Tensor, torch.Tensor], generator: torc
 
 
 @torch.no_grad()
-def accuracy_by_task(
-    model, data: TaskSplit, head_mask: torch.Tensor | None = None, batch_size: int = 1024
-) -> pd.Series:
-    """Held-out accuracy of the last-position answer per family (index: task name)."""
+def accuracy_by_task(model, data: TaskSplit, batch_size: int = 1024) -> pd.Series:
+    """Held-out accuracy of the last-position answer per family (index: task name); under
+    ``measures.heads.masked_heads`` with some heads masked."""
     model.eval()
     correct = (
         torch.cat(
             [
-                model(data.tokens[i : i + batch_size], head_mask=head_mask)[:, -1].argmax(-1)
-                == data.answers[i : i + batch_size]
+                model(data.tokens[i : i + batch_size])[:, -1].argmax(-1) == data.answers[i : i + batch_size]
                 for i in range(0, len(data), batch_size)
             ]
         )

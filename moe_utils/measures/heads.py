@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import MoeError
+from . import hooks
 
 
 def importance_shares(importance: torch.Tensor) -> torch.Tensor:
@@ -113,6 +114,18 @@ def relative_residual_update(inputs: torch.Tensor, outputs: torch.Tensor, valid:
     return float(ratio.mean())
 
 
+def head_points(model) -> tuple[list, int]:
+    """(attention output projections, heads per layer) of our ``TransformerModel``: where ``hooks.per_head`` reads
+    and scales the heads."""
+    return model.output_projections(), model.config.n_heads
+
+
+def masked_heads(model, mask: torch.Tensor | None):
+    """A context in which each head's output is scaled by ``mask`` [n_layers, n_heads] (None: unchanged)."""
+    projections, n_heads = head_points(model)
+    return hooks.per_head(projections, n_heads, mask=mask)
+
+
 def last_head_outputs(
     model, tokens: torch.Tensor, head_mask: torch.Tensor | None = None, batch_size: int = 512
 ) -> torch.Tensor:
@@ -121,8 +134,9 @@ def last_head_outputs(
     out = []
     with torch.no_grad():
         for i in range(0, len(tokens), batch_size):
-            model(tokens[i : i + batch_size], head_mask=head_mask, record=True)
-            out.append(torch.stack([h[:, -1] for h in model.head_outputs()], 1))  # [B, L, H, d_head]
+            with masked_heads(model, head_mask) as heads:
+                model(tokens[i : i + batch_size])
+            out.append(torch.stack([calls[0][:, -1] for calls in heads], 1))  # [B, L, H, d_head]
     return torch.cat(out)
 
 
@@ -131,9 +145,11 @@ def head_mask_gradients(model, tokens: torch.Tensor, answers: torch.Tensor, loss
     (Σ over positions and dims of grad ⊙ head)."""
     model.eval()
     model.zero_grad(set_to_none=True)
-    logits = model(tokens, record=True)[:, -1]  # [B, vocab]
+    projections, n_heads = head_points(model)
+    with hooks.per_head(projections, n_heads, keep_grad=True) as heads:
+        logits = model(tokens)[:, -1]  # [B, vocab]
     (loss_scale * F.cross_entropy(logits, answers, reduction="sum")).backward()
-    grads = [(h.grad * h).sum((1, 3)) for h in model.head_outputs()]  # L x [B, H]
+    grads = [(h.grad * h).sum((1, 3)) for h in (calls[0] for calls in heads)]  # L x [B, H]
     model.zero_grad(set_to_none=True)
     return torch.stack(grads, 1).detach()
 

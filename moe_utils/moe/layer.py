@@ -89,8 +89,6 @@ class MoEFeedForward(nn.Module):
         self.shared = DenseFeedForward(d_model, n_shared_experts * d_expert, generator) if n_shared_experts else None
         self.n_shared_experts = n_shared_experts
         self.dispatch = check_choice("dispatch", dispatch, DISPATCHES)
-        self.last_routing: Routing | None = None
-        self.last_router_input: torch.Tensor | None = None
 
     def extra_repr(self) -> str:
         """Sizes shown by print(layer)."""
@@ -144,10 +142,9 @@ class MoEFeedForward(nn.Module):
         return torch._grouped_mm(F.silu(gate) * up, self.w2, offs=offs)  # [tokens*k, d]
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """x: [batch, seq, d_model] -> [batch, seq, d_model]; stores last_router_input and last_routing."""
-        self.last_router_input = x
+        """x: [batch, seq, d_model] -> [batch, seq, d_model]. The router's input and routing are read with
+        ``measures.hooks.record(model.routers())``; nothing is stored on the layer."""
         routing = self.router(x, generator)
-        self.last_routing = routing
         out = self.experts_forward(x, routing)
         if self.shared is not None:
             out = out + self.shared(x)

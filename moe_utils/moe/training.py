@@ -13,6 +13,7 @@ import torch
 from ..errors import MoeError, check_nonnegative, check_positive
 from ..io.atomic import atomic_path
 from ..io.cache_check import damage, record
+from ..measures import hooks
 from ..measures.routing import max_violation
 from ..runtime import make_generator
 from ..runtime import progress as progress_bar
@@ -23,13 +24,15 @@ CHECKPOINT_FORMAT = "moe_utils.TransformerModel/2"  # 2: the config nests a Rout
 LossFn = Callable[[TransformerModel, Any, torch.Generator], "torch.Tensor | tuple[torch.Tensor, dict]"]
 
 
-def routing_stats(model: TransformerModel) -> dict[str, float]:
-    """MaxVio of every MoE layer's last forward, keyed ``maxvio_<layer>``."""
-    return {
-        f"maxvio_{i}": max_violation(layer.last_routing.load)
-        for i, layer in enumerate(model.moe_layers)
-        if layer.last_routing is not None
-    }
+def routing_stats(routings: list) -> dict[str, float]:
+    """MaxVio of every MoE layer's routing in one forward, keyed ``maxvio_<layer>``."""
+    return {f"maxvio_{i}": max_violation(routing.load) for i, routing in enumerate(routings)}
+
+
+def step_routings(recording, n_layers: int) -> list:
+    """Each MoE layer's routing of the step's model forward: its router's first call (a loss may call a router
+    again, e.g. on noisy input, after the forward)."""
+    return [recording.output(i) for i in range(n_layers)]
 
 
 def warmup_cosine(step: int, steps: int, warmup: int) -> float:
@@ -59,7 +62,7 @@ def train_steps(
     stop: Callable[[int], bool] | None = None,
     lr_schedule: Callable[[int], float] | None = None,
 ) -> pd.DataFrame:
-    """Run ``steps`` AdamW steps on loss_fn(model, next_batch(step), generator) + model.aux_loss(), one row per
+    """Run ``steps`` AdamW steps on loss_fn(model, next_batch(step), generator) + the routers' aux loss, one row per
     step; fewer when ``stop(step)`` says so after a step.
 
     ``loss_fn`` returns the task loss, or (loss, {name: float}) to log extra columns. The generator (from ``seed``
@@ -80,9 +83,11 @@ def train_steps(
     history = []
     bar = progress_bar(range(steps), desc="train", disable=not progress, leave=False)
     for step in bar:
-        out = loss_fn(model, next_batch(step), generator)
+        with hooks.record(model.routers()) as seen:
+            out = loss_fn(model, next_batch(step), generator)
         loss, extras = out if isinstance(out, tuple) else (out, {})
-        aux = model.aux_loss()
+        routings = step_routings(seen, len(model.moe_layers))
+        aux = model.aux_loss(routings)
         total = loss + aux
         if not math.isfinite(total.item()):
             raise MoeError(
@@ -97,11 +102,11 @@ def train_steps(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        model.update_router_biases()
+        model.update_router_biases(routings)
         row = {"step": step, "loss": loss.item(), "aux_loss": aux.item(), "total": total.item()}
         if scheduler is not None:
             row["lr"] = step_lr
-        row.update(routing_stats(model))
+        row.update(routing_stats(routings))
         row.update({k: float(v) for k, v in extras.items()})
         history.append(row)
         if on_step is not None:

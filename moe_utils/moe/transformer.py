@@ -91,21 +91,14 @@ class MultiHeadSelfAttention(nn.Module):
         for layer in (self.qkv, self.out):
             uniform_fan_in_(layer.weight, d_model, generator)
             nn.init.zeros_(layer.bias)
-        self.last_head_outputs: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor, head_mask: torch.Tensor | None = None, record: bool = False) -> torch.Tensor:
-        """x: [B, S, d] -> [B, S, d]; head_mask [H] scales each head's output; record keeps last_head_outputs."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, S, d] -> [B, S, d]. The heads' outputs, concatenated, are the input of ``out`` (the output
+        projection), where ``measures.hooks.per_head`` reads and scales them."""
         b, s, d = x.shape
         qkv = self.qkv(x).view(b, s, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # [3, B, H, S, d_head]
         heads = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=self.causal)  # [B, H, S, d_head]
-        heads = heads.transpose(1, 2)  # [B, S, H, d_head]
-        if head_mask is not None:
-            heads = heads * head_mask.to(heads.device, heads.dtype).view(1, 1, self.n_heads, 1)
-        if record:
-            if heads.requires_grad:
-                heads.retain_grad()
-            self.last_head_outputs = heads
-        return self.out(heads.reshape(b, s, d))
+        return self.out(heads.transpose(1, 2).reshape(b, s, d))  # [B, S, H·d_head] -> [B, S, d]
 
 
 class TransformerBlock(nn.Module):
@@ -124,21 +117,10 @@ class TransformerBlock(nn.Module):
         else:
             self.ffn = DenseFeedForward(config.d_model, config.d_ff, generator)
 
-    @property
-    def last_head_outputs(self) -> torch.Tensor | None:
-        """Per-head attention outputs [B, S, H, d_head] of the last forward with record=True."""
-        return self.attn.last_head_outputs
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        head_mask: torch.Tensor | None = None,
-        record: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x: [B, S, d] -> [B, S, d]."""
         p = self.config.dropout
-        x = x + dropout(self.attn(self.norm1(x), head_mask, record), p, self.training, generator)
+        x = x + dropout(self.attn(self.norm1(x)), p, self.training, generator)
         return x + dropout(self.ffn(self.norm2(x), generator), p, self.training, generator)
 
 
@@ -210,50 +192,38 @@ class TransformerModel(nn.Module):
         """The MoE feed-forward layers, first block first (empty for a dense model)."""
         return [block.ffn for block in self.blocks if isinstance(block.ffn, MoEFeedForward)]
 
-    def head_outputs(self) -> list[torch.Tensor | None]:
-        """Per-layer per-head outputs [B, S, H, d_head] recorded by the last forward(record=True)."""
-        return [block.last_head_outputs for block in self.blocks]
+    def output_projections(self) -> list[nn.Linear]:
+        """Each block's attention output projection, whose input is its heads' outputs (``measures.hooks.per_head``)."""
+        return [block.attn.out for block in self.blocks]
 
-    def aux_loss(self) -> torch.Tensor:
-        """Sum of the routers' auxiliary losses from the last forward (0 when none)."""
-        losses = [layer.last_routing.aux_loss for layer in self.moe_layers if layer.last_routing is not None]
+    def routers(self) -> list[nn.Module]:
+        """Each MoE layer's router, first block first (``measures.hooks.record`` reads their inputs and routings)."""
+        return [layer.router for layer in self.moe_layers]
+
+    def aux_loss(self, routings: list) -> torch.Tensor:
+        """Sum of the routers' auxiliary losses of one forward, from its ``routings`` (one ``Routing`` per MoE layer,
+        as ``measures.hooks.record(self.routers())`` gives them; 0 when none)."""
+        losses = [r.aux_loss for r in routings]
         return torch.stack(losses).sum() if losses else self.pos.new_zeros(())
 
-    def update_router_biases(self) -> None:
-        """Apply DeepSeek-V3's bias update to every aux-free router, using its last forward's load."""
-        for layer in self.moe_layers:
-            if layer.router.config.balancing == "aux_free" and layer.last_routing is not None:
-                layer.router.update_bias(layer.last_routing.load)
+    def update_router_biases(self, routings: list) -> None:
+        """Apply DeepSeek-V3's bias update to every aux-free router, using the load of one forward's ``routings``."""
+        for layer, routing in zip(self.moe_layers, routings):
+            if layer.router.config.balancing == "aux_free":
+                layer.router.update_bias(routing.load)
 
-    def features(
-        self,
-        x: torch.Tensor,
-        head_mask: torch.Tensor | None = None,
-        record: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def features(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Final-norm hidden states [B, S, d] of tokens [B, S] or patches [B, S, patch_dim]."""
         seq = x.shape[1]
         if seq > self.config.max_len:
             raise MoeError(f"sequence length {seq} is not allowed; it must be at most max_len={self.config.max_len}")
-        if head_mask is not None and tuple(head_mask.shape) != (self.config.n_layers, self.config.n_heads):
-            raise MoeError(
-                f"head_mask.shape={tuple(head_mask.shape)} is not allowed; it must be [n_layers, n_heads]="
-                f"[{self.config.n_layers}, {self.config.n_heads}]"
-            )
         h = self.embed(x) + self.pos[:seq]  # [B, S, d]
         h = dropout(h, self.config.dropout, self.training, generator)
-        for i, block in enumerate(self.blocks):
-            h = block(h, None if head_mask is None else head_mask[i], record, generator)
+        for block in self.blocks:
+            h = block(h, generator)
         return self.norm(h)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        head_mask: torch.Tensor | None = None,
-        record: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits: [B, n_classes] (classifier) or [B, S, vocab] (lm)."""
-        h = self.features(x, head_mask, record, generator)  # [B, S, d]
+        h = self.features(x, generator)  # [B, S, d]
         return self.head(h.mean(1) if self.head_kind == "classifier" else h)

@@ -15,6 +15,7 @@ from ...datasets.corpora import BYTE_VOCAB_SIZE
 from ...io import paths
 from ...io.explorer import check_choices, explore
 from ...io.trained import load_result
+from ...measures import hooks
 from ...moe.transformer import TransformerModel
 from .job import expert_load_job
 from .method import DOMAIN_LABELS, METHOD_LABELS
@@ -69,8 +70,9 @@ def controls(tables: dict, with_text: bool = False) -> dict[str, list | str]:
 def routed_bytes(model: TransformerModel, text: str, layer: int) -> tuple[bytes, np.ndarray]:
     """The text's UTF-8 bytes (at most the model's context) and each byte's first-choice expert at ``layer`` (from 1)."""
     data = text.encode("utf-8")[: model.config.max_len] or b" "
-    model(torch.tensor(list(data), dtype=torch.long)[None])  # [1, S]
-    return data, model.moe_layers[layer - 1].last_routing.topk_idx[0, :, 0].numpy()  # [S]
+    with hooks.record(model.routers()) as seen:
+        model(torch.tensor(list(data), dtype=torch.long)[None])  # [1, S]
+    return data, seen.output(layer - 1).topk_idx[0, :, 0].numpy()  # [S]
 
 
 def draw_load(ax, tables: dict, method: str, shape: str, layer: int, domain: str) -> None:

@@ -12,6 +12,7 @@ import torch
 
 from ...datasets.corpora import build_domain_corpus
 from ...errors import MoeError
+from ...measures import hooks
 from ...moe.transformer import TransformerModel
 from ...stats import grouped_bootstrap_ci, two_stage_bootstrap_ci
 from .method import METHODS, held_out_routing, specialisation_table, train_lm
@@ -41,10 +42,11 @@ def document_counts(
         doc = ids[: n_win * seq].view(n_win, seq)  # [windows, S]
         counts = torch.zeros(n_layers, n_docs * n_experts, dtype=torch.long)
         for start in range(0, n_win, batch_size):
-            model(x_all[start : start + batch_size])
+            with hooks.record(model.routers()) as seen:
+                model(x_all[start : start + batch_size])
             d = doc[start : start + batch_size]  # [b, S]
-            for i, layer in enumerate(model.moe_layers):
-                idx = layer.last_routing.topk_idx  # [b, S, K]
+            for i in range(n_layers):
+                idx = seen.output(i).topk_idx  # [b, S, K]
                 flat = (d[..., None] * n_experts + idx).flatten()
                 counts[i] += torch.bincount(flat, minlength=n_docs * n_experts)
         out[name] = counts.view(n_layers, n_docs, n_experts).permute(1, 0, 2).numpy()  # [docs, layers, experts]

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from ...datasets.corpora import BYTE_VOCAB_SIZE, sample_lm_batch
 from ...errors import MoeError, check_choice
+from ...measures import hooks
 from ...measures.routing import expert_counts, max_violation, relative_load
 from ...moe.router import RouterConfig
 from ...moe.training import train_steps
@@ -178,11 +179,12 @@ def held_out_routing(
             range(0, n_win, batch_size), desc=f"held-out {name}", disable=not progress, leave=False
         ):
             x, y = x_all[start : start + batch_size].to(device), y_all[start : start + batch_size].to(device)
-            logits = model(x)  # [b, S, vocab]
+            with hooks.record(model.routers()) as seen:
+                logits = model(x)  # [b, S, vocab]
             nll += F.cross_entropy(logits.reshape(-1, BYTE_VOCAB_SIZE), y.reshape(-1), reduction="sum").item()
             count += y.numel()
-            for i, layer in enumerate(model.moe_layers):
-                topk[i].append(layer.last_routing.topk_idx.cpu())  # [b, S, K]
+            for i in range(len(model.moe_layers)):
+                topk[i].append(seen.output(i).topk_idx.cpu())  # [b, S, K]
         for i, parts in enumerate(topk):
             idx = torch.cat(parts)  # [windows, S, K]
             rel = relative_load(idx, n_experts)

@@ -11,10 +11,17 @@ from ...datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ...errors import check_positive
 from ...measures.heads import (
     layer_matched_random_mask,
+    masked_heads,
     random_heads_mask,
     top_heads_mask,
 )
 from ...runtime import make_generator
+
+
+def masked_accuracy(model, data: TaskSplit, mask: torch.Tensor) -> pd.Series:
+    """Accuracy per task with each head's output scaled by ``mask`` [n_layers, n_heads] (0: masked)."""
+    with masked_heads(model, mask):
+        return accuracy_by_task(model, data)
 
 
 def random_condition(k: int, n_random: int) -> str:
@@ -38,15 +45,15 @@ def ablation_table(
     shape = next(iter(shares_by_method.values())).shape[1:]
     generator = make_generator(seed)
     rows = []
-    random_acc = [accuracy_by_task(model, held_out, random_heads_mask(shape, k, generator)) for _ in range(n_random)]
+    random_acc = [masked_accuracy(model, held_out, random_heads_mask(shape, k, generator)) for _ in range(n_random)]
     for c, task in enumerate(TASKS):
         data = held_out.of_task(c)
         conditions = {}
         for m, s in shares_by_method.items():
             top = top_heads_mask(s[c], k)
-            conditions[f"top-{k} ({m})"] = accuracy_by_task(model, data, top)[task]
+            conditions[f"top-{k} ({m})"] = masked_accuracy(model, data, top)[task]
             matched = [
-                accuracy_by_task(model, data, layer_matched_random_mask(top, generator))[task] for _ in range(n_random)
+                masked_accuracy(model, data, layer_matched_random_mask(top, generator))[task] for _ in range(n_random)
             ]
             conditions[matched_condition(k, m)] = float(np.mean(matched))
         conditions[random_condition(k, n_random)] = float(np.mean([r[task] for r in random_acc]))
@@ -72,7 +79,7 @@ def cross_task_table(model, held_out: TaskSplit, shares_by_method: dict[str, tor
     rows = []
     for m, s in shares_by_method.items():
         for c, masked in enumerate(TASKS):
-            accuracy = accuracy_by_task(model, held_out, top_heads_mask(s[c], k))
+            accuracy = masked_accuracy(model, held_out, top_heads_mask(s[c], k))
             for measured in TASKS:
                 rows.append(
                     {"method": m, "masked": masked, "measured": measured, "drop": base[measured] - accuracy[measured]}

@@ -10,6 +10,7 @@ import torch
 
 from ...datasets.cognitive_tasks import TASKS, TaskSplit, accuracy_by_task
 from ...errors import MoeError
+from ...measures import hooks
 from ...measures.heads import importance_shares, mask_gradient_importance, relative_residual_update
 from ...moe.training import load_checkpoint, save_checkpoint
 from ...moe.transformer import TransformerModel
@@ -20,14 +21,9 @@ from ...runtime import progress
 def block_inputs_outputs(model, tokens: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Every block's (input, output) residual stream [B, S, d] from one eval forward, first block first."""
     model.eval()
-    pairs = []
-    hooks = [block.register_forward_hook(lambda mod, args, out: pairs.append((args[0], out))) for block in model.blocks]
-    try:
+    with hooks.record(model.blocks) as seen:
         model(tokens)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return pairs
+    return [(seen.input(i), seen.output(i)) for i in range(len(model.blocks))]
 
 
 def mean_abs_updates(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from ...datasets.mnist_cifar import slug
 from ...errors import MoeError, check_choice, check_nonnegative, check_positive
+from ...measures import hooks
 from ...measures.routing import jaccard, relative_noise, selection_sets
 from ...moe.router import NOISES, Router
 from ...moe.training import train_steps, warmup_cosine
@@ -40,15 +41,14 @@ def surrogate_probs(
 
 
 def consistency_loss(
-    model: TransformerModel, sigma: float, generator: torch.Generator, kind: str = "probs"
+    model: TransformerModel, seen: hooks.Recording, sigma: float, generator: torch.Generator, kind: str = "probs"
 ) -> torch.Tensor:
-    """Mean over MoE layers and tokens of 1 - soft_jaccard(p(x), p(x')) on each layer's last router input."""
+    """Mean over MoE layers and tokens of 1 - soft_jaccard(p(x), p(x')) on each router's input x in the forward
+    ``seen`` recorded (``hooks.record(model.routers())``)."""
     terms = []
-    for layer in model.moe_layers:
-        x = layer.last_router_input  # [B, S, d]
-        if x is None:
-            raise MoeError("the model has no recorded router input; run a forward pass before consistency_loss")
-        p = layer.last_routing.scores if kind == "probs" else surrogate_probs(layer.router, x, kind, generator)
+    for i, layer in enumerate(model.moe_layers):
+        x = seen.input(i)  # [B, S, d]
+        p = seen.output(i).scores if kind == "probs" else surrogate_probs(layer.router, x, kind, generator)
         q = surrogate_probs(layer.router, relative_noise(x, sigma, generator), kind, generator)
         terms.append((1 - soft_jaccard(p, q)).mean())
     return torch.stack(terms).mean()
@@ -64,9 +64,11 @@ def patch_batches(images: torch.Tensor, patch: int, batch_size: int):
 def routing_sets(model: TransformerModel, patches: torch.Tensor) -> list[torch.Tensor]:
     """Per MoE layer, bool selection sets [B, S, E] of the clean input patches [B, S, P] (eval mode)."""
     model.eval()
-    model(patches)
+    with hooks.record(model.routers()) as seen:
+        model(patches)
     return [
-        selection_sets(layer.router(layer.last_router_input).topk_idx, layer.n_experts) for layer in model.moe_layers
+        selection_sets(layer.router(seen.input(i)).topk_idx, layer.n_experts)
+        for i, layer in enumerate(model.moe_layers)
     ]
 
 
@@ -95,12 +97,16 @@ def jaccard_table(sums: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["layer", "dataset", "sigma"]).reset_index(drop=True)
 
 
-def clean_passes(model: TransformerModel, images: torch.Tensor, is_first: torch.Tensor, patch: int, batch_size: int):
-    """Yield (patches [b, S, P], first-dataset flags [b]) per batch, each after an eval-mode forward of the clean patches."""
+def clean_passes(
+    model: TransformerModel, images: torch.Tensor, is_first: torch.Tensor, patch: int, batch_size: int, points=None
+):
+    """Yield (patches [b, S, P], first-dataset flags [b], what the forward recorded) per batch: an eval-mode forward of
+    the clean patches under ``hooks.record(points)`` (default: the routers)."""
     model.eval()
     for start, x in patch_batches(images, patch, batch_size):
-        model(x)
-        yield x, is_first[start : start + len(x)]
+        with hooks.record(model.routers() if points is None else points) as seen:
+            model(x)
+        yield x, is_first[start : start + len(x)], seen
 
 
 @torch.no_grad()
@@ -117,9 +123,9 @@ def stability_curves(
     """Mean Jaccard and changed-set fraction per (layer, dataset, σ), perturbing each layer's router input alone."""
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
-    for _, first in clean_passes(model, images, is_first, patch, batch_size):
+    for _, first, seen in clean_passes(model, images, is_first, patch, batch_size):
         for li, layer in enumerate(model.moe_layers):
-            h = layer.last_router_input  # [b, S, d]
+            h = seen.input(li)  # [b, S, d]
             orig = selection_sets(layer.router(h).topk_idx, layer.n_experts)  # [b, S, E]
             for sigma in sigmas:
                 pert = selection_sets(layer.router(relative_noise(h, sigma, generator)).topk_idx, layer.n_experts)
@@ -146,14 +152,15 @@ def input_noise_curves(
     """
     generator = make_generator(seed)
     sums: dict[tuple, list[float]] = {}
-    for x, first in clean_passes(model, images, is_first, patch, batch_size):
+    for x, first, seen in clean_passes(model, images, is_first, patch, batch_size):
         orig = [
-            selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers
+            selection_sets(seen.output(li).topk_idx, layer.n_experts) for li, layer in enumerate(model.moe_layers)
         ]  # [b, S, E] each
         for sigma in sigmas:
-            model(relative_noise(x, sigma, generator))
+            with hooks.record(model.routers()) as noisy:
+                model(relative_noise(x, sigma, generator))
             for li, layer in enumerate(model.moe_layers):
-                j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
+                j = jaccard(orig[li], selection_sets(noisy.output(li).topk_idx, layer.n_experts))  # [b, S]
                 add_jaccards(sums, (li, sigma), j, first, keys)
     return jaccard_table(sums).assign(noise_at="model input")
 
@@ -183,24 +190,19 @@ def block_input_curves(
     are compared with the clean pass's: mean Jaccard and changed-set fraction per layer, dataset and σ."""
     generator = make_generator(seed)
     blocks = [block for block in model.blocks if block.ffn in model.moe_layers]
-    inputs: dict[int, torch.Tensor] = {}
-    hooks = [
-        block.register_forward_pre_hook(lambda mod, args, i=i: inputs.__setitem__(i, args[0]))
-        for i, block in enumerate(blocks)
-    ]
+    points = {
+        **{("block", i): b for i, b in enumerate(blocks)},
+        **{("router", i): r for i, r in enumerate(model.routers())},
+    }
     sums: dict[tuple, list[float]] = {}
-    try:
-        for _, first in clean_passes(model, images, is_first, patch, batch_size):
-            clean = dict(inputs)  # the clean pass's block inputs [b, S, d] (the noisy calls below overwrite ``inputs``)
-            orig = [selection_sets(layer.last_routing.topk_idx, layer.n_experts) for layer in model.moe_layers]
-            for li, (block, layer) in enumerate(zip(blocks, model.moe_layers)):
-                for sigma in sigmas:
-                    block(sequence_relative_noise(clean[li], sigma, generator))
-                    j = jaccard(orig[li], selection_sets(layer.last_routing.topk_idx, layer.n_experts))  # [b, S]
-                    add_jaccards(sums, (li, sigma), j, first, keys)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    for _, first, seen in clean_passes(model, images, is_first, patch, batch_size, points):
+        for li, (block, layer) in enumerate(zip(blocks, model.moe_layers)):
+            orig = selection_sets(seen.output(("router", li)).topk_idx, layer.n_experts)  # [b, S, E]
+            for sigma in sigmas:
+                with hooks.record([layer.router]) as noisy:
+                    block(sequence_relative_noise(seen.input(("block", li)), sigma, generator))
+                j = jaccard(orig, selection_sets(noisy.output(0).topk_idx, layer.n_experts))  # [b, S]
+                add_jaccards(sums, (li, sigma), j, first, keys)
     return jaccard_table(sums).assign(noise_at="block input")
 
 
@@ -218,9 +220,10 @@ def selection_grid(
     ``layer`` (long table; layers, tokens and experts numbered from 1)."""
     check_positive("tokens", tokens)
     model.eval()
-    model(image_to_patches(image[None], patch))
+    with hooks.record(model.routers()) as seen:
+        model(image_to_patches(image[None], patch))
     moe = model.moe_layers[layer - 1]
-    h = moe.last_router_input  # [1, S, d]
+    h = seen.input(layer - 1)  # [1, S, d]
     orig = selection_sets(moe.router(h).topk_idx, moe.n_experts)[0, :tokens]  # [tokens, E]
     pert = selection_sets(moe.router(relative_noise(h, sigma, make_generator(seed))).topk_idx, moe.n_experts)[
         0, :tokens
@@ -264,13 +267,14 @@ def router_sharpness(
     top, spread, n = 0.0, 0.0, 0
     loads = [torch.zeros(layer.n_experts) for layer in model.moe_layers]
     for _, x in patch_batches(images, patch, batch_size):
-        model(x)
+        with hooks.record(model.routers()) as seen:
+            model(x)
         for li, layer in enumerate(model.moe_layers):
-            logits = layer.router.logits(layer.last_router_input)  # [b, S, E]
+            logits = layer.router.logits(seen.input(li))  # [b, S, E]
             top += float(logits.softmax(-1).max(-1).values.sum())
             spread += float(logits.std(-1).sum())
             n += logits[..., 0].numel()
-            loads[li] += layer.router(layer.last_router_input).load
+            loads[li] += layer.router(seen.input(li)).load
     usage = {
         f"experts_used_layer{li + 1}": float(torch.special.entr(load / load.sum()).sum().exp())
         for li, load in enumerate(loads)
@@ -380,9 +384,11 @@ def make_loss_fn(spec: RunSpec):
 
     def loss_fn(model: TransformerModel, batch, generator: torch.Generator):
         x, y = batch
-        ce = F.cross_entropy(model(x, generator=generator), y)
+        with hooks.record(model.routers()) as seen:
+            logits = model(x, generator=generator)
+        ce = F.cross_entropy(logits, y)
         if spec.lam > 0:
-            cons = consistency_loss(model, spec.sigma, generator, spec.surrogate)
+            cons = consistency_loss(model, seen, spec.sigma, generator, spec.surrogate)
             return ce + spec.lam * cons, {"ce": ce.item(), "consistency": cons.item()}
         return ce, {"ce": ce.item()}
 
