@@ -131,9 +131,8 @@ def test_soft_jaccard_is_one_for_identical_inputs_and_differentiable():
 
 
 def test_consistency_loss_vanishes_without_noise():
-    from moe_utils.moe.transformer import TransformerModel
-
     from moe_utils.measures.hooks import record
+    from moe_utils.moe.transformer import TransformerModel
 
     model = TransformerModel(TINY, input="patches", patch_dim=16, n_classes=20)
     with record(model.routers()) as seen:
