@@ -258,14 +258,12 @@ def readme_section(saved: Tables) -> str:
     spec = " and ".join(f"{margin(pm.loc[(c, 'specialisation')])} ({c})" for c in configs)
     intervals = " and ".join(
         f"[{boot.loc[(c, 'specialisation', diff), 'ci_low']:.3f}, "
-        f"{boot.loc[(c, 'specialisation', diff), 'ci_high']:.3f}] (t over seeds: "
-        f"[{pm.loc[(c, 'specialisation'), 't_low']:.3f}, {pm.loc[(c, 'specialisation'), 't_high']:.3f}])"
+        f"{boot.loc[(c, 'specialisation', diff), 'ci_high']:.3f}] (t over seeds: {bounds(pm.loc[(c, 'specialisation')])})"
         for c in configs
     )
     maxvio = "; ".join(
         f"{mean.loc[(c, 'aux_free'), 'heldout_maxvio']:.3f} vs {mean.loc[(c, 'aux_loss'), 'heldout_maxvio']:.3f}"
-        f" {c}, {margin(pm.loc[(c, 'heldout_maxvio')])}, t-interval over seeds "
-        f"[{pm.loc[(c, 'heldout_maxvio'), 't_low']:.3f}, {pm.loc[(c, 'heldout_maxvio'), 't_high']:.3f}], "
+        f" {c}, {margin(pm.loc[(c, 'heldout_maxvio')])}, t-interval over seeds {bounds(pm.loc[(c, 'heldout_maxvio')])}, "
         f"{balance_side(boot.loc[(c, 'heldout_maxvio', diff)], pm.loc[(c, 'heldout_maxvio')])}"
         for c in configs
     )
@@ -341,6 +339,11 @@ def grid_text(saved: Tables) -> str:
     )
 
 
+def bounds(row, decimals: int = 3) -> str:
+    """ "[−0.111, −0.013]": a margins row's t-interval, with real minus signs."""
+    return f"[{row['t_low']:.{decimals}f}, {row['t_high']:.{decimals}f}]".replace("-", "−")
+
+
 def headline(saved: Tables) -> str:
     """One sentence for the README: aux-loss-free vs aux-loss specialisation and balance, standard shape."""
     pm = saved.read_back("margins").set_index(["config", "value"])
@@ -354,6 +357,5 @@ def headline(saved: Tables) -> str:
     mv = pm.loc[("standard", "heldout_maxvio")]
     return (
         f"auxiliary-loss-free balancing {verdict}: specialisation {margin(spec)}, t-interval over seeds "
-        f"[{spec['t_low']:.3f}, {spec['t_high']:.3f}]; held-out MaxVio {margin(mv)}, t-interval "
-        f"[{mv['t_low']:.3f}, {mv['t_high']:.3f}]"
+        f"{bounds(spec)}; held-out MaxVio {margin(mv)}, t-interval {bounds(mv)}"
     )

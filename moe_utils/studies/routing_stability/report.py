@@ -265,9 +265,10 @@ def churn_text(saved: Tables, s: StabilitySettings) -> str:
         f"Training-time churn (share of probe tokens changing experts between checks {s.fluct_every} steps apart) over "
         f"the last quarter of training is {100 * ch.churn_last_quarter.min():.0f}–"
         f"{100 * ch.churn_last_quarter.max():.0f} % across the {len(ch)} runs and "
-        f"{100 * ch.churn_at_end.min():.0f}–{100 * ch.churn_at_end.max():.0f} % at the last check, where the learning "
-        f"rate is 0; {len(settled)} of {len(ch)} runs settled (below {100 * s.settled_change:.0f} %), "
-        f"{int(settled.collapsed.sum())} of them with layer 1 collapsed (`figures/04_churn.csv`)."
+        f"{100 * ch.churn_at_end.min():.0f}–{100 * ch.churn_at_end.max():.0f} % at the last check, after the learning "
+        f"rate has decayed to 0; {len(settled)} of {len(ch)} runs settled (below {100 * s.settled_change:.0f} %), "
+        f"{int(settled.collapsed.sum())} of them with layer 1 collapsed; the runs that did not settle are "
+        f"{', '.join(dict.fromkeys(ch[~ch.settled].run)) or 'none'} (`figures/04_churn.csv`)."
     )
 
 
