@@ -37,22 +37,6 @@ BLOCK = re.compile(r"(<!-- results:([a-z0-9_]+) -->\n)(.*?)(<!-- /results:\2 -->
 PAGES = ("README.md", "docs/results.md", "docs/sources.md", "docs/speed.md")  # the files with generated blocks
 
 
-class Figures:
-    """The CSV/JSON tables of one figures folder, read once each."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.cache = Path(folder), {}
-
-    def __call__(self, name: str) -> pd.DataFrame:
-        if name not in self.cache:
-            self.cache[name] = pd.read_csv(self.folder / f"{name}.csv")
-        return self.cache[name]
-
-    def json(self, name: str) -> dict:
-        """A JSON table (``08_*_info``)."""
-        return json.loads((self.folder / f"{name}.json").read_text())
-
-
 STUDIES = {  # notebook -> its study package (each with Tables and report.headline / report.readme_section)
     "01": data_setup,
     "02": four_models,
@@ -72,12 +56,12 @@ def saved_tables(number: str, folder: Path):
 
 def study_section(number: str):
     """A README block: notebook ``number``'s report passage, from its saved tables."""
-    return lambda f: STUDIES[number].report.readme_section(saved_tables(number, f.folder))
+    return lambda folder: STUDIES[number].report.readme_section(saved_tables(number, folder))
 
 
-def section_08(f: Figures) -> str:
+def section_08(folder: Path) -> str:
     """Notebook 08's block: its report's README passage, from both models' saved tables."""
-    saved = {m: real_models.Tables.load(f.folder, prefix=f"08_{m}") for m in REAL_MODELS}
+    saved = {m: real_models.Tables.load(folder, prefix=f"08_{m}") for m in REAL_MODELS}
     return real_models.report.readme_section(saved)
 
 
@@ -92,9 +76,9 @@ NOTEBOOKS = {
 }
 
 
-def headlines(f: Figures) -> dict[str, str]:
+def headlines(folder: Path) -> dict[str, str]:
     """One sentence per notebook 02–08, each written by its study's report from its saved tables."""
-    return {nn: notebook_headline(nn, f.folder, list(REAL_MODELS) if nn == "08" else None) for nn in NOTEBOOKS}
+    return {nn: notebook_headline(nn, folder, list(REAL_MODELS) if nn == "08" else None) for nn in NOTEBOOKS}
 
 
 CLAIMS = {
@@ -148,9 +132,9 @@ def fill_summary(executed: Path, number: str, folder: Path) -> None:
             return
 
 
-def section_summary(f: Figures) -> str:
+def section_summary(folder: Path) -> str:
     """README's "What it found": one sentence per notebook with its source."""
-    lines = headlines(f)
+    lines = headlines(folder)
     return "\n".join(
         f"* **{nn} · {title}** (source `{source}`, `notebooks/{name}.ipynb`): {lines[nn]}."
         for nn, (name, title, source) in NOTEBOOKS.items()
@@ -160,14 +144,14 @@ def section_summary(f: Figures) -> str:
 def verdict(*notebooks: str):
     """A docs/sources.md verdict block: the headlines of ``notebooks``."""
 
-    def section(f: Figures) -> str:
-        lines = headlines(f)
+    def section(folder: Path) -> str:
+        lines = headlines(folder)
         return "\n".join(f"  * notebook {nn}: {lines[nn]}." for nn in notebooks)
 
     return section
 
 
-def section_run_times(f: Figures) -> str:
+def section_run_times(folder: Path) -> str:
     """docs/speed.md: the wall time of each committed notebook's full run, from its papermill metadata."""
     rows, total = [], 0.0
     for notebook in sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
@@ -191,7 +175,7 @@ def run_minutes() -> dict[str, float]:
     return minutes
 
 
-def section_full_run(f: Figures) -> str:
+def section_full_run(folder: Path) -> str:
     """README's quick start: how long ``make run`` takes, from the committed notebooks' records."""
     minutes = run_minutes()
     first = sum(m for name, m in minutes.items() if name < "08")
@@ -211,7 +195,7 @@ LAYER_COLUMNS = ["d_model", "d_expert", "experts", "top-k", "tokens", "ours", "M
 LAYER_COLUMNS += ["ours / Mixtral", "ours / dense"]
 
 
-def section_speed(f: Figures) -> str:
+def section_speed(folder: Path) -> str:
     """docs/speed.md: the data path, the MoE layer and the studies' share of the CPU, from the benchmarks' tables."""
     train = bench("bench_train")
     train_rows = [
@@ -287,8 +271,7 @@ SECTIONS = {
 
 def render(readme: str, figures: Path) -> str:
     """``readme`` with every generated block rewritten from the tables in ``figures``."""
-    f = Figures(figures)
-    return BLOCK.sub(lambda m: m.group(1) + SECTIONS[m.group(2)](f) + "\n" + m.group(4), readme)
+    return BLOCK.sub(lambda m: m.group(1) + SECTIONS[m.group(2)](figures) + "\n" + m.group(4), readme)
 
 
 def main(argv: list[str] | None = None) -> int:

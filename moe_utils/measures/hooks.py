@@ -34,11 +34,6 @@ class Recording:
         """The output of call ``call`` (default: the first) of ``point``."""
         return self._get(self.outputs, point, call)
 
-    def clear(self) -> None:
-        """Forget what was recorded (the hooks stay)."""
-        for calls in (*self.inputs.values(), *self.outputs.values()):
-            calls.clear()
-
     @staticmethod
     def _get(store: dict, point: Hashable, call: int):
         calls = store.get(point)
