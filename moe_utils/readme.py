@@ -31,6 +31,7 @@ from .studies import (
     layer_activation,
     real_models,
     routing_stability,
+    upcycled_moe,
 )
 
 BLOCK = re.compile(r"(<!-- results:([a-z0-9_]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
@@ -45,6 +46,7 @@ STUDIES = {  # notebook -> its study package (each with Tables and report.headli
     "05": expert_load,
     "06": head_importance,
     "07": layer_activation,
+    "09": upcycled_moe,
 }
 REAL_MODELS = ("smollm2", "gemma3")  # notebook 08's committed runs
 
@@ -73,6 +75,7 @@ NOTEBOOKS = {
     "06": ("06_head_importance", "head importance per function", "001"),
     "07": ("07_layer_activation", "layer activation over training", "002"),
     "08": ("08_real_models", "real pretrained models", "001`, `002"),
+    "09": ("09_upcycled_moe", "an upcycled MoE language model", "000`, `003`, `002"),
 }
 
 
@@ -93,6 +96,8 @@ CLAIMS = {
     "heads hurts it more than random heads",
     "07": "source 002: over training, early layers stay flat and later layers rise",
     "08": "sources 001 and 002 on real pretrained models",
+    "09": "sources 000 and 003 hold when the router reads a pretrained model's hidden states (SmolLM2 upcycled into an "
+    "MoE)",
 }
 
 

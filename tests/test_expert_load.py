@@ -10,17 +10,18 @@ import torch
 from moe_utils.errors import MoeError
 from moe_utils.measures.hooks import record
 from moe_utils.measures.routing import max_violation
-from moe_utils.moe.router import Router
-from moe_utils.moe.transformer import TransformerModel
-from moe_utils.runtime import make_generator
-from moe_utils.studies.expert_load.job import (
+from moe_utils.measures.specialisation import (
     document_bootstrap,
-    document_counts,
+    domain_specialisation,
     heldout_maxvio_by_method,
     specialisation_by_method,
 )
+from moe_utils.moe.router import Router
+from moe_utils.moe.transformer import TransformerModel
+from moe_utils.runtime import make_generator
+from moe_utils.studies.expert_load.job import document_counts
 from moe_utils.studies.expert_load.method import (
-    domain_specialisation,
+    METHODS,
     global_maxvio,
     held_out_routing,
     lm_config,
@@ -242,7 +243,7 @@ def test_bootstrap_statistics_equal_the_tables_of_the_summed_counts():
     total = sum(g.sum(0) for g in groups.values())[0, 0]  # method 0, seed 0: [layers, experts]
     maxvio = ((total.max(-1) - total.mean(-1)) / total.mean(-1)).mean()
     assert heldout_maxvio_by_method({d: g[:, :, :1] for d, g in groups.items()})[0] == pytest.approx(maxvio)
-    boot = document_bootstrap(groups, n_boot=50)
+    boot = document_bootstrap(groups, METHODS, n_boot=50)
     assert ((boot.ci_low <= boot.estimate) & (boot.estimate <= boot.ci_high)).all()
     diff = boot[(boot.statistic == "specialisation") & (boot.method == "aux_free − aux_loss")].iloc[0]
     assert diff.estimate == pytest.approx(spec[1] - spec[0])  # METHODS = (aux_loss, aux_free)

@@ -20,7 +20,7 @@ ALLOWED = {
     "io": {"errors"},
     "datasets": BASE,
     "exp1": BASE | {"datasets", "stats", "settings"},
-    "measures": BASE,  # shared by our models (studies) and external ones (hf): below both
+    "measures": BASE | {"stats"},  # shared by our models (studies) and external ones (hf): below both
     "moe": BASE | {"measures"},
     # One package per study: studies import measures, models (moe, exp1, hf), datasets and io, never each other.
     "studies": BASE | {"datasets", "moe", "exp1", "hf", "measures", "stats", "settings"},

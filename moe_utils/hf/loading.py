@@ -9,7 +9,8 @@ import torch
 
 from ..errors import MoeError, check_choice
 
-MOE_ARCHITECTURES = ("mixtral", "olmoe", "qwen2_moe", "qwen3_moe", "deepseek_v3")  # routers captured (notebooks 04, 05)
+# routers captured (notebooks 08, 09)
+MOE_ARCHITECTURES = ("mixtral", "olmoe", "qwen2_moe", "qwen3_moe", "deepseek_v3", "glm4_moe")
 DENSE_ARCHITECTURES = ("llama", "qwen2", "gpt_neox", "gemma3_text")  # attention heads analysed (notebooks 06, 07)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 

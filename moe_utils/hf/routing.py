@@ -93,20 +93,32 @@ def expert_load_table(
     label: str = "model",
 ) -> pd.DataFrame:
     """Relative expert load per domain × layer × expert (notebook 05's schema) on texts tokenised by the model's tokenizer."""
+    windows = {
+        domain: token_windows(
+            torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long), seq_len, max_tokens
+        )
+        for domain, text in texts.items()
+    }
+    return expert_load_on_windows(model, windows, batch_size=batch_size, label=label)
+
+
+def expert_load_on_windows(
+    model, windows: dict[str, torch.Tensor], *, batch_size: int = 8, label: str = "model"
+) -> pd.DataFrame:
+    """Relative expert load per domain × layer × expert of token ``windows`` [n, seq_len] per domain, routed in
+    batches of ``batch_size`` windows."""
     rows = []
-    for domain, text in texts.items():
-        ids = torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
-        windows = token_windows(ids, seq_len, max_tokens)  # [n, seq_len]
+    for domain, w in windows.items():
         counts: dict[int, torch.Tensor] = {}
-        for start in range(0, len(windows), batch_size):
-            for routing in capture_routing(model, windows[start : start + batch_size]):
+        for start in range(0, len(w), batch_size):
+            for routing in capture_routing(model, w[start : start + batch_size]):
                 n_experts = routing.logits.shape[-1]
                 counts[routing.layer] = counts.get(
                     routing.layer, torch.zeros(n_experts, dtype=torch.long)
                 ) + expert_counts(routing.indices.cpu(), n_experts)
         for layer, c in counts.items():
-            k = int(c.sum()) // windows.numel()
-            balanced = k * windows.numel() / len(c)
+            k = int(c.sum()) // w.numel()
+            balanced = k * w.numel() / len(c)
             rows += [
                 {
                     "method": label,
@@ -114,7 +126,7 @@ def expert_load_table(
                     "layer": layer + 1,  # decoder layers and experts numbered from 1, as in every table
                     "expert": e + 1,
                     "tokens_routed": int(c[e]),
-                    "n_tokens": windows.numel(),
+                    "n_tokens": w.numel(),
                     "relative_load": float(c[e]) / balanced,
                 }
                 for e in range(len(c))

@@ -14,7 +14,6 @@ from ...datasets.corpora import build_domain_corpus
 from ...errors import MoeError
 from ...measures import hooks
 from ...moe.transformer import TransformerModel
-from ...stats import grouped_bootstrap_ci, two_stage_bootstrap_ci
 from .method import METHODS, held_out_routing, specialisation_table, train_lm
 
 
@@ -143,57 +142,3 @@ def stacked_counts(results: list[ModelTables], label: str, seeds: list[int]) -> 
     by = {(r.method, r.seed): r.doc_counts for r in results if r.config == label}
     domains = list(next(iter(by.values())))
     return {d: np.stack([np.stack([by[(m, s)][d] for s in seeds], 1) for m in METHODS], 1) for d in domains}
-
-
-def _relative(groups: dict[str, np.ndarray]) -> np.ndarray:
-    """Relative load [domains, methods, seeds, layers, experts] of the summed documents of each domain."""
-    rel = []
-    for g in groups.values():
-        c = g.sum(0).astype(float)  # [methods, seeds, layers, experts]
-        rel.append(c / (c.sum(-1, keepdims=True) / c.shape[-1]))  # tokens / (K·T/N): K·T = all routed tokens
-    return np.stack(rel)
-
-
-def specialisation_by_method(groups: dict[str, np.ndarray]) -> np.ndarray:
-    """Seed-mean domain specialisation per method [methods] from ``stacked_counts``-shaped groups."""
-    return _relative(groups).std(axis=0).mean(axis=(-2, -1)).mean(-1)
-
-
-def heldout_maxvio_by_method(groups: dict[str, np.ndarray]) -> np.ndarray:
-    """Seed-mean held-out MaxVio (domains pooled, layer mean) per method [methods]."""
-    c = sum(g.sum(0).astype(float) for g in groups.values())  # [methods, seeds, layers, experts]
-    mean = c.mean(-1)
-    return ((c.max(-1) - mean) / mean).mean(axis=(-2, -1))
-
-
-def document_bootstrap(groups: dict[str, np.ndarray], *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """95 % intervals of the seed-mean statistics per method and of their aux_free − aux_loss differences, two ways:
-    ``ci_low``/``ci_high`` from a two-stage bootstrap (the seeds, then held-out documents within each domain), which
-    holds the spread between trained models; ``doc_ci_low``/``doc_ci_high`` with the models fixed (documents only).
-    Rows: statistic, method, estimate and both intervals (recentred on the estimate, never clipped)."""
-    free, base = METHODS.index("aux_free"), METHODS.index("aux_loss")
-    stats = {"specialisation": specialisation_by_method, "heldout_maxvio": heldout_maxvio_by_method}
-    rows = []
-    for name, fn in stats.items():
-        for label, pick in (
-            (METHODS[0], lambda v: v[0]),
-            (METHODS[1], lambda v: v[1]),
-            ("aux_free − aux_loss", lambda v: v[free] - v[base]),
-        ):
-            statistic = lambda g, fn=fn, pick=pick: float(pick(fn(g)))  # noqa: E731
-            point, low, high = two_stage_bootstrap_ci(groups, statistic, seed_axis=2, n_boot=n_boot, seed=seed)
-            _, doc_low, doc_high = grouped_bootstrap_ci(groups, statistic, n_boot=n_boot, seed=seed)
-            rows.append(
-                {
-                    "statistic": name,
-                    "method": label,
-                    "estimate": point,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "doc_ci_low": doc_low,
-                    "doc_ci_high": doc_high,
-                    "documents": "; ".join(f"{d} {len(v)}" for d, v in groups.items()),
-                    "seeds": next(iter(groups.values())).shape[2],
-                }
-            )
-    return pd.DataFrame(rows)

@@ -11,6 +11,7 @@ from ...datasets.corpora import BYTE_VOCAB_SIZE, sample_lm_batch
 from ...errors import MoeError, check_choice
 from ...measures import hooks
 from ...measures.routing import expert_counts, max_violation, relative_load
+from ...measures.specialisation import domain_specialisation
 from ...moe.router import RouterConfig
 from ...moe.training import train_steps
 from ...moe.transformer import TransformerConfig, TransformerModel
@@ -60,14 +61,6 @@ def lm_config(
         causal=True,
         max_len=seq_len,
     )
-
-
-def domain_specialisation(rel: np.ndarray) -> float:
-    """Mean over layers and experts of the std across domains of relative load. rel: [domains, layers, experts]."""
-    rel = np.asarray(rel, dtype=float)
-    if rel.ndim != 3 or rel.shape[0] < 2:
-        raise MoeError(f"rel.shape={rel.shape} is not allowed; it must be [domains >= 2, layers, experts]")
-    return float(rel.std(axis=0).mean())
 
 
 def specialisation_table(load: pd.DataFrame) -> pd.DataFrame:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ...datasets.corpora import DomainCorpus
+from ...measures.specialisation import document_bootstrap
 from ...runtime import run_parallel
 from ...stats import paired_margin
 from .job import (
-    document_bootstrap,
     domain_corpus,
     expert_load_job,
     seed_rows,
@@ -135,7 +135,10 @@ def bootstrap_table(counts: dict[str, np.ndarray], n_boot: int, seed: int) -> pd
     return pd.concat(
         [
             document_bootstrap(
-                {k.split(":", 1)[1]: v for k, v in counts.items() if k.split(":")[0] == label}, n_boot=n_boot, seed=seed
+                {k.split(":", 1)[1]: v for k, v in counts.items() if k.split(":")[0] == label},
+                METHODS,
+                n_boot=n_boot,
+                seed=seed,
             ).assign(config=label)
             for label in configs
         ],
