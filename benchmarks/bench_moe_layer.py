@@ -4,19 +4,22 @@ In one run and one configuration (hidden size, expert hidden size, experts, top-
 - ours: ``moe_utils.moe_layer.MoEFeedForward`` (stacked SwiGLU experts, sort-based dispatch; torch._grouped_mm
   where supported), and ours-loop: the same layer forced onto its per-expert slice loop (``dispatch="loop"``);
 - hf: transformers' ``MixtralSparseMoeBlock`` with the experts implementation that ``from_pretrained`` picks by
-  default ("grouped_mm"), and hf-eager: the same block with its per-expert Python loop ("eager");
+  default ("grouped_mm"), hf-eager: the same block with its per-expert Python loop ("eager"), and hf-batched: its
+  "batched_mm" (each token's experts' weights gathered, then one bmm), run only where that gather fits in
+  ``BATCHED_MM_LIMIT_GB`` (at SmolLM2's shapes it would need tens of GB);
 - dense: a dense SwiGLU feed-forward with the same active parameters per token (hidden = top_k * d_expert),
   the floor for the expert math with no routing or dispatch.
 It first copies our weights into the peer (``to_mixtral_state_dict``) and prints the relative error of the
 outputs and of the input gradients, so that both sides compute the same function. Each timed step is
 forward + ``backward(probe)`` with parameter gradients reset; the implementations take turns each round (so
 a noisy shared machine slows all of them alike) and the median of the rounds is reported after warm-up rounds.
-The table is printed last and written to benchmarks/results/bench_moe_layer.csv (or --csv), with the machine.
+The table is printed last and written to benchmarks/results/bench_moe_layer[_<preset>].csv (or --csv), with the machine.
 On CPU the preset uses 1 thread (--threads): on a shared machine, 2-thread OpenMP matmuls stall on a descheduled
 thread (a time slice per call), which measures the neighbours rather than the layers.
 
     python benchmarks/bench_moe_layer.py --preset cpu     # float32, small: ~20 s of CPU time, 1 min on a busy box
     python benchmarks/bench_moe_layer.py --preset gpu     # bfloat16, Mixtral-like sizes; needs CUDA
+    python benchmarks/bench_moe_layer.py --preset smollm2 # float32, notebook 09's experts (d 576, width 1536), 2 threads
     python benchmarks/bench_moe_layer.py --preset cpu --threads 0 --iters 9   # torch's default thread count
 
 Needs transformers (the ``bench`` extra): pip install -e ".[bench]".
@@ -85,6 +88,15 @@ PRESETS = {
         check_tokens=256,
         threads=1,
     ),
+    "smollm2": Preset(
+        "cpu",
+        torch.float32,
+        (Shape(576, 1536, 8, 2, 2048), Shape(576, 1536, 8, 2, 8192)),
+        warmup=1,
+        iters=5,
+        check_tokens=256,
+        threads=2,  # notebook 09 trains on 2 threads
+    ),
     "gpu": Preset(
         "cuda",
         torch.bfloat16,
@@ -94,6 +106,14 @@ PRESETS = {
         check_tokens=4096,
     ),
 }
+
+
+BATCHED_MM_LIMIT_GB = 2.0  # hf-batched runs only where its gathered expert weights fit in this
+
+
+def batched_mm_gb(shape: Shape, dtype: torch.dtype) -> float:
+    """GB that "batched_mm" gathers: each (token, slot)'s gate, up and down weights."""
+    return shape.tokens * shape.top_k * 3 * shape.d_model * shape.d_expert * torch.finfo(dtype).bits / 8 / 1e9
 
 
 def peer_block(shape: Shape, implementation: str) -> MixtralSparseMoeBlock:
@@ -122,7 +142,10 @@ def build_layers(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -
     loop = MoEFeedForward(shape.d_model, shape.d_expert, router, dispatch="loop")
     loop.load_state_dict(ours.state_dict())
     layers = {"ours": ours, "ours-loop": loop}
-    for name, implementation in (("hf", "grouped_mm"), ("hf-eager", "eager")):
+    peers = [("hf", "grouped_mm"), ("hf-eager", "eager")]
+    if batched_mm_gb(shape, dtype) <= BATCHED_MM_LIMIT_GB:
+        peers.append(("hf-batched", "batched_mm"))
+    for name, implementation in peers:
         block = peer_block(shape, implementation)
         block.load_state_dict(ours.to_mixtral_state_dict(peer_layout(block)))
         layers[name] = block
@@ -154,7 +177,7 @@ def check_same_function(
     probe = torch.randn(1, tokens, shape.d_model, generator=generator).to(device, dtype)
     out, grad = forward_backward(layers["ours"], x, probe)
     errors = {}
-    for name in ("ours-loop", "hf", "hf-eager"):
+    for name in [n for n in ("ours-loop", "hf", "hf-eager", "hf-batched") if n in layers]:
         peer_out, peer_grad = forward_backward(layers[name], x, probe)
         errors[f"rel_err_out_{name}"] = relative_error(out, peer_out)
         errors[f"rel_err_grad_{name}"] = relative_error(grad, peer_grad)
@@ -216,8 +239,13 @@ def run_shape(shape: Shape, preset: Preset) -> dict[str, object]:
     rate = {name: shape.tokens / s for name, s in seconds.items()}
     row: dict[str, object] = asdict(shape) | {"dtype": str(preset.dtype).removeprefix("torch.")}
     row |= {f"tok_s_{name}": round(r) for name, r in rate.items()}
-    for other in ("hf", "hf-eager", "dense", "ours-loop"):
-        row[f"ours/{other}"] = round(rate["ours"] / rate[other], 2)
+    for other in ("hf", "hf-eager", "hf-batched", "dense", "ours-loop"):
+        row[f"ours/{other}"] = round(rate["ours"] / rate[other], 2) if other in rate else None
+    fastest = max((n for n in rate if n.startswith("hf")), key=rate.get)
+    row["fastest transformers"] = fastest
+    row["ours/fastest transformers"] = round(rate["ours"] / rate[fastest], 2)
+    if "hf-batched" not in rate:
+        row["hf-batched"] = f"not run: would gather {batched_mm_gb(shape, preset.dtype):.0f} GB"
     row |= {k: float(f"{v:.1e}") for k, v in errors.items()}
     return row
 
@@ -231,9 +259,11 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (0: torch's default); preset default"
     )
-    parser.add_argument("--csv", default=str(paths.BENCHMARK_RESULTS_DIR / "bench_moe_layer.csv"))
+    parser.add_argument("--csv", default=None, help="default: results/bench_moe_layer[_<preset>].csv (cpu: no suffix)")
     args = parser.parse_args()
     preset = PRESETS[args.preset]
+    suffix = "" if args.preset == "cpu" else f"_{args.preset}"
+    args.csv = args.csv or str(paths.BENCHMARK_RESULTS_DIR / f"bench_moe_layer{suffix}.csv")
     if preset.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--preset {args.preset} needs a CUDA GPU and this machine has none; use --preset cpu")
     overrides = {"warmup": args.warmup, "iters": args.iters, "threads": args.threads}

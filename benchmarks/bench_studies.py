@@ -7,6 +7,11 @@ matmul peak measured in the same run (one large ``torch.mm``). For the dense mod
 one stacked model (``stacked_training.py``: batched matmuls, per-seed clipping) are timed against S models trained one
 after another. Prints the load average beside the table: figures taken while another job shares the cores are off.
 
+Notebook 09's step (SmolLM2 upcycled, its MoE layers and the LM head from cached inputs) is timed on the threads
+the notebook uses (2) against the matmul peak on as many threads; its FLOPs are counted with the experts run by the
+"eager" implementation (plain matmuls the counter sees; ``torch._grouped_mm`` is not counted), then the step is timed
+with the implementation the notebook trains with.
+
     .venv/bin/python benchmarks/bench_studies.py [--steps 30]
 """
 
@@ -90,6 +95,46 @@ def study_models():
     return out
 
 
+def upcycled_step(steps: int) -> dict:
+    """Notebook 09's training step at its committed settings: FLOPs (eager experts), seconds (its implementation)."""
+    from moe_utils.hf.partial import cached_layer_output
+    from moe_utils.studies.upcycled_moe.job import EXPERTS_IMPLEMENTATION, build_model, first_moe_layer
+    from moe_utils.studies.upcycled_moe.method import train_step, trainable_parameters
+    from moe_utils.studies.upcycled_moe.settings import UpcycledSettings
+
+    settings = UpcycledSettings()
+    torch.set_num_threads(settings.threads)
+    peak = matmul_peak()
+    model, first = build_model(settings, "aux_free", settings.seed), first_moe_layer(settings)
+    optimizer = torch.optim.AdamW(trainable_parameters(model, first), lr=settings.lr)
+    n = 3 * settings.per_domain
+    windows = torch.randint(
+        0, model.config.vocab_size, (n, settings.seq_len), generator=torch.Generator().manual_seed(0)
+    )
+    hidden = cached_layer_output(model, windows, first)  # [B, S, d]
+    ids = torch.arange(3).repeat_interleave(settings.per_domain)
+
+    def step():
+        return train_step(model, optimizer, hidden, windows, ids, first, "aux_free", settings.gamma)
+
+    model.set_experts_implementation("eager")
+    with FlopCounterMode(display=False) as counter:
+        step()
+    model.set_experts_implementation(EXPERTS_IMPLEMENTATION)
+    for _ in range(2):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = (time.perf_counter() - started) / steps
+    flops = counter.get_total_flops()
+    torch.set_num_threads(1)
+    return {"study": "09 upcycled MoE", "measure": f"one training step ({settings.threads} threads, "
+            f"{n * settings.seq_len} tokens)", "MFLOP per step": flops / 1e6, "ms per step": seconds * 1e3,
+            "GFLOP/s": flops / seconds / 1e9, "of peak": flops / seconds / peak, "tokens/s": n * settings.seq_len / seconds,
+            "peak_gflops_same_threads": peak / 1e9}  # fmt: skip
+
+
 def answer_loss(model, batch):
     """The answer byte's cross-entropy (06 and 07's training loss)."""
     return F.cross_entropy(model(batch[0])[:, -1], batch[1])
@@ -159,6 +204,11 @@ def main() -> None:
         print(
             f"{name:24s} {flops / 1e6:11.0f} {seconds * 1e3:8.1f} {flops / seconds / 1e9:8.2f} {flops / seconds / peak:8.1%}"
         )
+    row = upcycled_step(max(3, args.steps // 5))
+    rows.append(row)
+    print(f"{row['study']:24s} {row['MFLOP per step']:11.0f} {row['ms per step']:8.1f} {row['GFLOP/s']:8.2f} "
+          f"{row['of peak']:8.1%}  ({row['measure']}; peak on those threads {row['peak_gflops_same_threads']:.1f} GFLOP/s, "
+          f"{row['tokens/s']:.0f} tokens/s)")  # fmt: skip
     print("\nseeds stacked into one model (batched matmuls) against one after another, per seed-step:")
     for name, settings in (
         ("06 head importance", HeadImportanceSettings()),

@@ -185,9 +185,10 @@ def section_full_run(folder: Path) -> str:
     minutes = run_minutes()
     first = sum(m for name, m in minutes.items() if name < "08")
     real = [m for name, m in minutes.items() if name.startswith("08")]
+    later = ", ".join(f"{m:.0f} min for {name[:2]}" for name, m in minutes.items() if name > "09")
     return (
-        f"`make run` re-runs every notebook in place: about {first:.0f} min for notebooks 01–07 and {min(real):.0f}–"
-        f"{max(real):.0f} min per model for 08 on a two-core CPU (`docs/speed.md`)."
+        f"`make run` re-runs every notebook in place: about {first:.0f} min for notebooks 01–07, {min(real):.0f}–"
+        f"{max(real):.0f} min per model for 08{', ' + later if later else ''} on a two-core CPU (`docs/speed.md`)."
     )
 
 
@@ -198,6 +199,40 @@ def bench(name: str) -> pd.DataFrame:
 
 LAYER_COLUMNS = ["d_model", "d_expert", "experts", "top-k", "tokens", "ours", "Mixtral block", "dense"]
 LAYER_COLUMNS += ["ours / Mixtral", "ours / dense"]
+
+
+SMOLLM2_COLUMNS = ["tokens", "ours", "transformers grouped_mm", "transformers eager", "transformers batched_mm"]
+SMOLLM2_COLUMNS += ["ours / their fastest"]
+
+
+def section_speed_09() -> str:
+    """docs/speed.md: notebook 09's MoE layer at SmolLM2's shapes and its training step's share of the CPU."""
+    layer = bench("bench_moe_layer_smollm2")
+    rows = [
+        [
+            f"{r['tokens']:,}",
+            f"{r['tok_s_ours']:,.0f}",
+            f"{r['tok_s_hf']:,.0f}",
+            f"{r['tok_s_hf-eager']:,.0f}",
+            f"{r['tok_s_hf-batched']:,.0f}" if pd.notna(r.get("tok_s_hf-batched")) else str(r["hf-batched"]),
+            f"{r['ours/fastest transformers']:.2f}",
+        ]
+        for _, r in layer.iterrows()
+    ]
+    step = bench("bench_studies")
+    step = step[step["study"] == "09 upcycled MoE"].iloc[0]
+    first = layer.iloc[0]
+    return f"""**Notebook 09's MoE layer** (`benchmarks/bench_moe_layer.py --preset smollm2`; {first["machine"]}): forward +
+backward tokens/s at SmolLM2's shapes (d = {first["d_model"]}, {first["n_experts"]} experts of width {first["d_expert"]},
+top-{first["top_k"]}) of our `MoEFeedForward` against transformers' experts implementations on the same weights.
+
+{table(SMOLLM2_COLUMNS, rows)}
+
+**Notebook 09's training step** ({step["measure"]}: its MoE blocks and the LM head from cached inputs): FLOPs counted
+with the experts on plain matmuls, timed with the implementation it trains with: {step["MFLOP per step"]:,.0f} MFLOP in
+{step["ms per step"]:.0f} ms, {step["GFLOP/s"]:.1f} GFLOP/s, **{100 * step["of peak"]:.0f} % of the matmul peak on as
+many threads** ({step["peak_gflops_same_threads"]:.1f} GFLOP/s, measured in the same run); {step["tokens/s"]:.0f}
+tokens/s."""
 
 
 def section_speed(folder: Path) -> str:
@@ -256,15 +291,17 @@ float rounding grows over training to the size of the seed spread, which is why 
 **The studies' share of the CPU** (`benchmarks/bench_studies.py`; one thread, as the studies train; this CPU's
 one-thread matmul peak {steps["peak_gflops"].iloc[0]:.1f} GFLOP/s measured in the same run):
 
-{table(["study", "MFLOP per step", "ms per step", "GFLOP/s", "of the matmul peak"], study_rows)}"""
+{table(["study", "MFLOP per step", "ms per step", "GFLOP/s", "of the matmul peak"], study_rows)}
+
+{section_speed_09()}"""
 
 
 SECTIONS = {
     "summary": section_summary,
-    "verdict_000": verdict("05"),
+    "verdict_000": verdict("05", "09"),
     "verdict_001": verdict("06", "08"),
     "verdict_002": verdict("07"),
-    "verdict_003": verdict("04"),
+    "verdict_003": verdict("04", "09"),
     "verdict_004": verdict("02", "03"),
     **{number: study_section(number) for number in STUDIES if number != "01"},  # 01's summary line is its headline
     "08": section_08,

@@ -23,6 +23,7 @@ from moe_utils.studies.expert_load.settings import ExpertLoadSettings  # noqa: E
 from moe_utils.studies.head_importance import explore as head_importance_explore  # noqa: E402
 from moe_utils.studies.layer_activation import explore as layer_activation_explore  # noqa: E402
 from moe_utils.studies.routing_stability import explore as routing_stability_explore  # noqa: E402
+from moe_utils.studies.upcycled_moe import explore as upcycled_moe_explore  # noqa: E402
 
 COMMITTED = paths.REPO_ROOT / "figures"  # the committed full run's tables
 VIEWS = {
@@ -30,6 +31,7 @@ VIEWS = {
     "05": (expert_load_explore, expert_load_explore.load_view),
     "06": (head_importance_explore, head_importance_explore.head_view),
     "07": (layer_activation_explore, layer_activation_explore.layer_view),
+    "09": (upcycled_moe_explore, upcycled_moe_explore.load_view),
 }
 
 
@@ -137,7 +139,9 @@ def explorer_outputs(notebook) -> list[dict]:
     return cells[index + 1]["outputs"]
 
 
-@pytest.mark.parametrize("notebook", [p for p in list_notebooks() if p.name[:2] in ("04", "05", "06", "07", "08")])
+@pytest.mark.parametrize(
+    "notebook", [p for p in list_notebooks() if p.name[:2] in ("04", "05", "06", "07", "08", "09")]
+)
 def test_the_committed_explorer_cell_shows_a_static_image_with_alt_text(notebook):
     shown = [o for o in explorer_outputs(notebook) if o["output_type"] in ("display_data", "execute_result")]
     assert len(shown) == 1, notebook.name

@@ -9,7 +9,14 @@ import papermill as pm
 import pytest
 
 from moe_utils.pipeline import list_notebooks
-from moe_utils.studies import expert_load, head_importance, layer_activation, real_models, routing_stability
+from moe_utils.studies import (
+    expert_load,
+    head_importance,
+    layer_activation,
+    real_models,
+    routing_stability,
+    upcycled_moe,
+)
 from moe_utils.studies.data_setup.settings import DataSetupSettings
 from moe_utils.studies.four_models.settings import FourModelsSettings
 from moe_utils.studies.gate_analysis.settings import GateAnalysisSettings
@@ -18,7 +25,10 @@ SETTINGS = [
     DataSetupSettings,
     FourModelsSettings,
     GateAnalysisSettings,
-    *(s.Settings for s in (routing_stability, expert_load, head_importance, layer_activation, real_models)),
+    *(
+        s.Settings
+        for s in (routing_stability, expert_load, head_importance, layer_activation, real_models, upcycled_moe)
+    ),
 ]
 BY_NOTEBOOK = {cls.NOTEBOOK: cls for cls in SETTINGS}
 

@@ -14,6 +14,8 @@ make GLM-4-MoE's attention Llama's.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ..errors import MoeError, check_positive, check_range
@@ -79,7 +81,9 @@ def upcycle(
 
     check_range("reinit_share", reinit_share, 0.0, 1.0)
     config = upcycled_config(dense.config, n_experts, top_k, moe_layers)
-    moe = Glm4MoeForCausalLM(config).to(dense.dtype).eval()
+    with warnings.catch_warnings():  # no shared expert: its empty MLP warns that zero-element tensors need no init
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        moe = Glm4MoeForCausalLM(config).to(dense.dtype).eval()
     source = dense.state_dict()
     target = moe.state_dict()
     generator = torch.Generator().manual_seed(seed)

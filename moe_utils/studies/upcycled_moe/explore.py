@@ -3,6 +3,7 @@ text's tokens coloured by the expert the saved checkpoint (``from_pretrained``) 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,6 +21,11 @@ from .tables import UpcycledTables
 
 DEFAULT_TEXT = "The river flows north. def area(r): return 3.14 * r * r  # Let x = 4 + 7. What is x? 11"
 MAX_TOKENS = 64  # tokens of the typed text routed and drawn
+
+
+def explore_tables(folder: Path | None = None) -> pd.DataFrame:
+    """The relative load of every model before and after training (``09_expert_load.csv``)."""
+    return UpcycledTables.load(folder or paths.figures_dir()).read_back("expert_load")
 
 
 def controls(load: pd.DataFrame, with_text: bool = False) -> dict[str, list | str]:
@@ -118,7 +124,9 @@ def saved_checkpoints(tables: UpcycledTables) -> dict:
         folder = folder if folder.is_absolute() else paths.REPO_ROOT / folder
         if not folder.exists():
             return {}
-        found[METHOD_LABELS[row["method"]]] = load_causal_lm(str(folder), dtype="float32", device="cpu")
+        with warnings.catch_warnings():  # the empty shared-expert MLP (none here) warns at init
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            found[METHOD_LABELS[row["method"]]] = load_causal_lm(str(folder), dtype="float32", device="cpu")
     return found
 
 
@@ -126,7 +134,7 @@ def explorer(folder: Path | None = None):
     """Notebook 09's explorer on the tables in ``folder`` (default: this run's figures folder), with a text box
     routed by the saved checkpoints when they are there (else the bars alone, one line)."""
     tables = UpcycledTables.load(folder or paths.figures_dir())
-    load = tables.read_back("expert_load")
+    load = explore_tables(folder)
     checkpoints = saved_checkpoints(tables) or None
     if checkpoints is None:
         print("no saved checkpoints for this run (run the notebook once): the load bars alone")

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from ...datasets.corpora.domains import DOMAINS
-from ...hf.loading import load_causal_lm
+from ...hf.loading import load_causal_lm, quiet_transformers
 from ...hf.partial import cached_layer_output
 from ...hf.pretrained import resolve_model
 from ...hf.upcycle import upcycle
@@ -34,7 +34,9 @@ from .method import (
 )
 from .settings import METHODS, UpcycledSettings
 
-EXPERTS_IMPLEMENTATION = "grouped_mm"  # what from_pretrained picks here, and the fastest here (benchmarks)
+EXPERTS_IMPLEMENTATION = (
+    "grouped_mm"  # what from_pretrained picks here; transformers' fastest at 2k tokens (benchmarks)
+)
 BATCH = 8  # windows per evaluation batch: the batches of notebook 08's routing path, so loads match exactly
 
 
@@ -93,8 +95,9 @@ def save_checkpoint(model, tokenizer, folder: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=temporary_prefix(folder.name), suffix=".staging", dir=folder.parent))
     try:
-        model.save_pretrained(stage)
-        tokenizer.save_pretrained(stage)
+        with quiet_transformers():  # no progress bar frozen into the saved notebook
+            model.save_pretrained(stage)
+            tokenizer.save_pretrained(stage)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(stage, folder)

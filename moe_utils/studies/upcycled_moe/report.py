@@ -197,11 +197,13 @@ def findings(t: Tables) -> str:
     """The Findings: conclusions first, each with its control, seeds and interval."""
     _, spec = specialisation_line(t)
     verdict = (
-        "**Source 000 on pretrained representations: supported** — the aux-loss-free model's experts are more "
-        "domain-specific than the aux-loss model's by both intervals, and above the shuffled-domains floor."
+        "**Source 000 on pretrained representations: supported** — as in DeepSeek-V3 (its Fig. 9–11) and in notebook "
+        "05's byte-level models, the aux-loss-free model's experts are more domain-specific than the aux-loss model's "
+        "by both intervals, and above the shuffled-domains floor."
         if supported(t)
-        else "**Source 000 on pretrained representations: not supported here** — the aux-loss-free model's experts are "
-        "not more domain-specific than the aux-loss model's by both intervals and above the shuffled-domains floor."
+        else "**Source 000 on pretrained representations: not supported here** — unlike DeepSeek-V3 (its Fig. 9–11) and "
+        "notebook 05's byte-level models, the aux-loss-free model's experts are not more domain-specific than the "
+        "aux-loss model's by both intervals and above the shuffled-domains floor."
     )
     return "\n".join(
         f"* {line}."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +151,9 @@ def checkpoint_check(results: list[RunTables], settings: UpcycledSettings, log=p
         if not folder.exists():
             log(f"{folder} is gone; RETRAIN = True saves it again")
             continue
-        model, _ = load_causal_lm(str(folder), dtype="float32", device="cpu", purpose="notebook 08's routing path")
+        with warnings.catch_warnings():  # the empty shared-expert MLP (none here) warns at init
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            model, _ = load_causal_lm(str(folder), dtype="float32", device="cpu", purpose="notebook 08's routing path")
         theirs = expert_load_on_windows(model, dict(data.held_out), batch_size=BATCH, label=r.method)
         first = min(theirs.layer) - 1
         ours = load_rows(

@@ -107,11 +107,9 @@ class UpcycledSettings(StudySettings):
     def sizes(self) -> dict:
         """The profile's sizes; in the quick profile every checkpoint count divides its steps."""
         sizes = super().sizes
-        sizes["n_checkpoints"] = (
-            min(self.n_checkpoints, sizes["steps"]) if self.profile == "quick" else self.n_checkpoints
-        )
-        if sizes["steps"] % sizes["n_checkpoints"]:
-            sizes["n_checkpoints"] = math.gcd(sizes["steps"], sizes["n_checkpoints"])
+        sizes["n_checkpoints"] = self.n_checkpoints
+        if self.profile == "quick":  # the quick profile's few steps: the largest count that divides them
+            sizes["n_checkpoints"] = math.gcd(sizes["steps"], min(self.n_checkpoints, sizes["steps"]))
         return sizes
 
     @property
