@@ -73,7 +73,10 @@ def loss_line(t: Tables) -> str:
         f"**Held-out loss** (nats per token, mean over the three domains): the dense model {dense0:.3f}; upcycled, before "
         f"training {mean_std_text(init, 3)} (the re-drawn neurons' cost); trained "
         + ", ".join(f"{METHOD_LABELS[m]} {mean_std_text(v, 3)}" for m, v in trained.items())
-        + f"; the dense model's same layers trained on the same batches {dense1:.3f} (`figures/09_loss_by_domain.png`)"
+        + f"; aux_free − aux_loss {margin_text(margin_row(t, 'aux_free − aux_loss (trained)', 'held-out loss'))}"
+        f"; the dense model's same layers trained on the same batches {dense1:.3f}, so the trained MoE models end "
+        f"{abs(gap := pd.concat(trained.values()).mean() - dense1):.3f} nats {'above' if gap > 0 else 'below'} it "
+        "(`figures/09_loss_by_domain.png`)"
     )
 
 
@@ -119,6 +122,14 @@ def noise_rows(t: Tables, stage: str = "trained") -> pd.DataFrame:
     return ns[(ns.stage == stage) & (ns.sigma == sigma)]
 
 
+def routing_cost(t: Tables, value: str) -> str:
+    """The per-model paired difference free − pinned of ``value`` at the headline σ, with its t-interval."""
+    m = t.read_back("margins")
+    row = m[(m.comparison == "routing free − pinned") & (m.value == value)].iloc[0]
+    interval = f"[{signed(row['t_low'], 3)}, {signed(row['t_high'], 3)}]"
+    return f"{signed(row['mean'], 3)} {interval}, above 0 in {int(row['holds'])} of {int(row['n'])} models"
+
+
 def noise_line(t: Tables) -> str:
     """Source 003 on the trained routers: Jaccard, changed share, and the KL and flips free, pinned and dense."""
     rows = noise_rows(t)
@@ -130,11 +141,16 @@ def noise_line(t: Tables) -> str:
     changed = " / ".join(share(moe[moe.layer == layer].changed.mean()) for layer in layers)
     kl, pinned = moe.kl.mean(), moe["kl (routing pinned)"].mean()
     flips, flips_p = moe["top-1 flips"].mean(), moe["top-1 flips (routing pinned)"].mean()
+    init = noise_rows(t, "init")
+    init = init[init.method.isin(METHODS)]
     return (
         f"**Routing under noise** (σ = {sigma:g} at the input of each MoE block, layers {layers[0]}–{layers[-1]}, both "
-        f"methods and all seeds): Jaccard of the top-k sets {j}; tokens that change experts {changed}. **What it costs**: "
+        f"methods and all seeds): Jaccard of the top-k sets {j}; tokens that change experts {changed} (the same routers "
+        f"before training, random projections of the same states: {init.jaccard.mean():.2f} and "
+        f"{share(init.changed.mean())}). **What it costs**: "
         f"the next-token KL is {kl:.3f} with the routing free and {pinned:.3f} with it pinned to the clean choice "
-        f"({share(1 - pinned / kl)} of the KL goes with the routing change); top-1 predictions flip for {share(flips, 1)} "
+        f"({share(1 - pinned / kl)} of the KL goes with the routing change: free − pinned {routing_cost(t, 'kl')}); "
+        f"top-1 predictions flip for {share(flips, 1)} "
         f"free and {share(flips_p, 1)} pinned; the dense control under the same noise: KL {dense.kl.mean():.3f}, flips "
         f"{share(dense['top-1 flips'].mean(), 1)} (`figures/09_noise.png`)"
     )
@@ -144,20 +160,28 @@ def profile_line(t: Tables) -> str:
     """Source 002 through this training run: the trained layers' relative update over the checkpoints."""
     trends = t.read_back("profile_trends")
     part = trends[trends.quantity == "relative residual update"]
-    pieces = []
+    pieces, rising = [], {}
     for method, rows in part.groupby("method", sort=False):
         up = rows[rows["seeds rising (rho > 0.5)"] == rows["seeds"]].layer.tolist()
         down = rows[rows["seeds falling (rho < -0.5)"] == rows["seeds"]].layer.tolist()
+        rhos = ", ".join(signed(r, 2) for r in rows["rho mean"])
         pieces.append(
             f"{METHOD_LABELS[method]}: rising in every seed in layer(s) {', '.join(map(str, up)) or 'none'}, falling in "
-            f"{', '.join(map(str, down)) or 'none'} (ρ {', '.join(f'{r:+.2f}' for r in rows['rho mean'])})".replace(
-                "-", "−"
-            )
+            f"{', '.join(map(str, down)) or 'none'} (mean ρ per layer {rhos})"
         )
+        rising[method] = len(up)
+    moe = max(rising.get(m, 0) for m in METHODS)
+    reading = (
+        "the dense control's layers rise as much, so the rise goes with training these layers on the three domains, "
+        "not with routing"
+        if rising.get(DENSE, 0) >= moe
+        else "the MoE models' layers rise more than the dense control's"
+    )
     return (
         "**Layer profile through training** (source 002; ‖update‖ / ‖residual‖ of each trained block at "
         f"{int(t.read_back('profile').step.nunique())} checkpoints; the frozen layers below cannot change): "
         + "; ".join(pieces)
+        + f"; {reading}"
     )
 
 
@@ -180,7 +204,8 @@ def design_line(t: Tables) -> str:
     params = t.read_back("parameters").set_index("model")
     first = int(info["first MoE layer"])
     return (
-        f"**What the budget chose**: MoE only in layers {first}–{first + s.moe_layers - 1} of 30 ({s.n_experts} experts, "
+        f"**What the budget chose**: MoE only in layers {first}–{first + s.moe_layers - 1} of {first + s.moe_layers - 1} "
+        f"({s.n_experts} experts, "
         f"top-{s.top_k}; {params.loc['upcycled MoE', 'total parameters'] / 1e6:.1f} M parameters, "
         f"{params.loc['upcycled MoE', 'active parameters'] / 1e6:.1f} M active, dense "
         f"{params.loc['dense', 'total parameters'] / 1e6:.1f} M); the layers below frozen and run once, so a step costs "
@@ -189,7 +214,8 @@ def design_line(t: Tables) -> str:
         f"a converged MoE; {s.reinit_share:g} of each expert's neurons re-drawn (Drop-Upcycling uses 0.5 for long "
         f"training; here 0.5 costs more loss than the run can recover); α = {s.alpha:g}, γ = {s.gamma:g} (notebook 05's "
         f"rates; the papers' 0.0001 and 0.001 move a bias by at most {s.steps * 0.001:.2f} in {s.steps} steps). "
-        f"{info['models']} models in {info['seconds'] / 60:.1f} min"
+        f"Training the {info['models']} models took {sum(info['train seconds'].values()) / 60:.1f} min "
+        f"({info['threads']} threads; measures and checkpoints besides)"
     )
 
 

@@ -20,7 +20,7 @@ from ...io import paths
 from ...measures.routing import max_violation
 from ...measures.specialisation import document_bootstrap, domain_specialisation
 from ...runtime import run_parallel
-from ...stats import paired_margin
+from ...stats import paired_margin, t_interval
 from .job import BATCH, EXPERTS_IMPLEMENTATION, RunTables, build_model, dense_model, upcycled_job, windows
 from .method import load_rows
 from .settings import METHODS, UpcycledSettings
@@ -102,6 +102,33 @@ def margins_table(per_seed: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {"comparison": f"{method}: trained − init", **paired_margin(part, "stage", "trained", "init", value)}
             )
+    return pd.DataFrame(rows)
+
+
+def routing_cost_margins(noise: pd.DataFrame, sigma: float = 0.5) -> pd.DataFrame:
+    """Per trained MoE model (method, seed), mean over its MoE layers of free − pinned KL and top-1 flips at the σ
+    nearest ``sigma``: the cost of the routing change under that noise, with a t-interval over the models."""
+    trained = noise[(noise.stage == "trained") & noise.method.isin(METHODS)]
+    nearest = min(trained.sigma.unique(), key=lambda s: abs(s - sigma))
+    part = trained[trained.sigma == nearest]
+    rows = []
+    for value in ("kl", "top-1 flips"):
+        diff = (part[value] - part[f"{value} (routing pinned)"]).groupby([part.method, part.seed]).mean()
+        mean, low, high = t_interval(diff.to_numpy())
+        rows.append(
+            {
+                "comparison": "routing free − pinned",
+                "value": value,
+                "sigma": nearest,
+                "mean": mean,
+                "std": float(diff.std(ddof=1)),
+                "n": len(diff),
+                "holds": int((diff > 0).sum()),
+                "below": int((diff < 0).sum()),
+                "t_low": low,
+                "t_high": high,
+            }  # fmt: skip
+        )
     return pd.DataFrame(rows)
 
 
@@ -247,7 +274,7 @@ def run(settings: UpcycledSettings, log=print) -> UpcycledTables:
         pd.concat([tag(r.losses, r) for r in results], ignore_index=True),
         load,
         per_seed,
-        margins_table(per_seed),
+        pd.concat([margins_table(per_seed), routing_cost_margins(noise)], ignore_index=True),
         boot,
         counts,
         noise,
