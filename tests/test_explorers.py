@@ -180,6 +180,7 @@ BAD_CHOICES = {
     "05": [({"layer": 99}, "layer=99 is not allowed"), ({"method": "aux_free"}, "method='aux_free' is not allowed")],
     "06": [({"task": "bogus"}, "task='bogus' is not allowed"), ({"head": "L99 H99"}, "head='L99 H99' is not allowed")],
     "07": [({"quantity": "bogus"}, "quantity='bogus' is not allowed"), ({"layer": 99}, "layer=99 is not allowed")],
+    "09": [({"layer": 99}, "layer=99 is not allowed"), ({"method": "aux_free"}, "method='aux_free' is not allowed")],
 }
 
 

@@ -23,6 +23,7 @@ class UpcycledTables(Tables):
         "parameters": "09_parameters",
         "losses": "09_loss_by_domain",
         "expert_load": "09_expert_load",
+        "expert_load_init": "09_expert_load_init",
         "per_seed": "09_specialisation_seeds",
         "margins": "09_paired_margins",
         "bootstrap": "09_document_bootstrap",
@@ -52,3 +53,4 @@ class UpcycledTables(Tables):
     profile_trends: pd.DataFrame  # method, layer, quantity: Spearman ρ with the step over seeds
     checkpoints: pd.DataFrame  # per saved checkpoint: notebook 08's routing path against the notebook's counts
     info: dict  # seconds, models, tokens, threads, load average
+    expert_load_init: pd.DataFrame | None = None  # the first seed's load before training (the heatmap's numbers)
