@@ -36,3 +36,15 @@ def make_config(**kwargs) -> TransformerConfig:
     """TransformerConfig with routing keywords gathered into its RouterConfig."""
     router, rest = split_router(kwargs)
     return TransformerConfig(router=router, **rest)
+
+
+TINY_LLAMA = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=48,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=True,
+)  # a dense Llama small enough to upcycle and train in a test (tests/test_upcycle.py, tests/test_upcycled_moe.py)

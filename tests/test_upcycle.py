@@ -8,19 +8,12 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="transformers not installed: pip install -e '.[hf]'")
 
+from configs import TINY_LLAMA  # noqa: E402
+
 from moe_utils.errors import MoeError  # noqa: E402
 from moe_utils.hf.upcycle import parameter_counts, upcycle  # noqa: E402
 
-SMALL = dict(
-    vocab_size=64,
-    hidden_size=32,
-    intermediate_size=48,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=64,
-    tie_word_embeddings=True,
-)
+SMALL = TINY_LLAMA
 
 
 def dense_llama(seed: int = 0):

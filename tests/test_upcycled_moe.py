@@ -11,6 +11,8 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="transformers not installed: pip install -e '.[hf]'")
 
+from configs import TINY_LLAMA  # noqa: E402
+
 from moe_utils.errors import MoeError  # noqa: E402
 from moe_utils.hf.partial import cached_layer_output, layer_output, logits_from  # noqa: E402
 from moe_utils.hf.routing import expert_load_on_windows  # noqa: E402
@@ -33,16 +35,7 @@ from moe_utils.studies.upcycled_moe.method import (  # noqa: E402
 from moe_utils.studies.upcycled_moe.run import shuffled_specialisation  # noqa: E402
 from moe_utils.studies.upcycled_moe.settings import UpcycledSettings  # noqa: E402
 
-SMALL = dict(
-    vocab_size=64,
-    hidden_size=32,
-    intermediate_size=48,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=64,
-    tie_word_embeddings=True,
-)
+SMALL = TINY_LLAMA
 FIRST = 2  # the tiny model's first MoE layer (2 MoE layers of 4)
 
 
