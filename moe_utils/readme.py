@@ -23,6 +23,7 @@ from .io import paths
 from .io.atomic import atomic_path
 from .io.report import table
 from .studies import (
+    cognitive_mirrors,
     data_setup,
     expert_load,
     four_models,
@@ -61,6 +62,18 @@ def study_section(number: str):
     return lambda folder: STUDIES[number].report.readme_section(saved_tables(number, folder))
 
 
+def model_tags(number: str, folder: Path) -> list[str]:
+    """The models whose notebook ``number`` (08 or 10) tables are in ``folder``, committed ones first."""
+    found = sorted(p.name[3 : -len("_info.json")] for p in Path(folder).glob(f"{number}_*_info.json"))
+    return [t for t in REAL_MODELS if t in found] + [t for t in found if t not in REAL_MODELS]
+
+
+def section_10(folder: Path) -> str:
+    """Notebook 10's block: its report's passage, from every model's saved tables."""
+    saved = {m: cognitive_mirrors.Tables.load(folder, prefix=f"10_{m}") for m in model_tags("10", folder)}
+    return cognitive_mirrors.report.readme_section(saved)
+
+
 def section_08(folder: Path) -> str:
     """Notebook 08's block: its report's README passage, from both models' saved tables."""
     saved = {m: real_models.Tables.load(folder, prefix=f"08_{m}") for m in REAL_MODELS}
@@ -76,6 +89,7 @@ NOTEBOOKS = {
     "07": ("07_layer_activation", "layer activation over training", "002"),
     "08": ("08_real_models", "real pretrained models", "001`, `002"),
     "09": ("09_upcycled_moe", "an upcycled MoE language model", "000`, `003`, `002"),
+    "10": ("10_cognitive_mirrors", "Cognitive Mirrors on CogQA", "001"),
 }
 
 
@@ -98,6 +112,8 @@ CLAIMS = {
     "08": "sources 001 and 002 on real pretrained models",
     "09": "sources 000 and 003 hold when the router reads a pretrained model's hidden states (SmolLM2 upcycled into an "
     "MoE)",
+    "10": "source 001 as its code does it (CogQA, the paper's probe, elbow and ablation): a function's top heads cost "
+    "it more than random heads, and more than a no-signal probe's top heads",
 }
 
 
@@ -107,6 +123,10 @@ def notebook_headline(number: str, folder: Path, tags: list[str] | None = None) 
     if number == "08":
         tags = tags or sorted(p.name[3:-10] for p in Path(folder).glob("08_*_info.json"))
         return real_models.report.headline({t: real_models.Tables.load(folder, prefix=f"08_{t}") for t in tags})
+    if number == "10":
+        tags = tags or model_tags("10", folder)
+        saved = {t: cognitive_mirrors.Tables.load(folder, prefix=f"10_{t}") for t in tags}
+        return cognitive_mirrors.report.headline(saved)
     return STUDIES[number].report.headline(saved_tables(number, folder))
 
 
@@ -299,12 +319,13 @@ one-thread matmul peak {steps["peak_gflops"].iloc[0]:.1f} GFLOP/s measured in th
 SECTIONS = {
     "summary": section_summary,
     "verdict_000": verdict("05", "09"),
-    "verdict_001": verdict("06", "08"),
+    "verdict_001": verdict("06", "08", "10"),
     "verdict_002": verdict("07"),
     "verdict_003": verdict("04", "09"),
     "verdict_004": verdict("02", "03"),
     **{number: study_section(number) for number in STUDIES if number != "01"},  # 01's summary line is its headline
     "08": section_08,
+    "10": section_10,
     "run_times": section_run_times,
     "full_run": section_full_run,
     "speed": section_speed,

@@ -249,3 +249,30 @@ def every_seed_detectable(spread: float, n: int, power: float = 0.8) -> float:
         mid = (low + high) / 2
         low, high = (mid, high) if every_seed_power(mid, spread, n) < power else (low, mid)
     return high
+
+
+def mean_test(values) -> dict:
+    """The mean of ``values`` (per-item paired differences) with its 95 % t-interval and the two-sided one-sample
+    t-test's p-value against 0: {mean, low, high, p, n} (nan where n < 2 or the values do not vary)."""
+    values = np.asarray(values, dtype=float)
+    mean, low, high = t_interval(values)
+    n = len(values)
+    sd = float(np.std(values, ddof=1)) if n > 1 else float("nan")
+    if n < 2 or not sd > 0:
+        p = float("nan") if n < 2 else float(mean == 0) if sd == 0 else float("nan")
+    else:
+        p = 2 * (1 - student_t_cdf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return {"mean": mean, "low": low, "high": high, "p": float(p), "n": n}
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (nan stays nan and does not count towards the family)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    live = np.flatnonzero(~np.isnan(p))
+    order = live[np.argsort(p[live])]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out

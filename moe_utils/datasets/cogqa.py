@@ -86,7 +86,7 @@ class SubQuestion:
     step: int  # its position among the main question's sub-questions (from 0)
     function: str  # one of FUNCTIONS
     prompt: str  # the paper's chain-of-thought prompt
-    answer: str  # the reference sub-answer
+    answer: str  # the reference sub-answer (a number in the file as the prompt writes it: str())
 
 
 def cot_prompt(question: str, generated: list[dict], step: int) -> str:
@@ -153,7 +153,7 @@ def parse_cogqa(records: list[dict]) -> tuple[list[SubQuestion], Counter]:
                 continue
             items.append(
                 SubQuestion(
-                    q, step, sub["cognitive_skill"], cot_prompt(record["question"], generated, step), sub["answer"]
+                    q, step, sub["cognitive_skill"], cot_prompt(record["question"], generated, step), str(sub["answer"])
                 )
             )
     return items, dropped

@@ -68,20 +68,26 @@ def train_feature_probe(
     return probe.eval()
 
 
+def item_importance(probe: FeatureProbe, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each item's gradient × activation for its own label at the shared projections, mean_dims(∂logit_y/∂proj ⊙
+    proj): [N, features] (their mean over a class is ``feature_importance``'s row)."""
+    probe.eval()
+    proj = probe.feature_proj(features).detach().requires_grad_(True)  # [N, features, 64]
+    logits = probe.classifier(proj.flatten(1))  # [N, classes]; items do not interact in eval mode
+    logits.gather(1, labels[:, None]).sum().backward()
+    return (proj.grad * proj).mean(-1).detach()
+
+
 def feature_importance(
     probe: FeatureProbe, features: torch.Tensor, labels: torch.Tensor, n_classes: int
 ) -> torch.Tensor:
     """``compute_feature_importance_per_label``: for each class c, the mean over its items of
     mean_dims(∂logit_c/∂proj ⊙ proj) at the shared projections. -> [classes, features] (0 for a class without items)."""
-    probe.eval()
+    per_item = item_importance(probe, features, labels)
     out = torch.zeros(n_classes, features.shape[1])
     for c in range(n_classes):
-        x = features[labels == c]
-        if not len(x):
-            continue
-        proj = probe.feature_proj(x).detach().requires_grad_(True)  # [n, features, 64]
-        probe.classifier(proj.flatten(1))[:, c].sum().backward()
-        out[c] = (proj.grad * proj).mean(-1).mean(0).detach()
+        if (labels == c).any():
+            out[c] = per_item[labels == c].mean(0)
     return out
 
 
