@@ -21,13 +21,48 @@ from moe_utils.measures.routing import jaccard, pooled_jaccard, relative_load, s
 
 def test_layer_matched_random_heads_have_the_top_heads_layer_histogram():
     shares = torch.rand(6, 8, generator=torch.Generator().manual_seed(0))
-    shares[0] += 5  # the top heads crowd into the first layer, as they do in notebook 06
+    shares[0, :3] += 5  # the top heads crowd into the first layers, as they do in notebook 06
+    shares[1, :2] += 5
     top = top_heads_mask(shares, 5)
     generator = torch.Generator().manual_seed(1)
     draws = [layer_matched_random_mask(top, generator) for _ in range(20)]
     for mask in draws:
         assert torch.equal((mask == 0).sum(-1), (top == 0).sum(-1))
-    assert any(not torch.equal(m, top) for m in draws)  # random within the layer, not the top heads again
+        assert not ((mask == 0) & (top == 0)).any()  # never a top head: drawn outside the top set
+
+
+def test_layer_matched_random_heads_spill_outside_a_full_layer_and_never_hit_the_top_set():
+    shares = torch.zeros(3, 4)
+    shares[0] = 10  # every head of the first layer is a top head
+    shares[1, 0] = 5
+    top = top_heads_mask(shares, 5)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        mask = layer_matched_random_mask(top, generator)
+        assert int((mask == 0).sum()) == 5 and not ((mask == 0) & (top == 0)).any()
+        assert int((mask[1] == 0).sum()) >= 1  # layer 2's own draw is kept
+    with pytest.raises(MoeError, match="too few heads"):
+        layer_matched_random_mask(top_heads_mask(torch.rand(2, 2), 3), generator)
+
+
+def test_accuracy_by_task_takes_the_argmax_over_each_familys_candidates():
+    from moe_utils.datasets.cognitive_tasks import ANSWERS, TASKS, TaskSplit, accuracy_by_task
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = logits
+
+        def forward(self, tokens):
+            return self.logits[: len(tokens)][:, None].expand(-1, tokens.shape[1], -1)
+
+    n = len(TASKS)
+    logits = torch.full((n, 128), -5.0)
+    logits[:, ord("!")] = 10.0  # a token no family answers with: the whole-vocabulary argmax
+    answers = torch.tensor([ord(a[0]) for a in ANSWERS])
+    logits[torch.arange(n), answers] = 1.0  # the right candidate beats the other candidates
+    split = TaskSplit(torch.zeros(n, 4, dtype=torch.long), answers, torch.arange(n), [""] * n)
+    assert (accuracy_by_task(Fixed(logits), split) == 1.0).all()
 
 
 def test_specificity_compares_the_diagonal_with_the_rest():

@@ -325,21 +325,27 @@ def answer_loss(model, batch: tuple[torch.Tensor, torch.Tensor], generator: torc
     return F.cross_entropy(logits, answers), {"acc": (logits.argmax(-1) == answers).float().mean().item()}
 
 
+def candidate_mask(vocab: int, device=None) -> torch.Tensor:
+    """[tasks, vocab] bool: the answer tokens (ASCII codes) each family can give, from ANSWERS."""
+    allowed = torch.zeros(len(TASKS), vocab, dtype=torch.bool, device=device)
+    for t, answers in enumerate(ANSWERS):
+        allowed[t, list(answers.encode("ascii"))] = True
+    return allowed
+
+
 @torch.no_grad()
 def accuracy_by_task(model, data: TaskSplit, batch_size: int = 1024) -> pd.Series:
-    """Held-out accuracy of the last-position answer per family (index: task name); under
-    ``measures.heads.masked_heads`` with some heads masked."""
+    """Held-out accuracy of the last-position answer per family (index: task name), the argmax taken over the
+    family's own candidate answers (ANSWERS), not the whole vocabulary, so a masked model that stops answering in
+    the task's format is scored by its preference among the answers; under ``measures.heads.masked_heads`` with
+    some heads masked."""
     model.eval()
-    correct = (
-        torch.cat(
-            [
-                model(data.tokens[i : i + batch_size])[:, -1].argmax(-1) == data.answers[i : i + batch_size]
-                for i in range(0, len(data), batch_size)
-            ]
-        )
-        .float()
-        .cpu()
-    )  # [N]
+    hits = []
+    for i in range(0, len(data), batch_size):
+        logits = model(data.tokens[i : i + batch_size])[:, -1]  # [B, vocab]
+        allowed = candidate_mask(logits.shape[-1], logits.device)[data.task[i : i + batch_size]]  # [B, vocab]
+        hits.append(logits.masked_fill(~allowed, float("-inf")).argmax(-1) == data.answers[i : i + batch_size])
+    correct = torch.cat(hits).float().cpu()  # [N]
     task = data.task.cpu()  # [N]
     per = torch.zeros(len(TASKS)).index_add_(0, task, correct) / torch.bincount(task, minlength=len(TASKS)).clamp(min=1)
     return pd.Series(per.numpy(), index=list(TASKS))

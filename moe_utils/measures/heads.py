@@ -70,12 +70,22 @@ def random_heads_mask(shape: tuple[int, int], k: int, generator: torch.Generator
 
 
 def layer_matched_random_mask(top_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Head mask [L, H] masking, in every layer, as many random heads as ``top_mask`` [L, H] (0 = masked) masks there."""
-    per_layer = (top_mask == 0).sum(-1)  # [L] heads masked in each layer
+    """Head mask [L, H] masking, in every layer, as many random heads as ``top_mask`` [L, H] (0 = masked) masks there,
+    drawn from the heads **outside** the top set (``ablation_topk.py``'s random control excludes the top heads); where
+    a layer has fewer heads outside the top set than it needs, the rest come from outside the top set anywhere."""
+    top = top_mask == 0  # [L, H]
     mask = torch.ones_like(top_mask, dtype=torch.float32)
-    for layer, count in enumerate(per_layer.tolist()):
-        if count:
-            mask[layer, torch.randperm(top_mask.shape[1], generator=generator)[:count]] = 0.0
+    short = 0
+    for layer, count in enumerate(top.sum(-1).tolist()):
+        free = torch.nonzero(~top[layer]).flatten()
+        picked = free[torch.randperm(len(free), generator=generator)[:count]]
+        mask[layer, picked] = 0.0
+        short += count - len(picked)
+    if short:
+        free = torch.nonzero((~top & (mask == 1)).flatten()).flatten()
+        if len(free) < short:
+            raise MoeError(f"{int(top.sum())} top heads leave too few heads outside them for a random control")
+        mask.view(-1)[free[torch.randperm(len(free), generator=generator)[:short]]] = 0.0
     return mask
 
 

@@ -42,12 +42,18 @@ def probe_accuracy(probe: nn.Linear, features: torch.Tensor, labels: torch.Tenso
         return float((probe(features.flatten(1)).argmax(-1) == labels).float().mean())
 
 
-def probe_importance(probe: nn.Linear, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Signed importance [C, L, H]: mean over samples of class c of mean_dims(∂logit_c/∂head ⊙ head)."""
+def probe_item_importance(probe: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each sample's mean_dims(∂logit_y/∂head ⊙ head) for its own label y: [N, L, H] (``probe_importance`` averages
+    it per class)."""
     x = features.detach().clone().requires_grad_(True)  # [N, L, H, d_head]
     logits = probe(x.flatten(1))  # [N, C]
     logits.gather(1, labels[:, None]).sum().backward()  # each sample's own class logit
-    contribution = (x.grad * x).mean(-1).detach()  # [N, L, H]
+    return (x.grad * x).mean(-1).detach()
+
+
+def probe_importance(probe: nn.Linear, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Signed importance [C, L, H]: mean over samples of class c of mean_dims(∂logit_c/∂head ⊙ head)."""
+    contribution = probe_item_importance(probe, features, labels)  # [N, L, H]
     out = torch.zeros(n_classes, *contribution.shape[1:])
     for c in range(n_classes):
         if (labels == c).any():

@@ -22,10 +22,10 @@ from ...measures.heads import (
     top_head_overlap,
     top_heads_mask,
 )
-from ...measures.probe import probe_accuracy, probe_importance, train_probe
+from ...measures.probe import probe_accuracy, probe_item_importance, train_probe
 from ...runtime import make_generator, progress
-from ...stats import resampled_interval
-from .settings import MASK, MATH, METHODS, PROBE, RealModelSettings
+from ...stats import holm, mean_test, resampled_interval
+from .settings import MASK, MATH, METHODS, PROBE, SHUFFLED, RealModelSettings
 from .tables import RealModelTables, RoutingTables
 
 
@@ -55,6 +55,69 @@ def load_model(name: str, settings: RealModelSettings, revision: str | None = No
         architectures=DENSE_ARCHITECTURES + MOE_ARCHITECTURES,
         purpose="notebook 08",
     )
+
+
+def class_means(values: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per family, the mean of per-item values [N, L, H] over its items -> [families, L, H] (0 without items)."""
+    out = torch.zeros(len(FAMILIES), *values.shape[1:])
+    for c in range(len(FAMILIES)):
+        if (labels == c).any():
+            out[c] = values[labels == c].mean(0)
+    return out
+
+
+def depth_interval(values, labels, math: int, others: list[int], n_boot: int, seed: int) -> tuple[float, float]:
+    """95 % bootstrap interval (items resampled within each family) of Math's depth centroid minus the mean of
+    ``others``' centroids, the maps as importance shares of the per-item ``values`` [N, L, H]."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(labels.numpy() == c) for c in range(len(FAMILIES))]
+    draws = []
+    for _ in range(n_boot):
+        picked = torch.zeros(len(FAMILIES), *values.shape[1:])
+        for c, g in enumerate(groups):
+            if len(g):
+                picked[c] = values[g[rng.integers(0, len(g), len(g))]].mean(0)
+        depth = depth_centroid(importance_shares(picked.abs() + 1e-30))
+        draws.append(float(depth[math] - depth[others].mean()))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def family_specificity(records: dict, base: np.ndarray, groups: list, learned: list[int], n_boot: int, seed: int):
+    """Per method and learned family A: A's own drop when its top heads are masked minus the mean drop of the other
+    learned families, with a 95 % bootstrap interval over prompts and Holm-adjusted two-sided bootstrap p-values."""
+    rows = []
+    if len(learned) < 2:
+        return pd.DataFrame(rows)
+    for method in METHODS:
+        for a in learned:
+            top = records[(method, FAMILIES[a], "top")]
+
+            def statistic(gs, top=top, a=a):
+                drops = [base[g].mean() - top[g].mean() for g in gs]  # one per learned family, in ``learned`` order
+                own = drops[learned.index(a)]
+                return own - np.mean([d for j, d in enumerate(drops) if learned[j] != a])
+
+            learned_groups = [groups[f] for f in learned]
+            rng = np.random.default_rng(seed + 500 + a)
+            draws = np.array(
+                [statistic([g[rng.integers(0, len(g), len(g))] for g in learned_groups]) for _ in range(n_boot)]
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "family": FAMILIES[a],
+                    "own − others' drop": float(statistic(learned_groups)),
+                    "low": float(np.percentile(draws, 2.5)),
+                    "high": float(np.percentile(draws, 97.5)),
+                    "p": float(min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean()))),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["p (Holm)"] = np.nan
+    for _, part in table.groupby("method"):
+        table.loc[part.index, "p (Holm)"] = holm(part["p"].to_numpy())
+    return table
 
 
 def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> RealModelTables:
@@ -100,11 +163,16 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         )
     accuracy = pd.DataFrame(acc_rows)
     probe = train_probe(sel.features, fam_sel, len(FAMILIES), steps=sizes["probe_steps"], seed=settings.seed)
-    shares = {
-        MASK: importance_shares(mean_abs_by_task(sel.mask_grads, fam_sel, len(FAMILIES))),
-        PROBE: importance_shares(probe_importance(probe, sel.features, fam_sel, len(FAMILIES))),
+    shuffled = fam_sel[torch.randperm(len(fam_sel), generator=make_generator(settings.seed + 1))]
+    control = train_probe(sel.features, shuffled, len(FAMILIES), steps=sizes["probe_steps"], seed=settings.seed)
+    per_item = {  # [N, L, H] per selection item, and the labels its maps average over
+        MASK: (sel.mask_grads.abs(), fam_sel),
+        PROBE: (probe_item_importance(probe, sel.features, fam_sel), fam_sel),
+        SHUFFLED: (probe_item_importance(control, sel.features, shuffled), shuffled),
     }
+    shares = {m: importance_shares(class_means(v, labels)) for m, (v, labels) in per_item.items()}
     probe_acc = probe_accuracy(probe, base.features, torch.tensor(fam_eval))
+    control_acc = probe_accuracy(control, base.features, torch.tensor(fam_eval))
     generator = make_generator(settings.seed)
     records = {("baseline", "", ""): base_correct}
     cross_rows, ablation_rows = [], []
@@ -140,6 +208,7 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
 
         point = margin([np.arange(len(b))])
         low, high = resampled_interval(margin, [np.arange(len(b))], sizes["n_boot"], settings.seed + 100 + f)
+        p = mean_test(draws.mean(0) - t)["p"]  # per prompt: drop(top) − drop(random) = correct(random) − correct(top)
         ablation_rows.append(
             {
                 "method": method,
@@ -150,12 +219,18 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
                 "margin": float(point),
                 "low": low,
                 "high": high,
+                "p": p,
                 "random draws": sizes["n_random"],
             }
         )
     cross = pd.DataFrame(cross_rows)
     ablation = pd.DataFrame(ablation_rows)
     learned = [f for f in range(len(FAMILIES)) if acc_rows[f]["learned"]]
+    ablation["learned"] = ablation["family"].isin([FAMILIES[f] for f in learned])
+    ablation["p (Holm, learned)"] = np.nan
+    for _, part in ablation[ablation["learned"]].groupby("method"):
+        ablation.loc[part.index, "p (Holm, learned)"] = holm(part["p"].to_numpy())
+    family_spec = family_specificity(records, base_correct, groups, learned, sizes["n_boot"], settings.seed)
     spec_rows = []
     for method in METHODS:
         tops = np.stack([records[(method, FAMILIES[f], "top")] for f in range(len(FAMILIES))])  # [masked, items]
@@ -211,7 +286,8 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
                     {"method": method, "family a": FAMILIES[a], "family b": FAMILIES[b2], "cosine": float(sim[a, b2])}
                 )
         m = FAMILIES.index(MATH)
-        others = [f for f in range(len(FAMILIES)) if f != m]
+        others = [f for f in learned if f != m] or [f for f in range(len(FAMILIES)) if f != m]
+        low_d, high_d = depth_interval(*per_item[method], m, others, sizes["n_boot"], settings.seed + 400)
         among = [float(sim[a, b2]) for a in others for b2 in others if a < b2]
         math_rows.append(
             {
@@ -221,6 +297,10 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
                 "math depth centroid": float(depth[m]),
                 "others' depth centroid (mean)": float(depth[others].mean()),
                 "max depth centroid of the seven": float(depth[others].max()),
+                "math − others depth": float(depth[m] - depth[others].mean()),
+                "depth low": low_d,
+                "depth high": high_d,
+                "others": len(others),
                 "layers": layers,
             }
         )
@@ -241,6 +321,7 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         "heads": heads,
         "k": k,
         "probe held-out accuracy": probe_acc,
+        "shuffled-label probe held-out accuracy": control_acc,
         "selection prompts": len(selection),
         "evaluation prompts": len(evaluation),
         "seconds": time.perf_counter() - started,
@@ -259,6 +340,7 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         pd.DataFrame(math_rows),
         layer_table,
         pd.DataFrame(items_rows),
+        family_spec,
     )
 
 

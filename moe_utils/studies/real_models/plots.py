@@ -100,11 +100,11 @@ def layer_profile_plot(layers: pd.DataFrame, title: str) -> plt.Figure:
 
 def every_figure(tables) -> dict:
     """Notebook 08's head figures of ``tables`` (``RealModelTables``): table key -> (figure, the numbers it plots)."""
-    from .settings import MASK, PROBE
+    from .settings import MASK, PROBE, SHUFFLED
 
     model = tables.info["model"]
     figures = {"accuracy": (accuracy_bars(tables.accuracy, f"{model}: accuracy per family"), tables.accuracy)}
-    for method, key in ((MASK, "mask_importance"), (PROBE, "probe_importance")):
+    for method, key in ((MASK, "mask_importance"), (PROBE, "probe_importance"), (SHUFFLED, "control_importance")):
         part = tables.importance[tables.importance["method"] == method]
         figures[key] = (importance_grid(tables.importance, method, f"{model}: {method}"), part)
     title = f"{model}: top heads vs layer-matched random heads"

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...datasets.language_tasks import FAMILIES
 from ...io.report import table
-from .settings import MASK, PROBE
+from .settings import MASK, PROBE, SHUFFLED
 from .tables import RealModelTables
 
 PAPER_HEADS = (
@@ -41,22 +41,35 @@ def accuracy_text(accuracy: pd.DataFrame) -> str:
     return f"**Accuracy on the evaluation half**: {'; '.join(parts)}. {at_chance}"
 
 
+def holm_counts(part: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Families whose margin is above / below 0 with Holm's adjusted p < 0.05 (learned families only)."""
+    sig = part[part["p (Holm, learned)"] < 0.05]
+    return list(sig[sig["margin"] > 0]["family"]), list(sig[sig["margin"] < 0]["family"])
+
+
 def ablation_text(ablation: pd.DataFrame, accuracy: pd.DataFrame) -> str:
-    """Top heads against layer-matched random heads, per method, over the learned families."""
+    """Top heads against layer-matched random heads outside the top set, per method, over the learned families."""
     learned = set(accuracy.loc[accuracy["learned"], "family"])
     lines = []
     for method, part in ablation[ablation["family"].isin(learned)].groupby("method", sort=False):
-        above = part[part["low"] > 0]
+        above, below = holm_counts(part)
+        per = "; ".join(f"{r.family} {signed(r.margin)} {interval(r.low, r.high)}" for r in part.itertuples())
         lines.append(
             f"- {method}: masking a family's top {int(part['k'].iloc[0])} heads costs {part['top drop'].mean():.3f} "
-            f"accuracy on average, layer-matched random heads {part['random drop (layer-matched)'].mean():.3f} "
-            f"({int(part['random draws'].iloc[0])} draws); the margin's 95 % prompt-bootstrap interval lies above 0 "
-            f"in {len(above)} of {len(part)} learned families"
-            + (f" ({', '.join(above['family'])})" if len(above) else "")
+            f"accuracy on average, layer-matched random heads outside the top set "
+            f"{part['random drop (layer-matched)'].mean():.3f} ({int(part['random draws'].iloc[0])} draws). Margins per "
+            f"learned family (95 % bootstrap): {per}. Above 0 after Holm's adjustment over the {len(part)} learned "
+            f"families in {len(above)}"
+            + (f" ({', '.join(above)})" if above else "")
+            + f", below 0 in {len(below)}"
+            + (f" ({', '.join(below)})" if below else "")
             + "."
         )
-    return "**Ablation** (evaluation half):\n" + (
-        "\n".join(lines) if lines else "- no family is learned; no ablation claim."
+    return (
+        "**Ablation** (evaluation half; unlearned families left out):\n"
+        + ("\n".join(lines) if lines else "- no family is learned; no ablation claim.")
+        + "\n\nWhere the shuffled-label probe's top heads pass as often as the real probe's, beating random heads "
+        "does not show a function: a map with no family signal does it too."
     )
 
 
@@ -82,22 +95,54 @@ def specificity_text(specificity: pd.DataFrame) -> str:
     return "**Specificity** (mask family A's heads, measure every family):\n" + "\n".join(lines)
 
 
+OWN = "own − others' drop"  # family_specificity's column
+
+
+def family_specificity_text(family: pd.DataFrame | None) -> str:
+    """Per learned family: its own drop minus the other learned families' mean drop, per method."""
+    if family is None or family.empty:
+        return "**Specificity per family**: fewer than two learned families."
+    lines = []
+    for method, part in family.groupby("method", sort=False):
+        sig = part[part["p (Holm)"] < 0.05]
+        above, below = (
+            list(sig[sig["own − others' drop"] > 0]["family"]),
+            list(sig[sig["own − others' drop"] < 0]["family"]),
+        )
+        per = "; ".join(
+            f"{r['family']} {signed(r[OWN])} {interval(r['low'], r['high'])}" for r in part.to_dict("records")
+        )
+        lines.append(
+            f"- {method}: {per}. Above 0 after Holm in {len(above)} of {len(part)}"
+            + (f" ({', '.join(above)})" if above else "")
+            + f", below 0 in {len(below)}"
+            + (f" ({', '.join(below)})" if below else "")
+            + "."
+        )
+    return "**Specificity per family** (own drop − other learned families' mean drop):\n" + "\n".join(lines)
+
+
 def math_text(math: pd.DataFrame, accuracy: pd.DataFrame) -> str:
-    """Is Math Calculation's map less similar to the others' and deeper?"""
+    """Is Math Calculation's map less similar to the others' and deeper, with an interval and the control's value?"""
     learned = bool(accuracy.set_index("family").loc["Math Calculation", "learned"])
     lines = []
     for r in math.to_dict("records"):
-        own, others = r["math depth centroid"], r["others' depth centroid (mean)"]
         cos = r["math vs others (mean cos)"] - r["among the other seven (mean cos)"]
-        depth = own - others
+        depth = r["math − others depth"]
+        deeper = r["depth low"] > 0
         lines.append(
-            f"- {r['method']}: Math's similarity to the others minus theirs among themselves {signed(cos)}; "
-            f"its depth centroid {own:.1f} vs the others' mean {others:.1f} (layers 1–{int(r['layers'])}) "
-            f"({signed(depth, 1)}) — "
-            + ("different and deeper" if cos < 0 and depth > 0 else "not different-and-deeper")
+            f"- {r['method']}: Math's similarity to the others minus theirs among themselves {signed(cos)}; its depth "
+            f"centroid minus the mean of the {int(r['others'])} learned others {signed(depth, 2)} layers "
+            f"{interval(r['depth low'], r['depth high'], 2)} (95 % bootstrap over prompts; layers 1–{int(r['layers'])}) "
+            f"— " + ("deeper" if deeper else "not deeper")
         )
     note = "" if learned else " Math Calculation is at chance here, so this is not evidence either way."
-    return "**Math vs the rest** (one model, so no seed spread):" + note + "\n" + "\n".join(lines)
+    return (
+        "**Math vs the rest** (the shuffled-label probe's row is what a map without family signal gives):"
+        + note
+        + "\n"
+        + "\n".join(lines)
+    )
 
 
 def layer_text(layers: pd.DataFrame) -> str:
@@ -123,7 +168,10 @@ def findings(tables) -> str:
         f"**Model**: {info['model']} — {info['layers']} layers × {info['heads']} heads; weights are 4-bit quantisations "
         f"dequantised to float32. {info['selection prompts']} selection / {info['evaluation prompts']} evaluation prompts "
         f"(8 families); intervals are 95 % bootstraps over prompts (one pretrained model, so no seed spread). "
-        f"Task probe accuracy on the evaluation half {info['probe held-out accuracy']:.2f} (chance {1 / len(FAMILIES):.2f})."
+        f"Task probe accuracy on the evaluation half {info['probe held-out accuracy']:.2f}, shuffled-label probe "
+        f"{info['shuffled-label probe held-out accuracy']:.2f} (chance {1 / len(FAMILIES):.2f}). Each family has its "
+        "own prompt templates, so a probe that separates the families may read their format rather than their "
+        "function; notebook 10 repeats the paper's pipeline on CogQA, where all items share one format."
     )
     return "\n\n".join(
         [
@@ -132,6 +180,7 @@ def findings(tables) -> str:
             accuracy_text(tables.accuracy),
             ablation_text(tables.ablation, tables.accuracy),
             specificity_text(tables.specificity),
+            family_specificity_text(getattr(tables, "family_specificity", None)),
             math_text(tables.math, tables.accuracy),
             layer_text(tables.layers),
         ]
@@ -151,10 +200,11 @@ def real_model_rows(saved: dict[str, RealModelTables]) -> dict[str, list[str]]:
         rows.setdefault("families above chance (of 8)", []).append(f"{len(learned)}")
         for r in acc.itertuples():
             rows.setdefault(f"accuracy: {r.family} (chance)", []).append(f"{r.accuracy:.2f} ({r.chance:.2f})")
-        for method, short in ((MASK, "head-mask"), (PROBE, "probe")):
+        for method, short in ((MASK, "head-mask"), (PROBE, "probe"), (SHUFFLED, "shuffled probe")):
             part = ab[(ab["method"] == method) & ab["family"].isin(learned["family"])]
-            rows.setdefault(f"{short}: top − layer-matched random drop, families with interval > 0", []).append(
-                f"{int((part['low'] > 0).sum())} of {len(part)}"
+            above, below = holm_counts(part)
+            rows.setdefault(f"{short}: top − layer-matched random drop, families above / below 0 (Holm)", []).append(
+                f"{len(above)} / {len(below)} of {len(part)}"
             )
             sp, q = spec.loc[method], math.loc[method]
             rows.setdefault(f"{short}: own-family − other-family drop [95 %]", []).append(
@@ -163,8 +213,8 @@ def real_model_rows(saved: dict[str, RealModelTables]) -> dict[str, list[str]]:
             rows.setdefault(f"{short}: Math cos to others − others' among themselves", []).append(
                 signed(q["math vs others (mean cos)"] - q["among the other seven (mean cos)"], 3)
             )
-            rows.setdefault(f"{short}: Math depth centroid − others' mean (layers)", []).append(
-                signed(q["math depth centroid"] - q["others' depth centroid (mean)"], 1)
+            rows.setdefault(f"{short}: Math depth centroid − learned others' mean (layers) [95 %]", []).append(
+                f"{signed(q['math − others depth'], 1)} {interval(q['depth low'], q['depth high'], 1)}"
             )
     return rows
 
@@ -179,39 +229,47 @@ def readme_section(saved: dict[str, RealModelTables]) -> str:
     for m in info:
         acc, ab = saved[m].read_back("accuracy"), saved[m].read_back("ablation")
         learned = acc[acc["learned"]]
-        for method in (MASK, PROBE):
+        for method in (MASK, PROBE, SHUFFLED):
             part = ab[(ab["method"] == method) & ab["family"].isin(learned["family"])]
-            counts[(m, method)] = f"{int((part['low'] > 0).sum())} of {len(part)}"
-    spec = {
-        (m, meth): saved[m].read_back("specificity").set_index("method").loc[meth]
-        for m in info
-        for meth in (MASK, PROBE)
+            above, below = holm_counts(part)
+            counts[(m, method)] = f"{len(above)} of {len(part)} (below 0 in {len(below)})"
+    family = {m: saved[m].read_back("family_specificity") for m in info}
+    own = {
+        (m, meth): int(((f["method"] == meth) & (f["p (Holm)"] < 0.05) & (f["own − others' drop"] > 0)).sum())
+        for m, f in family.items()
+        for meth in (MASK, PROBE, SHUFFLED)
     }
-    specific = all(r["low"] > 0 for r in spec.values())
-    depth = [saved[m].read_back("math").set_index("method").loc[meth] for m in info for meth in (MASK, PROBE)]
-    deltas = [d["math depth centroid"] - d["others' depth centroid (mean)"] for d in depth]
+    n_learned = {m: int((family[m]["method"] == MASK).sum()) for m in info}
+    math = {m: saved[m].read_back("math").set_index("method") for m in info}
+    deeper = {(m, meth): bool(math[m].loc[meth, "depth low"] > 0) for m in info for meth in (MASK, PROBE, SHUFFLED)}
     residual = {m: saved[m].read_back("layers").set_index("layer")["relative residual update"] for m in info}
     top = {m: int(r.idxmax()) for m, r in residual.items()}
     a, b = info["smollm2"], info["gemma3"]
     return f"""Maps on the selection half ({a["selection prompts"]} prompts), ablations on the evaluation half
 ({a["evaluation prompts"]} prompts); top heads = 5 % of all heads ({a["k"]} of {a["layers"] * a["heads"]} in SmolLM2,
-{b["k"]} of {b["layers"] * b["heads"]} in Gemma); the control masks as many random heads **in the same layers**; intervals
-are 95 % bootstraps over prompts, since there is one pretrained model each. Families whose accuracy interval includes
-chance are left out of the claims. From `figures/08_*_accuracy.csv`, `08_*_ablation.csv`, `08_*_specificity.csv` and
-`08_*_math_vs_others.csv`:
+{b["k"]} of {b["layers"] * b["heads"]} in Gemma); the control masks as many random heads **in the same layers, outside
+the top set**; a probe trained on **shuffled labels** goes through the same pipeline as a no-signal control; intervals
+are 95 % bootstraps over prompts (one pretrained model each) and counts use Holm-adjusted p < 0.05 over the learned
+families. Families whose accuracy interval includes chance are left out. From `figures/08_*_accuracy.csv`,
+`08_*_ablation.csv`, `08_*_family_specificity.csv` and `08_*_math_vs_others.csv`:
 
 {body}
 
-**Against the paper's claims** (source `001`):
-- *Masking a function's top heads hurts more than random heads*: with the layer-matched control this holds for the
-  probe maps in {counts[("smollm2", PROBE)]} learned families of SmolLM2 and {counts[("gemma3", PROBE)]} of Gemma; for the
-  head-mask-gradient maps in {counts[("smollm2", MASK)]} and {counts[("gemma3", MASK)]}.
-- *Function-specific heads*: masking family A's heads costs family A more than the other families
-  {"for both methods and both models (intervals above 0)" if specific else "not in every model and method"}; SmolLM2's
-  head-mask off-diagonal drop is {spec[("smollm2", MASK)]["off-diagonal"]:.2f}.
-- *Math Calculation uses different, deeper heads*: {"**not reproduced**" if max(deltas) <= 0 else "mixed"}: Math's depth
-  centroid minus the others' mean is {signed(min(deltas), 1)} to {signed(max(deltas), 1)} layers over the two models and
-  methods.
+**Against the paper's claims** (source `001`), each beside its no-signal control:
+- *Masking a function's top heads hurts more than random heads*: above 0 for the head-mask maps in
+  {counts[("smollm2", MASK)]} learned families of SmolLM2 and {counts[("gemma3", MASK)]} of Gemma; for the probe maps
+  in {counts[("smollm2", PROBE)]} and {counts[("gemma3", PROBE)]}; **the shuffled-label probe's maps** in
+  {counts[("smollm2", SHUFFLED)]} and {counts[("gemma3", SHUFFLED)]}.
+- *Function-specific heads* (a family's own drop above the other learned families', per family, Holm): head mask
+  {own[("smollm2", MASK)]} of {n_learned["smollm2"]} (SmolLM2) and {own[("gemma3", MASK)]} of {n_learned["gemma3"]}
+  (Gemma); probe {own[("smollm2", PROBE)]} and {own[("gemma3", PROBE)]}; shuffled-label probe
+  {own[("smollm2", SHUFFLED)]} and {own[("gemma3", SHUFFLED)]}.
+- *Math Calculation uses deeper heads* (interval of Math's depth minus the learned others' above 0): head mask
+  {deeper[("smollm2", MASK)]} / {deeper[("gemma3", MASK)]}, probe {deeper[("smollm2", PROBE)]} /
+  {deeper[("gemma3", PROBE)]}, shuffled-label probe {deeper[("smollm2", SHUFFLED)]} / {deeper[("gemma3", SHUFFLED)]}
+  (SmolLM2 / Gemma).
+- **Format and function coincide** in these families (each has its own templates), so none of these rows separates a
+  cognitive function from a prompt format; notebook 10 runs the paper's pipeline on CogQA, one shared format.
 - Layer profile (source `002`): one final checkpoint cannot show training dynamics. The relative residual update is
   largest in layer {top["smollm2"]} for SmolLM2 ({residual["smollm2"].max():.1f}) and layer {top["gemma3"]} for Gemma
   ({residual["gemma3"].max():.1f})."""
@@ -219,22 +277,24 @@ chance are left out of the claims. From `figures/08_*_accuracy.csv`, `08_*_ablat
 
 def headline(saved: dict[str, RealModelTables]) -> str:
     """One sentence for the README and the notebook's summary: each model's top heads against layer-matched random
-    heads in its learned families, and the own-family specificity."""
+    heads outside the top set in its learned families (Holm), beside the shuffled-label probe's."""
     parts = []
     for tables in saved.values():
         name = str(tables.read_back("info")["model"]).split(" (")[0]
         acc, ab = tables.read_back("accuracy"), tables.read_back("ablation")
         learned = acc[acc["learned"]]["family"]
-        part = ab[(ab["method"] == MASK) & ab["family"].isin(learned)]
-        spec = tables.read_back("specificity").set_index("method").loc[MASK]
-        own = f"{signed(spec['difference'], 3)} [{spec['low']:.3f}, {spec['high']:.3f}]".replace("-", "−")
+        counts = {}
+        for method in (MASK, PROBE, SHUFFLED):
+            above, below = holm_counts(ab[(ab["method"] == method) & ab["family"].isin(learned)])
+            counts[method] = (len(above), len(below))
         parts.append(
-            f"{name} {int((part['low'] > 0).sum())} of {len(part)} learned families, below 0 in "
-            f"{int((part['high'] < 0).sum())} (own − other families' drop {own})"
+            f"{name}: head mask {counts[MASK][0]}, probe {counts[PROBE][0]}, shuffled-label probe "
+            f"{counts[SHUFFLED][0]} of {len(learned)} learned families above 0 (below 0: {counts[MASK][1]}, "
+            f"{counts[PROBE][1]}, {counts[SHUFFLED][1]})"
         )
     models = "two real pretrained models" if len(parts) > 1 else "a real pretrained model"
     return (
-        f"on {models}, masking a task family's top heads (head-mask gradient) hurts it more than layer-matched "
-        f"random heads, with a 95 % interval above 0, in {'; '.join(parts)}; no shuffled-label or prompt-format "
-        f"control has been run on {'them' if len(parts) > 1 else 'it'} yet"
+        f"on {models}, masking a task family's top heads hurts it more than as many random heads in the same layers "
+        f"outside the top set (Holm) in {'; '.join(parts)}; each family has its own prompt format, so this does not "
+        "separate function from format"
     )

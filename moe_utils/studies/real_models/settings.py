@@ -20,7 +20,8 @@ QUICK_SIZES = {
     "max_tokens": 512,
 }  # caps of the quick profile (tests)
 MASK, PROBE = "head-mask gradient", "probe gradient × activation"
-METHODS = (MASK, PROBE)
+SHUFFLED = "shuffled-label probe (control)"  # the probe trained on shuffled family labels: no family signal
+METHODS = (MASK, PROBE, SHUFFLED)
 MATH = "Math Calculation"
 
 

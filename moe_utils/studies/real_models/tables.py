@@ -18,10 +18,12 @@ class RealModelTables(Tables):
         "accuracy": "{prefix}_accuracy",
         "mask_importance": "{prefix}_importance_maskgrad",
         "probe_importance": "{prefix}_importance_probe",
+        "control_importance": "{prefix}_importance_shuffled",
         "ablation": "{prefix}_ablation",
         "items": "{prefix}_ablation_items",
         "cross": "{prefix}_cross_ablation",
         "specificity": "{prefix}_specificity",
+        "family_specificity": "{prefix}_family_specificity",
         "overlap": "{prefix}_top_head_overlap",
         "similarity": "{prefix}_similarity",
         "math": "{prefix}_math_vs_others",
@@ -41,6 +43,7 @@ class RealModelTables(Tables):
     math: pd.DataFrame  # method, math cos vs others, others among themselves, depths
     layers: pd.DataFrame  # checkpoint, layer, share, raw grad, relative residual update
     items: pd.DataFrame = field(default_factory=pd.DataFrame)  # per evaluation item and condition: correct
+    family_specificity: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, family, own − others, interval
     prefix: str = ""  # the file stems' prefix: 08_<model tag> (08_smollm2)
 
 
