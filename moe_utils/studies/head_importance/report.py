@@ -10,16 +10,8 @@ from ...io.tables import Tables
 from ...stats import every_seed_detectable, every_seed_power, margin_text, mean_std, mean_std_text
 from .job import CONTROL, MASK, PROBE
 from .method import matched_condition as matched_condition
-from .run import HeadImportanceTables
+from .run import LEARNED_MARGIN, HeadImportanceTables, learned_families
 from .settings import HeadImportanceSettings
-
-LEARNED_MARGIN = 0.05  # a family counts as learned above max(chance, majority) + this
-
-
-def learned_families(accuracy: pd.DataFrame) -> list[str]:
-    """Families whose held-out accuracy beats both chance and the majority answer by LEARNED_MARGIN."""
-    best_guess = accuracy[["chance", "majority"]].max(axis=1)
-    return accuracy[accuracy["held-out accuracy"] > best_guess + LEARNED_MARGIN].index.tolist()
 
 
 def math_line(seed_table: pd.DataFrame, tag: str, name: str) -> str:
@@ -83,7 +75,9 @@ def ablation_lines(t: HeadImportanceTables) -> str:
             return "more than its layers alone explain, in every seed"
         return f"**not** established beyond its layers (higher in {int(m['holds'])} of {int(m['n'])} seeds)"
 
-    return f"""**Ablation** (heads ranked on the selection half, accuracy on the evaluation half, mean over the 8 tasks):
+    learned = learned_families(t.accuracy)
+    return f"""**Ablation** (heads ranked on the selection half, accuracy on the evaluation half, mean over the
+{len(learned) if len(learned) >= 2 else len(TASKS)} learned tasks):
 {"; ".join(f"{c} {mean_std_text(g)}" for c, g in drops)} accuracy over {n} seeds ({k} of {s.n_layers * s.n_heads} heads).
 Against {k} random heads drawn from all heads, paired by seed: head-mask ranking {against(MASK, random)}, probe ranking
 {against(PROBE, random)}, shuffled-label ranking {against(CONTROL, random)}. Against {k} random heads drawn **in the same
@@ -110,7 +104,7 @@ def specificity_lines(t: HeadImportanceTables) -> str:
     shared = ", ".join(f"{m} {overlap[m]:.1f}" for m in (MASK, PROBE))
     return f"""**Function specificity** (the cross-task matrix: each task's top {k} heads masked, every task's accuracy
 measured on the evaluation half; {n} seeds, paired by seed). Mean accuracy drop of the task whose heads are masked
-against the other seven: {"; ".join(parts)}. Two tasks' top-{k} sets share on average {shared} heads (mean over task
+against the other learned tasks: {"; ".join(parts)}. Two tasks' top-{k} sets share on average {shared} heads (mean over task
 pairs and seeds; {k} would be the same set)."""
 
 
@@ -120,8 +114,64 @@ def findings(t: HeadImportanceTables) -> str:
     math = f"""**Is Math Calculation different, and deeper?** Over {n} seeds (mean ± std). {math_line(st, "mask", MASK)}.
 {math_line(st, "probe", PROBE)}. "Holds" needs Math both less similar and deeper than every other function in all {n} seeds
 ({t.settings.n_layers} layers)."""
-    lines = [learning_lines(t), arithmetic_lines(t), probe_lines(t), math, ablation_lines(t), specificity_lines(t)]
+    lines = [
+        learning_lines(t),
+        arithmetic_lines(t),
+        probe_lines(t),
+        math,
+        depth_interval_lines(t),
+        ablation_lines(t),
+        family_margin_lines(t),
+        specificity_lines(t),
+    ]
     return "\n\n".join(lines)
+
+
+def number(value: float, digits: int = 3) -> str:
+    """+0.123 / −0.045 with a real minus sign."""
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def depth_interval_lines(t: HeadImportanceTables) -> str:
+    """Math's depth against the learned other families', per method, with a t-interval over seeds; the shuffled-label
+    probe's value beside it."""
+    from ...stats import t_interval
+
+    st = t.seed_table
+    parts = []
+    for tag, name in (("mask", MASK), ("probe", PROBE), ("control", CONTROL)):
+        column = f"{tag}: math depth − learned others' mean depth"
+        if column in st:
+            mean, low, high = t_interval(st[column].dropna())
+            parts.append(f"{name} {number(mean, 2)} layers [{number(low, 2)}, {number(high, 2)}]")
+    return (
+        "**Math's depth against the learned families only**, with a 95 % t-interval over seeds: "
+        + "; ".join(parts)
+        + ". The shuffled-label probe's value is what a map with no task signal gives."
+    )
+
+
+def family_margin_lines(t: HeadImportanceTables) -> str:
+    """Per learned family and ranking: top heads against layer-matched random heads outside the top set, over seeds."""
+    fm = t.family_margins
+    if fm is None or len(fm) == 0:
+        return "**Per family**: no learned family to compare."
+    parts = []
+    for method, part in fm.groupby("method", sort=False):
+        sig = part[part["p (Holm)"] < 0.05]
+        above, below = list(sig[sig.margin > 0].task), list(sig[sig.margin < 0].task)
+        per = "; ".join(f"{r.task} {number(r.margin)} [{number(r.low)}, {number(r.high)}]" for r in part.itertuples())
+        parts.append(
+            f"- {method}: {per}. Above 0 after Holm's adjustment over the {len(part)} learned families in {len(above)}"
+            + (f" ({', '.join(above)})" if above else "")
+            + f", below 0 in {len(below)}"
+            + (f" ({', '.join(below)})" if below else "")
+            + "."
+        )
+    return (
+        "**Per family** (top heads − layer-matched random heads outside the top set, accuracy drop; mean over seeds "
+        "with its 95 % t-interval):\n" + "\n".join(parts)
+    )
 
 
 def power_text(st: pd.DataFrame, tag: str, name: str) -> str:
@@ -245,13 +295,31 @@ shuffled-label probe is a no-signal control. **{n} seeds** (task world, prompts,
   **Against random heads in the same layers** as each task's top heads, the margins are {vs_random(MASK, matched(MASK))}
   (head mask) and {vs_random(PROBE, matched(PROBE))} (probe): {beyond}.
 * **Function specificity** (each task's top heads masked, every task measured; `figures/06_cross_ablation.png`): the
-  task whose heads are masked loses {spec(MASK)} (head mask) and {spec(PROBE)} (probe) more than the other seven, paired
+  task whose heads are masked loses {spec(MASK)} (head mask) and {spec(PROBE)} (probe) more than the other learned ones, paired
   by seed; two tasks' top-{s.top_heads} sets share {overlap[MASK]:.1f} (head mask) and {overlap[PROBE]:.1f} (probe) heads on
   average. {specific}
 * **"Math uses different, deeper heads" is {"supported" if holds else "not supported"}** at this scale: under the head-mask
   gradient Math is less similar to the other functions than they are to each other in {mc[0]} of {n} seeds (difference
   {mc[3]}) and deeper than their mean in {mc[1]} of {n} ({mc[4]} layers), deeper than every other function in {mc[2]} of {n};
-  under the probe, {pc[0]}, {pc[1]} and {pc[2]} of {n} (`figures/06_task_similarity.png`). {arithmetic_text(st, s)}"""
+  under the probe, {pc[0]}, {pc[1]} and {pc[2]} of {n} (`figures/06_task_similarity.png`). {arithmetic_text(st, s)}
+* **Per family, with its controls** ({family_counts(saved)}) and Math's depth against the learned families only:
+  {depth_interval_lines(saved).split(": ", 1)[1]}"""
+
+
+def family_counts(saved) -> str:
+    """ "head mask 3, probe 2, shuffled-label probe 1 of 6 learned families above 0 (Holm), below 0 in …"."""
+    fm = saved.read_back("family_margins")
+    parts, below = [], []
+    for method, name in ((MASK, "head mask"), (PROBE, "probe"), (CONTROL, "shuffled-label probe")):
+        part = fm[fm.method == method]
+        sig = part[part["p (Holm)"] < 0.05]
+        parts.append(f"{name} {int((sig.margin > 0).sum())}")
+        below.append(str(int((sig.margin < 0).sum())))
+    n = int((fm.method == MASK).sum())
+    return (
+        f"top heads beat layer-matched random heads outside the top set, Holm-adjusted over the {n} learned families: "
+        f"{', '.join(parts)} of {n}; below 0: {', '.join(below)}; `figures/06_ablation_family_margins.csv`"
+    )
 
 
 def arithmetic_text(st: pd.DataFrame, s: HeadImportanceSettings) -> str:

@@ -39,6 +39,7 @@ class HeadImportanceTables(Tables):
         "ablation_seeds": "06_ablation_tasks_seeds",
         "ablation_by_seed": "06_ablation_seeds",
         "ablation_margins": "06_ablation_margins",
+        "family_margins": "06_ablation_family_margins",
     }
 
     settings: HeadImportanceSettings
@@ -60,6 +61,7 @@ class HeadImportanceTables(Tables):
     specificity: pd.DataFrame  # seed, method, diagonal, off-diagonal, diagonal − off-diagonal
     specificity_margins: pd.DataFrame  # per method: diagonal against off-diagonal, paired by seed
     overlap: pd.DataFrame  # method, task a, task b, shared top heads (mean and std over seeds)
+    family_margins: pd.DataFrame = None  # method, learned task: top − layer-matched random drop over seeds, Holm
 
     @property
     def shares(self) -> dict:
