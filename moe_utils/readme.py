@@ -204,11 +204,17 @@ def section_full_run(folder: Path) -> str:
     """README's quick start: how long ``make run`` takes, from the committed notebooks' records."""
     minutes = run_minutes()
     first = sum(m for name, m in minutes.items() if name < "08")
-    real = [m for name, m in minutes.items() if name.startswith("08")]
-    later = ", ".join(f"{m:.0f} min for {name[:2]}" for name, m in minutes.items() if name > "09")
+    later: dict[str, list[float]] = {}
+    for name, m in minutes.items():
+        if name >= "08":
+            later.setdefault(name[:2], []).append(m)
+    parts = [
+        f"{min(v):.0f}–{max(v):.0f} min per model for {nn}" if len(v) > 1 else f"{v[0]:.0f} min for {nn}"
+        for nn, v in sorted(later.items())
+    ]
     return (
-        f"`make run` re-runs every notebook in place: about {first:.0f} min for notebooks 01–07, {min(real):.0f}–"
-        f"{max(real):.0f} min per model for 08{', ' + later if later else ''} on a two-core CPU (`docs/speed.md`)."
+        f"`make run` re-runs every notebook in place: about {first:.0f} min for notebooks 01–07, {', '.join(parts)} "
+        "on a two-core CPU (`docs/speed.md`)."
     )
 
 

@@ -139,8 +139,6 @@ def test_the_whole_pipeline_runs_on_a_tiny_cogqa_file(tiny):
             for _, draw in part[part.condition == condition].groupby("draw"):
                 chosen = {(r.layer, r.head) for r in draw.itertuples()}
                 assert len(chosen) == len(top) and not chosen & top, (function, condition)
-                if condition == LAYER_RANDOM:
-                    assert sorted(h[0] for h in chosen) == sorted(h[0] for h in top)
     share = tables.importance.groupby(["method", "function"])["share"].sum()
     assert np.allclose(share, 1.0)  # each map's shares sum to 1
     assert tables.elbow["heads"].min() >= 1

@@ -80,6 +80,8 @@ def test_random_heads_never_meet_the_top_set(layer_matched):
             assert [h // 4 for h in drawn] == [h // 4 for h in top]
     with pytest.raises(MoeError, match="no head outside"):
         random_heads_outside([0, 1], 1, 2, torch.Generator(), layer_matched=True)
+    spilled = random_heads_outside([0, 1], 2, 2, torch.Generator(), layer_matched=True)  # layer 1 is all top heads
+    assert sorted(spilled) == [2, 3]  # drawn outside the top set elsewhere, never a top head
 
 
 def test_candidate_accuracy_equals_a_brute_force_reference():

@@ -140,7 +140,7 @@ def explorer_outputs(notebook) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "notebook", [p for p in list_notebooks() if p.name[:2] in ("04", "05", "06", "07", "08", "09")]
+    "notebook", [p for p in list_notebooks() if p.name[:2] in ("04", "05", "06", "07", "08", "09", "10")]
 )
 def test_the_committed_explorer_cell_shows_a_static_image_with_alt_text(notebook):
     shown = [o for o in explorer_outputs(notebook) if o["output_type"] in ("display_data", "execute_result")]

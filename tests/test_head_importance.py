@@ -200,7 +200,7 @@ def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, speci
     from moe_utils.datasets.cognitive_tasks import TASKS
     from moe_utils.studies.head_importance.job import CONTROL, MASK, PROBE
     from moe_utils.studies.head_importance.method import matched_condition, random_condition
-    from moe_utils.studies.head_importance.run import ablation_statistics, specificity_tables
+    from moe_utils.studies.head_importance.run import ablation_statistics, family_margins, specificity_tables
     from moe_utils.studies.head_importance.settings import HeadImportanceSettings
 
     settings = HeadImportanceSettings(n_layers=2, n_heads=2, d_model=4, top_heads=1)
@@ -227,6 +227,7 @@ def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, speci
         seed_table[f"{tag}: math cos − others cos"] = [-0.1, -0.2, -0.3]
         seed_table[f"{tag}: math depth − max other depth"] = depth
         seed_table[f"{tag}: math depth − others' mean depth"] = [0.4, 0.5, 0.6]
+        seed_table[f"{tag}: math depth − learned others' mean depth"] = [0.4, 0.5, 0.6]
     matched = [0.02, 0.02, 0.02] if beyond_layers else [0.05, 0.12, 0.15]  # the same layers' random heads' drops
     rows = []
     for i, seed in enumerate((0, 1, 2)):
@@ -254,8 +255,8 @@ def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, speci
         SimpleNamespace(ablation=pd.DataFrame([r for r in rows if r["seed"] == s]), cross=cross[cross.seed == s])
         for s in (0, 1, 2)
     ]
-    _, by_seed, margins = ablation_statistics(results, 1)
-    cross, specificity, specificity_margins = specificity_tables(results)
+    abl, by_seed, margins = ablation_statistics(results, 1, list(TASKS))
+    cross, specificity, specificity_margins = specificity_tables(results, list(TASKS))
     overlap = pd.DataFrame(
         [
             {"method": m, "task a": a, "task b": b, "shared heads": 1.0 if a == b else 0.25}
@@ -274,6 +275,7 @@ def tiny_head_tables(math_deeper: bool = True, beyond_layers: bool = True, speci
         specificity=specificity,
         specificity_margins=specificity_margins,
         overlap=overlap,
+        family_margins=family_margins(abl, 1, list(TASKS)),
     )
 
 
@@ -296,6 +298,8 @@ def test_findings_name_learned_families_and_the_math_verdict():
     assert "at the observed +0.50 its power is 100 %" in flat
     layers_only = findings(tiny_head_tables(beyond_layers=False)).replace("\n", " ")
     assert "**not** established beyond its layers (higher in 1 of 3 seeds)" in layers_only
+    assert "head-mask gradient +0.50 layers [+0.25, +0.75]" in flat  # t-interval over the 3 seeds
+    assert "Above 0 after Holm's adjustment over the 8 learned families in 8" in flat  # margin 0.08 in every seed
     general = findings(tiny_head_tables(specific=False)).replace("\n", " ")
     assert "— **not** specific in every seed" in general
     refuted = findings(tiny_head_tables(math_deeper=False))

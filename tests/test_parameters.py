@@ -10,6 +10,7 @@ import pytest
 
 from moe_utils.pipeline import list_notebooks
 from moe_utils.studies import (
+    cognitive_mirrors,
     expert_load,
     head_importance,
     layer_activation,
@@ -27,7 +28,15 @@ SETTINGS = [
     GateAnalysisSettings,
     *(
         s.Settings
-        for s in (routing_stability, expert_load, head_importance, layer_activation, real_models, upcycled_moe)
+        for s in (
+            routing_stability,
+            expert_load,
+            head_importance,
+            layer_activation,
+            real_models,
+            upcycled_moe,
+            cognitive_mirrors,
+        )
     ),
 ]
 BY_NOTEBOOK = {cls.NOTEBOOK: cls for cls in SETTINGS}

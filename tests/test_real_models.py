@@ -292,6 +292,8 @@ def hand_made_tables(specific: bool, math_learned: bool) -> RealModelTables:
                 "margin": 0.3,
                 "low": 0.1 if f == FAMILIES[0] else -0.1,
                 "high": 0.5,
+                "p": 0.001 if f == FAMILIES[0] else 0.4,
+                "p (Holm, learned)": 0.007 if f == FAMILIES[0] else 1.0,
                 "random draws": 4,
             }
             for m in ("head-mask gradient",)
@@ -321,6 +323,10 @@ def hand_made_tables(specific: bool, math_learned: bool) -> RealModelTables:
                 "math depth centroid": 9.0,
                 "others' depth centroid (mean)": 6.0,
                 "max depth centroid of the seven": 8.0,
+                "math − others depth": 3.0,
+                "depth low": 1.5,
+                "depth high": 4.5,
+                "others": 6,
                 "layers": 18,
             }
         ]
@@ -341,6 +347,7 @@ def hand_made_tables(specific: bool, math_learned: bool) -> RealModelTables:
         "selection prompts": 80,
         "evaluation prompts": 80,
         "probe held-out accuracy": 0.9,
+        "shuffled-label probe held-out accuracy": 0.1,
     }
     empty = pd.DataFrame()
     return RealModelTables(info, accuracy, {}, empty, ablation, empty, specificity, empty, empty, math, layers)
@@ -351,8 +358,8 @@ def test_findings_change_with_the_outcome():
     no = findings(hand_made_tables(specific=False, math_learned=False))
     assert "**function-specific** (interval above 0)" in yes and "**not supported** (interval includes 0)" in no
     assert "**At chance** (the interval includes chance; left out of the claims): Retrieval." in yes
-    assert "above 0 in 1 of 7 learned families (Knowledge Recall)" in yes
-    assert "different and deeper" in yes and "Math Calculation is at chance here" in no
+    assert "Above 0 after Holm's adjustment over the 7 learned families in 1 (Knowledge Recall)" in yes
+    assert "+3.00 layers [1.50, 4.50]" in yes and "— deeper" in yes and "Math Calculation is at chance here" in no
     assert "the second half of the layers holds 80 %" in yes
     assert "dequantised to float32" in yes
 

@@ -108,14 +108,17 @@ def random_heads_outside(
     top: list[int], n_layers: int, n_heads: int, generator: torch.Generator, layer_matched: bool = False
 ) -> list[int]:
     """As many heads (flat index layer · n_heads + head) as ``top``, drawn without replacement from the heads outside
-    ``top`` (``ablation_topk.py``'s "randomk"); ``layer_matched`` draws each from its top head's layer instead."""
+    ``top`` (``ablation_topk.py``'s "randomk"); ``layer_matched`` draws each from its top head's layer instead, and
+    from outside the top set anywhere once that layer has no head left outside it."""
     chosen, taken = [], set(top)
+    everywhere = range(n_layers * n_heads)
     for head in top:
-        pool = range(n_layers * n_heads)
+        free = []
         if layer_matched:
             layer = head // n_heads
-            pool = range(layer * n_heads, (layer + 1) * n_heads)
-        free = [h for h in pool if h not in taken]
+            free = [h for h in range(layer * n_heads, (layer + 1) * n_heads) if h not in taken]
+        if not free:
+            free = [h for h in everywhere if h not in taken]
         if not free:
             raise MoeError(f"no head outside the top set is left to draw for head {head}; the top set is too large")
         pick = free[int(torch.randint(len(free), (1,), generator=generator))]

@@ -245,7 +245,7 @@ def cognitive_mirrors(model, tokenizer, settings, log=print) -> dict:
         sets = {TOP: [top], SHUFFLED_TOP: [ranked[SHUFFLED][f][: len(top)]]}
         sets[RANDOM], sets[LAYER_RANDOM] = [], []
         for condition, n, matched in (
-            (RANDOM, settings.n_random, False),
+            (RANDOM, sizes["n_random"], False),
             (LAYER_RANDOM, settings.n_layer_random, True),
         ):
             for _ in range(n):

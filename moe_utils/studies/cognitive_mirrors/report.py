@@ -109,16 +109,20 @@ def depth_text(depth: pd.DataFrame, layers: int) -> str:
     """Math's depth against the others', for the probe and its shuffled-label control."""
     rows = depth[depth["function"] == "Math − mean of the others"].set_index("method")
     probe, shuffled = rows.loc[PROBE], rows.loc[SHUFFLED]
-    holds = probe.low > 0 and not shuffled.low > 0
+    if probe.low > 0 and not shuffled.low > 0:
+        verdict = "Math's heads are deeper, and the no-signal control's are not."
+    elif probe.low > 0 and probe.low > shuffled.high:
+        verdict = (
+            "Math's heads are deeper, **but the no-signal control's Math map is deeper too**: the probe's interval lies "
+            "above the control's, so part of the depth goes with the labels and part with Math's items themselves."
+        )
+    else:
+        verdict = "**Not supported**: the interval does not lie above 0, or the no-signal control gives as much."
     return (
         f"**Is Math deeper?** Math's depth centroid minus the mean of the other seven ({layers} layers): probe "
         f"{signed(probe.depth, 2)} layers {interval(probe.low, probe.high, 2)}, shuffled-label probe "
         f"{signed(shuffled.depth, 2)} {interval(shuffled.low, shuffled.high, 2)} (95 % bootstrap over items). "
-        + (
-            "Math's heads are deeper, and the control's are not."
-            if holds
-            else "**Not supported**: the interval does not lie above 0, or the no-signal control gives the same."
-        )
+        + verdict
     )
 
 

@@ -170,7 +170,7 @@ def tables_from(raw: dict, settings: CognitiveMirrorsSettings) -> CognitiveMirro
         "cross items per function": settings.sizes["cross_per_function"],
         "top answer tokens": settings.top_tokens,
         "probe epochs": settings.sizes["epochs"],
-        "random draws": settings.n_random,
+        "random draws": settings.sizes["n_random"],
         "layer-matched draws": settings.n_layer_random,
         "CogQA commit": COMMIT,
         **raw["counts"],

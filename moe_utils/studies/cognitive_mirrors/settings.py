@@ -23,7 +23,14 @@ class CognitiveMirrorsSettings(StudySettings):
 
     NOTEBOOK = "10_cognitive_mirrors"
 
-    QUICK_SIZES = {"per_function": 4, "eval_per_function": 3, "cross_per_function": 2, "epochs": 5, "n_boot": 50}
+    QUICK_SIZES = {
+        "per_function": 2,
+        "eval_per_function": 2,
+        "cross_per_function": 1,
+        "epochs": 3,
+        "n_random": 1,
+        "n_boot": 50,
+    }
     POSITIVE = (
         "per_function",
         "eval_per_function",
