@@ -160,7 +160,10 @@ def power_text(tables) -> str:
     return (
         f"**Power**: with {n} test items per function (the smallest function), a paired margin is found with 80 % "
         f"power at Holm's strictest step only when it is at least {z / n**0.5:.2f} standard deviations of its per-item "
-        "differences; smaller effects are not excluded by a count of 0."
+        "differences; smaller effects are not excluded by a count of 0. The intervals are over items for the head "
+        f"sets drawn ({int(tables.info['random draws'])} random and {int(tables.info['layer-matched draws'])} "
+        "layer-matched draws per function), not over draws of head sets: another draw can move a function's margin "
+        "across 0, so a single function's sign is weaker evidence than the counts."
     )
 
 
@@ -179,16 +182,32 @@ def findings(tables) -> str:
             specificity_text(tables.specificity),
             depth_text(tables.depth, info["layers"]),
             power_text(tables),
-            f"**Comparisons made**: {len(tables.margins)} margins (8 functions × 4 comparisons × 2 measures) and "
-            f"{len(tables.specificity)} specificity differences; p-values are Holm-adjusted within each comparison and "
-            "measure (8 functions).",
+            f"**Comparisons made**: {len(tables.margins)} margins (functions × 4 comparisons × 2 measures, where the "
+            f"control exists) and {len(tables.specificity)} specificity differences; p-values are Holm-adjusted within "
+            "each comparison and measure over the functions. Where the elbow keeps most of the heads, no random set "
+            "outside the top set of the same size exists and that function has no random-head margin.",
         ]
+    )
+
+
+def short_verdict(tables) -> str:
+    """The verdict in a clause: the model's short name and the three counts."""
+    m = tables.margins
+    top, shuffled, real = (margin_counts(m, c) for c in ("top − random", "shuffled top − random", "top − shuffled top"))
+    name = str(tables.info["model"]).split(" (")[0]
+    return (
+        f"{name} {len(top['above'])} of {top['n']} functions (below 0: {len(top['below'])}), the shuffled-label "
+        f"probe's top heads {len(shuffled['above'])} of {shuffled['n']}, real over shuffled top heads "
+        f"{len(real['above'])} of {real['n']}"
     )
 
 
 def headline(saved: dict) -> str:
     """One sentence over the models' runs."""
-    return "on CogQA with the paper's probe and ablation, " + "; ".join(verdict(t) for t in saved.values())
+    return (
+        "on CogQA with the paper's probe, elbow and ablation, a function's top heads lower its reference answers' "
+        f"log-prob more than random heads outside the top set (Holm) in {'; '.join(short_verdict(t) for t in saved.values())}"
+    )
 
 
 def readme_section(saved: dict) -> str:
