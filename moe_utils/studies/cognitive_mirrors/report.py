@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...datasets.cogqa import FUNCTIONS
-from ...io.report import table
+from ...io.report import signed, table
 from .settings import PROBE, SHUFFLED
 
 PAPER = (
@@ -15,11 +15,6 @@ PAPER = (
     "1.7B–70B parameters; its per-model numbers are not reproduced here)"
 )
 ALPHA = 0.05  # family-wise level of the Holm-adjusted tests
-
-
-def signed(value: float, digits: int = 3) -> str:
-    """+0.123 / −0.045 with a real minus sign."""
-    return f"{value:+.{digits}f}".replace("-", "−")
 
 
 def interval(low: float, high: float, digits: int = 3) -> str:
@@ -71,7 +66,7 @@ def ablation_text(tables) -> str:
     for comparison in dict.fromkeys(margins["comparison"]):
         c = margin_counts(margins, comparison)
         lines.append(
-            f"- **{comparison}** (answer log-prob per token): mean margin {signed(c['mean'])} nats; above 0 in "
+            f"- **{comparison}** (answer log-prob per token): mean margin {signed(c['mean'], 3)} nats; above 0 in "
             f"{counts_text(c)}."
         )
     base = ablation[ablation["condition"] == "top"].set_index("function")["baseline exact match"]
@@ -97,7 +92,9 @@ def specificity_text(specificity: pd.DataFrame) -> str:
     """Own-function drop against the other functions' drop, per function."""
     above = specificity[(specificity["p (Holm)"] < ALPHA) & (specificity["difference"] > 0)]
     below = specificity[(specificity["p (Holm)"] < ALPHA) & (specificity["difference"] < 0)]
-    per = "; ".join(f"{r.function} {signed(r.difference)} {interval(r.low, r.high)}" for r in specificity.itertuples())
+    per = "; ".join(
+        f"{r.function} {signed(r.difference, 3)} {interval(r.low, r.high)}" for r in specificity.itertuples()
+    )
     return (
         "**Specificity** (a function's top heads masked: its own items' log-prob drop − the other functions' items'; "
         f"95 % bootstrap intervals): {per}. Above 0 after Holm in {len(above)} of {len(specificity)}"

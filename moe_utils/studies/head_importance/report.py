@@ -127,11 +127,6 @@ def findings(t: HeadImportanceTables) -> str:
     return "\n\n".join(lines)
 
 
-def number(value: float, digits: int = 3) -> str:
-    """+0.123 / −0.045 with a real minus sign."""
-    return f"{value:+.{digits}f}".replace("-", "−")
-
-
 def depth_interval_lines(t: HeadImportanceTables) -> str:
     """Math's depth against the learned other families', per method, with a t-interval over seeds; the shuffled-label
     probe's value beside it."""
@@ -143,7 +138,7 @@ def depth_interval_lines(t: HeadImportanceTables) -> str:
         column = f"{tag}: math depth − learned others' mean depth"
         if column in st:
             mean, low, high = t_interval(st[column].dropna())
-            parts.append(f"{name} {number(mean, 2)} layers [{number(low, 2)}, {number(high, 2)}]")
+            parts.append(f"{name} {signed(mean, 2)} layers [{signed(low, 2)}, {signed(high, 2)}]")
     return (
         "**Math's depth against the learned families only**, with a 95 % t-interval over seeds: "
         + "; ".join(parts)
@@ -160,7 +155,9 @@ def family_margin_lines(t: HeadImportanceTables) -> str:
     for method, part in fm.groupby("method", sort=False):
         sig = part[part["p (Holm)"] < 0.05]
         above, below = list(sig[sig.margin > 0].task), list(sig[sig.margin < 0].task)
-        per = "; ".join(f"{r.task} {number(r.margin)} [{number(r.low)}, {number(r.high)}]" for r in part.itertuples())
+        per = "; ".join(
+            f"{r.task} {signed(r.margin, 3)} [{signed(r.low, 3)}, {signed(r.high, 3)}]" for r in part.itertuples()
+        )
         parts.append(
             f"- {method}: {per}. Above 0 after Holm's adjustment over the {len(part)} learned families in {len(above)}"
             + (f" ({', '.join(above)})" if above else "")
