@@ -35,3 +35,23 @@ def test_halves_share_no_prompt():
     selection, evaluation = split_halves(make_items(0, 60))
     assert selection and evaluation
     assert not {i.prompt for i in selection} & {i.prompt for i in evaluation}
+
+
+def test_every_prompt_is_written_from_its_familys_templates():
+    items = make_items(0, 150)
+    templates = {f: Counter(i.template for i in items if i.family == f) for f in range(len(FAMILIES))}
+    counts = {FAMILIES[f]: len(t) for f, t in templates.items()}
+    assert counts == {
+        "Knowledge Recall": 5,
+        "Retrieval": 1,
+        "Logical Reasoning": 1,
+        "Decision-making": 2,
+        "Semantic Understanding": 3,
+        "Syntactic Understanding": 1,
+        "Inference": 1,
+        "Math Calculation": 1,
+    }
+    every = [t for f in templates.values() for t in f]
+    assert len(every) == len(set(every))  # no template is shared by two families
+    recall = [i for i in items if i.template == "The capital of {c} is"]
+    assert recall and all(i.prompt.startswith("The capital of ") and i.prompt.endswith(" is") for i in recall)

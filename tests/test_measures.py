@@ -114,3 +114,16 @@ def test_depth_centroid_and_the_long_table_number_layers_and_heads_from_1():
     assert sorted(table["layer"].unique()) == [1, 2, 3, 4] and sorted(table["head"].unique()) == [1, 2]
     first = table[table["task"] == "a"]
     assert first.loc[first["share"].idxmax(), ["layer", "head"]].tolist() == [1, 2]
+
+
+def test_within_across_overlap_is_the_mean_jaccard_of_top_sets_inside_and_across_groups():
+    from moe_utils.measures.heads import within_across_overlap
+
+    shares = torch.zeros(4, 1, 6)  # four labels, one layer of six heads; top-2 sets {0,1}, {0,2}, {3,4}, {3,5}
+    for t, heads in enumerate([(0, 1), (0, 2), (3, 4), (3, 5)]):
+        shares[t, 0, list(heads)] = torch.tensor([2.0, 1.0])
+    out = within_across_overlap(shares, [0, 0, 1, 2], 2)
+    assert set(out) == {0}  # groups 1 and 2 have one label each
+    within, across = out[0]
+    assert within == pytest.approx(1 / 3)  # {0,1} vs {0,2}: 1 shared of 3
+    assert across == pytest.approx(0.0)

@@ -21,9 +21,9 @@ from moe_utils.hf.heads import head_mask_hooks  # noqa: E402
 from moe_utils.hf.loading import check_model_source, load_causal_lm  # noqa: E402
 from moe_utils.hf.scoring import build_plan, score  # noqa: E402
 from moe_utils.io import paths  # noqa: E402
-from moe_utils.studies.real_models.job import checkpoint_layers, routing_tables  # noqa: E402
+from moe_utils.studies.real_models.job import checkpoint_layers, routing_tables, template_control  # noqa: E402
 from moe_utils.studies.real_models.report import findings  # noqa: E402
-from moe_utils.studies.real_models.settings import RealModelSettings  # noqa: E402
+from moe_utils.studies.real_models.settings import TEMPLATE, RealModelSettings  # noqa: E402
 from moe_utils.studies.real_models.tables import RealModelTables  # noqa: E402
 
 ITEMS = [
@@ -348,9 +348,58 @@ def hand_made_tables(specific: bool, math_learned: bool) -> RealModelTables:
         "evaluation prompts": 80,
         "probe held-out accuracy": 0.9,
         "shuffled-label probe held-out accuracy": 0.1,
+        "templates": 15,
+        "template probe held-out accuracy": 0.95,
+        "shuffled-template probe held-out accuracy": 0.1,
     }
+    templates = pd.DataFrame(
+        [
+            {
+                "probe": probe,
+                "family": family,
+                "templates": n,
+                "within (Jaccard)": 0.5,
+                "across (Jaccard)": 0.2,
+                "within − across": 0.3 if specific and probe == TEMPLATE else 0.0,
+                "low": 0.1 if specific and probe == TEMPLATE else -0.1,
+                "high": 0.4,
+                "p": 0.01,
+                "p (Holm)": 0.01 if specific and probe == TEMPLATE else 1.0,
+            }
+            for probe in (TEMPLATE, "shuffled-template probe (control)")
+            for family, n in ((FAMILIES[0], 5), (FAMILIES[4], 3))
+        ]
+    )
     empty = pd.DataFrame()
-    return RealModelTables(info, accuracy, {}, empty, ablation, empty, specificity, empty, empty, math, layers)
+    return RealModelTables(
+        info, accuracy, {}, empty, ablation, empty, specificity, empty, empty, math, layers, templates=templates
+    )
+
+
+def template_items(n: int) -> list[Item]:
+    """``n`` items of each of five templates: two of family 0, three of family 4 (labels only; no prompts needed)."""
+    plan = [(0, "a"), (0, "b"), (4, "c"), (4, "d"), (4, "e")]
+    return [Item(f, f"{t} {j}", (" x", " y"), 0, t) for f, t in plan for j in range(n)]
+
+
+def test_the_format_control_finds_heads_shared_by_a_familys_templates_and_not_by_shuffled_labels():
+    torch.manual_seed(0)
+    items = template_items(40)
+    family_head = {0: 0, 4: 5}  # [L=2, H=4] flat heads: family 0's templates all use head 0, family 4's head 5
+    features = 0.1 * torch.randn(len(items), 2, 4, 3)
+    for n, item in enumerate(items):
+        features.view(len(items), 8, 3)[n, family_head[item.family]] += 3.0  # the family's signal, every template
+        features.view(len(items), 8, 3)[n, (1, 2, 3, 4, 6)["abcde".index(item.template)]] += 0.5  # one per template
+    sizes = {"probe_steps": 200, "n_boot": 200}
+    table, info = template_control(features, items, features, items, 1, sizes, seed=0)
+    assert info["templates"] == 5 and info[TEMPLATE] > 0.9
+    real = table[table["probe"] == TEMPLATE].set_index("family")
+    assert list(real.index) == [FAMILIES[0], FAMILIES[4]] and list(real["templates"]) == [2, 3]
+    assert (real["within − across"] > 0).all() and (real["p (Holm)"] < 0.05).all()
+    control = table[table["probe"] != TEMPLATE]
+    assert (control["p (Holm)"] >= 0.05).all()
+    for row in table.to_dict("records"):  # Jaccard indices
+        assert 0 <= row["across (Jaccard)"] <= 1 and 0 <= row["within (Jaccard)"] <= 1
 
 
 def test_findings_change_with_the_outcome():
@@ -362,6 +411,9 @@ def test_findings_change_with_the_outcome():
     assert "+3.00 layers [1.50, 4.50]" in yes and "— deeper" in yes and "Math Calculation is at chance here" in no
     assert "the second half of the layers holds 80 %" in yes
     assert "dequantised to float32" in yes
+    assert "Knowledge Recall (5 templates) +0.300 [0.100, 0.400]" in yes
+    assert "Above 0 after Holm in 2 of 2 (Knowledge Recall, Semantic Understanding)" in yes
+    assert "Above 0 after Holm in 0 of 2, below 0 in 0; with shuffled template labels above 0 in 0" in no
 
 
 def real_smollm2_or_skip():
@@ -380,6 +432,8 @@ def test_notebook_08_runs_on_the_real_smollm2(quick_run):
         assert (figures / f"08_smollm2_{name}.png").exists() and (figures / f"08_smollm2_{name}.csv").exists(), name
     accuracy = pd.read_csv(figures / "08_smollm2_accuracy.csv")
     assert accuracy.set_index("family").loc["Knowledge Recall", "accuracy"] > 0.5  # a real model knows capitals
+    templates = pd.read_csv(figures / "08_smollm2_template_overlap.csv")
+    assert set(templates["probe"]) <= {TEMPLATE, "shuffled-template probe (control)"}
     layers = pd.read_csv(figures / "08_smollm2_layer_profile.csv")
     assert len(layers) == 30
     text = (out / "08_real_models.ipynb").read_text()

@@ -190,6 +190,7 @@ class Item:
     prompt: str
     candidates: tuple[str, ...]
     answer: int
+    template: str = ""  # the fixed text the prompt was written from, its slots in braces (the format control's label)
 
 
 def _choice(rng, seq):
@@ -204,52 +205,54 @@ def _options(rng, right: str, pool, n: int) -> tuple[tuple[str, ...], int]:
     return tuple(picked[i] for i in order), int(np.argmax(order == 0))
 
 
-def gen_recall(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_recall(rng) -> tuple[str, tuple[str, ...], int, str]:
     """World knowledge: a country's capital or language."""
     if rng.random() < 0.6:
         country = _choice(rng, list(CAPITALS))
         template = _choice(rng, ("The capital of {c} is", "{c}'s capital city is", "The capital city of {c} is called"))
         candidates, answer = _options(rng, CAPITALS[country], CAPITALS.values(), 4)
-        return template.format(c=country), tuple(" " + c for c in candidates), answer
+        return template.format(c=country), tuple(" " + c for c in candidates), answer, template
     country = _choice(rng, list(LANGUAGES))
     template = _choice(rng, ("The main language spoken in {c} is", "Most people in {c} speak"))
     candidates, answer = _options(rng, LANGUAGES[country], LANGUAGES.values(), 4)
-    return template.format(c=country), tuple(" " + c for c in candidates), answer
+    return template.format(c=country), tuple(" " + c for c in candidates), answer, template
 
 
-def gen_retrieval(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_retrieval(rng) -> tuple[str, tuple[str, ...], int, str]:
     """Read a fact back from the context: who owns the object of a given colour."""
     names = [NAMES[i] for i in rng.choice(len(NAMES), 3, replace=False)]
     colours = [COLOURS[i] for i in rng.choice(len(COLOURS), 3, replace=False)]
     thing = _choice(rng, OBJECTS)
     context = " ".join(f"{n} has a {c} {thing}." for n, c in zip(names, colours))
     asked = int(rng.integers(3))
-    return f"{context} The {colours[asked]} {thing} belongs to", tuple(" " + n for n in names), asked
+    template = "{name} has a {colour} {thing}. (×3) The {colour} {thing} belongs to"
+    return f"{context} The {colours[asked]} {thing} belongs to", tuple(" " + n for n in names), asked, template
 
 
-def gen_logic(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_logic(rng) -> tuple[str, tuple[str, ...], int, str]:
     """A syllogism about made-up kinds: all / no A are B; x is an A; is x B?"""
     kind = _choice(rng, list(CATEGORY_WORDS))
     quality, name = CATEGORY_WORDS[kind], _choice(rng, NAMES)
     positive = rng.random() < 0.5
     rule = f"All {kind}s are {quality}." if positive else f"No {kind}s are {quality}."
     prompt = f"{rule} {name} is a {kind}. Question: is {name} {quality}? Answer (Yes or No):"
-    return prompt, (" Yes", " No"), 0 if positive else 1
+    template = "{All|No} {kind}s are {quality}. {name} is a {kind}. Question: is {name} {quality}? Answer (Yes or No):"
+    return prompt, (" Yes", " No"), 0 if positive else 1, template
 
 
-def gen_decision(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_decision(rng) -> tuple[str, tuple[str, ...], int, str]:
     """Pick the option that the stated goal prefers (cheaper to save money, larger to get the most)."""
     a, b = (int(x) for x in rng.choice(np.arange(2, 60), 2, replace=False))
     if rng.random() < 0.5:
-        prompt = f"Option A costs {a} dollars and option B costs {b} dollars. To save money, I choose option"
+        template = "Option A costs {a} dollars and option B costs {b} dollars. To save money, I choose option"
         best = 0 if a < b else 1
     else:
-        prompt = f"Option A gives {a} apples and option B gives {b} apples. To get the most apples, I choose option"
+        template = "Option A gives {a} apples and option B gives {b} apples. To get the most apples, I choose option"
         best = 0 if a > b else 1
-    return prompt, (" A", " B"), best
+    return template.format(a=a, b=b), (" A", " B"), best, template
 
 
-def gen_semantic(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_semantic(rng) -> tuple[str, tuple[str, ...], int, str]:
     """Word meaning: the category a word belongs to."""
     category = _choice(rng, list(CATEGORIES))
     word = _choice(rng, CATEGORIES[category])
@@ -257,10 +260,10 @@ def gen_semantic(rng) -> tuple[str, tuple[str, ...], int]:
         rng, ("A {w} is a kind of", 'The word "{w}" names a kind of', "Question: what is a {w}? Answer: a kind of")
     )
     names = list(CATEGORIES)
-    return template.format(w=word), tuple(" " + n for n in names), names.index(category)
+    return template.format(w=word), tuple(" " + n for n in names), names.index(category), template
 
 
-def gen_syntax(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_syntax(rng) -> tuple[str, tuple[str, ...], int, str]:
     """Subject-verb agreement across a prepositional phrase whose noun has the other number."""
     noun = _choice(rng, list(NOUNS))
     plural = rng.random() < 0.5
@@ -268,10 +271,10 @@ def gen_syntax(rng) -> tuple[str, tuple[str, ...], int]:
     subject = NOUNS[noun] if plural else noun
     other = attractor if plural else NOUNS[attractor]
     prompt = f"The {subject} of the {other} near {_choice(rng, PLACES)}"
-    return prompt, (" is", " are"), 1 if plural else 0
+    return prompt, (" is", " are"), 1 if plural else 0, "The {subject} of the {other} near {place}"
 
 
-def gen_inference(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_inference(rng) -> tuple[str, tuple[str, ...], int, str]:
     """Transitive inference from two comparisons given in shuffled order."""
     names = [NAMES[i] for i in rng.choice(len(NAMES), 3, replace=False)]  # names[0] > names[1] > names[2]
     adjective = _choice(rng, list(ADJECTIVES))
@@ -284,10 +287,11 @@ def gen_inference(rng) -> tuple[str, tuple[str, ...], int]:
     )
     order = rng.permutation(3)
     candidates = tuple(" " + names[i] for i in order)
-    return " ".join(premises) + " " + question, candidates, int(np.argmax(order == (0 if most else 2)))
+    template = "{a} is {adj}er than {b}. (×2) So the {adj}est of the three is"
+    return " ".join(premises) + " " + question, candidates, int(np.argmax(order == (0 if most else 2))), template
 
 
-def gen_math(rng) -> tuple[str, tuple[str, ...], int]:
+def gen_math(rng) -> tuple[str, tuple[str, ...], int, str]:
     """One-digit addition or subtraction with a one-digit result, after one worked example."""
     if rng.random() < 0.5:
         a = int(rng.integers(0, 10))
@@ -298,7 +302,12 @@ def gen_math(rng) -> tuple[str, tuple[str, ...], int]:
         b = int(rng.integers(0, a + 1))
         text, result = f"{a} - {b} =", a - b
     candidates, answer = _options(rng, str(result), [str(d) for d in range(10)], 4)
-    return f"2 + 3 = 5. 8 - 6 = 2. {text}", tuple(" " + c for c in candidates), answer
+    return (
+        f"2 + 3 = 5. 8 - 6 = 2. {text}",
+        tuple(" " + c for c in candidates),
+        answer,
+        "2 + 3 = 5. 8 - 6 = 2. {a} {op} {b} =",
+    )
 
 
 GENERATORS = (gen_recall, gen_retrieval, gen_logic, gen_decision, gen_semantic, gen_syntax, gen_inference, gen_math)
@@ -318,10 +327,10 @@ def make_items(seed: int, per_family: int, max_tries: int = 200) -> list[Item]:
         seen: dict[str, Item] = {}
         tries = 0
         while len(seen) < per_family and tries < per_family * max_tries:
-            prompt, candidates, answer = generate(rng)
+            prompt, candidates, answer, template = generate(rng)
             tries += 1
             if prompt not in seen:
-                seen[prompt] = Item(family, prompt, candidates, answer)
+                seen[prompt] = Item(family, prompt, candidates, answer, template)
         if len(seen) < 2:
             raise MoeError(f"family {FAMILIES[family]} produced fewer than 2 distinct prompts")
         items += list(seen.values())

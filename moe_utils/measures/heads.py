@@ -100,6 +100,23 @@ def top_head_overlap(shares: torch.Tensor, k: int) -> torch.Tensor:
     return torch.tensor([[len(a & b) for b in sets] for a in sets])
 
 
+def within_across_overlap(shares: torch.Tensor, groups: list[int], k: int) -> dict[int, tuple[float, float]]:
+    """Maps [T, L, H] of T labels in ``groups`` (a group per label): per group of at least two labels, the mean Jaccard
+    index of its labels' top-``k`` head sets pairwise (within) and against every other group's labels (across)."""
+    sets = top_head_sets(shares, k)
+    jaccard = [[len(a & b) / len(a | b) for b in sets] for a in sets]
+    out = {}
+    for g in sorted(set(groups)):
+        own = [t for t, h in enumerate(groups) if h == g]
+        other = [t for t, h in enumerate(groups) if h != g]
+        if len(own) < 2:
+            continue
+        within = [jaccard[a][b] for i, a in enumerate(own) for b in own[i + 1 :]]
+        across = [jaccard[a][b] for a in own for b in other]
+        out[g] = (sum(within) / len(within), sum(across) / len(across) if across else float("nan"))
+    return out
+
+
 def specificity_summary(matrix: torch.Tensor) -> dict[str, float]:
     """Of a cross-task drop matrix [masked task, measured task]: mean diagonal, mean off-diagonal and their difference."""
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:

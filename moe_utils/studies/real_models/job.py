@@ -21,11 +21,12 @@ from ...measures.heads import (
     task_similarity,
     top_head_overlap,
     top_heads_mask,
+    within_across_overlap,
 )
 from ...measures.probe import probe_accuracy, probe_item_importance, train_probe
 from ...runtime import make_generator, progress
 from ...stats import holm, mean_test, resampled_interval
-from .settings import MASK, MATH, METHODS, PROBE, SHUFFLED, RealModelSettings
+from .settings import MASK, MATH, METHODS, PROBE, SHUFFLED, SHUFFLED_TEMPLATE, TEMPLATE, RealModelSettings
 from .tables import RealModelTables, RoutingTables
 
 
@@ -57,10 +58,11 @@ def load_model(name: str, settings: RealModelSettings, revision: str | None = No
     )
 
 
-def class_means(values: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per family, the mean of per-item values [N, L, H] over its items -> [families, L, H] (0 without items)."""
-    out = torch.zeros(len(FAMILIES), *values.shape[1:])
-    for c in range(len(FAMILIES)):
+def class_means(values: torch.Tensor, labels: torch.Tensor, n: int = len(FAMILIES)) -> torch.Tensor:
+    """Per label (a family unless ``n`` says otherwise), the mean of per-item values [N, L, H] over its items ->
+    [n, L, H] (0 without items)."""
+    out = torch.zeros(n, *values.shape[1:])
+    for c in range(n):
         if (labels == c).any():
             out[c] = values[labels == c].mean(0)
     return out
@@ -81,6 +83,57 @@ def depth_interval(values, labels, math: int, others: list[int], n_boot: int, se
         draws.append(float(depth[math] - depth[others].mean()))
     low, high = np.percentile(draws, [2.5, 97.5])
     return float(low), float(high)
+
+
+def template_control(sel_features, selection, eval_features, evaluation, k: int, sizes: dict, seed: int):
+    """The format control: a probe of each prompt's template instead of its family, and one of shuffled template
+    labels. Per family with several templates: mean Jaccard of its templates' top-``k`` head sets with each other
+    (within) minus with the other families' templates (across), 95 % bootstrap over prompts within each label, Holm
+    over families. Returns (table, {each probe: held-out accuracy, "templates": how many})."""
+    names = list(dict.fromkeys(i.template for i in sorted(selection, key=lambda i: i.family)))
+    family_of = [next(i.family for i in selection if i.template == t) for t in names]  # [T]
+    labels = torch.tensor([names.index(i.template) for i in selection])
+    shuffled = labels[torch.randperm(len(labels), generator=make_generator(seed + 2))]
+    known = [j for j, i in enumerate(evaluation) if i.template in names]
+    truth = torch.tensor([names.index(evaluation[j].template) for j in known])
+    rows, accuracy = [], {"templates": len(names)}
+    for name, y in ((TEMPLATE, labels), (SHUFFLED_TEMPLATE, shuffled)):
+        probe = train_probe(sel_features, y, len(names), steps=sizes["probe_steps"], seed=seed)
+        accuracy[name] = probe_accuracy(probe, eval_features[known], truth)
+        values = probe_item_importance(probe, sel_features, y)  # [N, L, H]
+
+        def margins(index, values=values, y=y):
+            shares = importance_shares(class_means(values[index], y[index], len(names)))
+            return {g: w - a for g, (w, a) in within_across_overlap(shares, family_of, k).items()}
+
+        point = within_across_overlap(importance_shares(class_means(values, y, len(names))), family_of, k)
+        groups = [torch.nonzero(y == t).flatten().numpy() for t in range(len(names))]
+        rng = np.random.default_rng(seed + 600)
+        draws = [
+            margins(np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups]))
+            for _ in range(sizes["n_boot"])
+        ]
+        for g, (within, across) in point.items():
+            d = np.array([draw[g] for draw in draws])
+            rows.append(
+                {
+                    "probe": name,
+                    "family": FAMILIES[g],
+                    "templates": family_of.count(g),
+                    "within (Jaccard)": within,
+                    "across (Jaccard)": across,
+                    "within − across": within - across,
+                    "low": float(np.percentile(d, 2.5)),
+                    "high": float(np.percentile(d, 97.5)),
+                    "p": float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))),
+                }
+            )
+    columns = ["probe", "family", "templates", "within (Jaccard)", "across (Jaccard)", "within − across", "low", "high"]
+    table = pd.DataFrame(rows, columns=[*columns, "p"])
+    table["p (Holm)"] = np.nan
+    for _, part in table.groupby("probe"):
+        table.loc[part.index, "p (Holm)"] = holm(part["p"].to_numpy())
+    return table, accuracy
 
 
 def family_specificity(records: dict, base: np.ndarray, groups: list, learned: list[int], n_boot: int, seed: int):
@@ -173,6 +226,9 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
     shares = {m: importance_shares(class_means(v, labels)) for m, (v, labels) in per_item.items()}
     probe_acc = probe_accuracy(probe, base.features, torch.tensor(fam_eval))
     control_acc = probe_accuracy(control, base.features, torch.tensor(fam_eval))
+    templates, template_acc = template_control(
+        sel.features, selection, base.features, evaluation, k, sizes, settings.seed
+    )
     generator = make_generator(settings.seed)
     records = {("baseline", "", ""): base_correct}
     cross_rows, ablation_rows = [], []
@@ -322,6 +378,9 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         "k": k,
         "probe held-out accuracy": probe_acc,
         "shuffled-label probe held-out accuracy": control_acc,
+        "template probe held-out accuracy": template_acc[TEMPLATE],
+        "shuffled-template probe held-out accuracy": template_acc[SHUFFLED_TEMPLATE],
+        "templates": template_acc["templates"],
         "selection prompts": len(selection),
         "evaluation prompts": len(evaluation),
         "seconds": time.perf_counter() - started,
@@ -341,6 +400,7 @@ def head_tables(model, tokenizer, settings: RealModelSettings, log=print) -> Rea
         layer_table,
         pd.DataFrame(items_rows),
         family_spec,
+        templates,
     )
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...datasets.language_tasks import FAMILIES
 from ...io.report import table
-from .settings import MASK, PROBE, SHUFFLED
+from .settings import MASK, PROBE, SHUFFLED, SHUFFLED_TEMPLATE, TEMPLATE
 from .tables import RealModelTables
 
 PAPER_HEADS = (
@@ -145,6 +145,37 @@ def math_text(math: pd.DataFrame, accuracy: pd.DataFrame) -> str:
     )
 
 
+def template_counts(templates: pd.DataFrame, probe: str) -> tuple[list[str], list[str]]:
+    """Families whose within − across template overlap is above / below 0 with Holm's adjusted p < 0.05."""
+    sig = templates[(templates["probe"] == probe) & (templates["p (Holm)"] < 0.05)]
+    return list(sig[sig["within − across"] > 0]["family"]), list(sig[sig["within − across"] < 0]["family"])
+
+
+def template_text(templates: pd.DataFrame | None, info: dict) -> str:
+    """The format control: do a family's templates share top heads beyond what templates of different families share?"""
+    if templates is None or not len(templates) or "template probe held-out accuracy" not in info:
+        return ""
+    part = templates[templates["probe"] == TEMPLATE]
+    per = "; ".join(
+        f"{r['family']} ({r['templates']} templates) {signed(r['within − across'])} {interval(r['low'], r['high'])}"
+        for r in part.to_dict("records")
+    )
+    above, below = template_counts(templates, TEMPLATE)
+    c_above, c_below = template_counts(templates, SHUFFLED_TEMPLATE)
+    return (
+        f"**Format control** (a probe of each prompt's template, {info['templates']} templates, instead of its family; "
+        f"held-out accuracy {info['template probe held-out accuracy']:.2f}, on shuffled template labels "
+        f"{info['shuffled-template probe held-out accuracy']:.2f}): for the families written from several templates, "
+        f"the Jaccard overlap of the templates' top heads with each other minus with the other families' templates "
+        f"(95 % bootstrap over prompts): {per}. Above 0 after Holm in {len(above)} of {len(part)}"
+        f"{' (' + ', '.join(above) + ')' if above else ''}, below 0 in {len(below)}; with shuffled template labels "
+        f"above 0 in {len(c_above)}, below 0 in {len(c_below)}. Above 0 means a family's templates share heads "
+        "beyond their wording — a function (or its shared vocabulary) rather than a format; at 0 the family's map "
+        "cannot be told apart from the maps of its templates. Families written from one template cannot be tested "
+        "this way."
+    )
+
+
 def layer_text(layers: pd.DataFrame) -> str:
     """Where the layer profile puts its weight (first vs second half of the layers)."""
     final = layers[layers["checkpoint"] == layers["checkpoint"].iloc[-1]]
@@ -181,6 +212,7 @@ def findings(tables) -> str:
             ablation_text(tables.ablation, tables.accuracy),
             specificity_text(tables.specificity),
             family_specificity_text(getattr(tables, "family_specificity", None)),
+            template_text(getattr(tables, "templates", None), info),
             math_text(tables.math, tables.accuracy),
             layer_text(tables.layers),
         ]
@@ -244,6 +276,13 @@ def readme_section(saved: dict[str, RealModelTables]) -> str:
     deeper = {(m, meth): bool(math[m].loc[meth, "depth low"] > 0) for m in info for meth in (MASK, PROBE, SHUFFLED)}
     residual = {m: saved[m].read_back("layers").set_index("layer")["relative residual update"] for m in info}
     top = {m: int(r.idxmax()) for m, r in residual.items()}
+    fmt = {}
+    for m in info:
+        t = saved[m].read_back("templates")
+        above, below = template_counts(t, TEMPLATE)
+        c_above, _ = template_counts(t, SHUFFLED_TEMPLATE)
+        n = int((t["probe"] == TEMPLATE).sum())
+        fmt[m] = f"{len(above)} of {n} (below 0 in {len(below)}; shuffled template labels {len(c_above)})"
     a, b = info["smollm2"], info["gemma3"]
     return f"""Maps on the selection half ({a["selection prompts"]} prompts), ablations on the evaluation half
 ({a["evaluation prompts"]} prompts); top heads = 5 % of all heads ({a["k"]} of {a["layers"] * a["heads"]} in SmolLM2,
@@ -269,7 +308,10 @@ families. Families whose accuracy interval includes chance are left out. From `f
   {deeper[("gemma3", PROBE)]}, shuffled-label probe {deeper[("smollm2", SHUFFLED)]} / {deeper[("gemma3", SHUFFLED)]}
   (SmolLM2 / Gemma).
 - **Format and function coincide** in these families (each has its own templates), so none of these rows separates a
-  cognitive function from a prompt format; notebook 10 runs the paper's pipeline on CogQA, one shared format.
+  cognitive function from a prompt format. The format control (a probe of each prompt's template,
+  `08_*_template_overlap.csv`): of the families written from several templates, those whose templates share more top
+  heads with each other than with other families' templates (Holm): {fmt["smollm2"]} for SmolLM2, {fmt["gemma3"]} for
+  Gemma. Notebook 10 runs the paper's pipeline on CogQA, one shared format.
 - Layer profile (source `002`): one final checkpoint cannot show training dynamics. The relative residual update is
   largest in layer {top["smollm2"]} for SmolLM2 ({residual["smollm2"].max():.1f}) and layer {top["gemma3"]} for Gemma
   ({residual["gemma3"].max():.1f})."""
@@ -277,10 +319,16 @@ families. Families whose accuracy interval includes chance are left out. From `f
 
 def headline(saved: dict[str, RealModelTables]) -> str:
     """One sentence for the README and the notebook's summary: each model's top heads against layer-matched random
-    heads outside the top set in its learned families (Holm), beside the shuffled-label probe's."""
-    parts = []
+    heads outside the top set in its learned families (Holm), beside the shuffled-label probe's and the format
+    control's count."""
+    parts, formats = [], []
     for tables in saved.values():
         name = str(tables.read_back("info")["model"]).split(" (")[0]
+        templates = tables.read_back("templates")
+        formats.append(
+            f"{len(template_counts(templates, TEMPLATE)[0])} of {int((templates['probe'] == TEMPLATE).sum())} "
+            f"({name.split('-')[0].split(' ')[0]})"
+        )
         acc, ab = tables.read_back("accuracy"), tables.read_back("ablation")
         learned = acc[acc["learned"]]["family"]
         counts = {}
@@ -295,6 +343,6 @@ def headline(saved: dict[str, RealModelTables]) -> str:
     models = "two real pretrained models" if len(parts) > 1 else "a real pretrained model"
     return (
         f"on {models}, masking a task family's top heads hurts it more than as many random heads in the same layers "
-        f"outside the top set (Holm) in {'; '.join(parts)}; each family has its own prompt format, so this does not "
-        "separate function from format"
+        f"outside the top set (Holm) in {'; '.join(parts)}; each family has its own prompt templates, and a probe of "
+        f"the template finds a family's templates sharing top heads beyond their wording in {' and '.join(formats)}"
     )

@@ -22,6 +22,8 @@ QUICK_SIZES = {
 MASK, PROBE = "head-mask gradient", "probe gradient × activation"
 SHUFFLED = "shuffled-label probe (control)"  # the probe trained on shuffled family labels: no family signal
 METHODS = (MASK, PROBE, SHUFFLED)
+TEMPLATE = "template probe (format control)"  # a probe of each prompt's template instead of its family
+SHUFFLED_TEMPLATE = "shuffled-template probe (control)"  # the template probe on shuffled template labels
 MATH = "Math Calculation"
 
 

@@ -24,6 +24,7 @@ class RealModelTables(Tables):
         "cross": "{prefix}_cross_ablation",
         "specificity": "{prefix}_specificity",
         "family_specificity": "{prefix}_family_specificity",
+        "templates": "{prefix}_template_overlap",
         "overlap": "{prefix}_top_head_overlap",
         "similarity": "{prefix}_similarity",
         "math": "{prefix}_math_vs_others",
@@ -44,6 +45,7 @@ class RealModelTables(Tables):
     layers: pd.DataFrame  # checkpoint, layer, share, raw grad, relative residual update
     items: pd.DataFrame = field(default_factory=pd.DataFrame)  # per evaluation item and condition: correct
     family_specificity: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, family, own − others, interval
+    templates: pd.DataFrame = field(default_factory=pd.DataFrame)  # probe, family, within − across Jaccard, interval
     prefix: str = ""  # the file stems' prefix: 08_<model tag> (08_smollm2)
 
 
