@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
+import signal
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -77,22 +82,59 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+QUICK_DRIVER = """
+import json, signal, sys
+from pathlib import Path
+from moe_utils import pipeline
+from moe_utils.io import paths
+paths.RUNS_DIR = Path(sys.argv[1])  # kernel logs and locks in the test's folder
+signal.signal(signal.SIGTERM, pipeline.terminate_as_interrupt)  # as the command line: kernels and workers ended
+Path(sys.argv[3]).write_text(json.dumps(pipeline.run_pipeline("quick", output_dir=Path(sys.argv[2]))))
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_run_started(request, tmp_path_factory):
+    """When a collected test reads ``quick_run``: the pipeline's quick run of every notebook, started in its own
+    process at the start of the session (so it overlaps the other tests), with the committed notebooks' and figures'
+    digests taken before it; stopped (kernels and workers too) if the session ends first."""
+    from moe_utils.pipeline import list_notebooks
+
+    wanted = any("quick_run" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    if not wanted or (paths.mirror_dir() is None and not any(paths.PROCESSED_DIR.glob("images_*.pt"))):
+        yield None
+        return
+    root = tmp_path_factory.mktemp("quick_run")
+    committed = {p: digest(p) for p in list_notebooks()}
+    figures = {p: digest(p) for p in paths.figures_dir().glob("*")} if paths.figures_dir().exists() else {}
+    env = {k: v for k, v in os.environ.items() if k not in (paths.RETRAIN_ENV, paths.FIGURES_ENV)}
+    env[paths.TRAINED_ENV] = str(root / "trained")
+    log = (root / "pipeline.log").open("w")
+    command = [sys.executable, "-c", QUICK_DRIVER, str(root / "runs"), str(root / "out"), str(root / "timings.json")]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    yield SimpleNamespace(process=process, root=root, committed=committed, figures=figures)
+    if process.poll() is None:  # the session ended first: the pipeline's own SIGTERM handler stops its kernels
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log.close()
+
+
 @pytest.fixture(scope="session")
-def quick_run(tmp_path_factory) -> SimpleNamespace:
+def quick_run(quick_run_started) -> SimpleNamespace:
     """Every notebook run once by the pipeline in the quick profile into a temporary folder, shared by the tests
     that read it (notebook 08 on the real SmolLM2 among them): ``out``, ``timings``, and the digests of the committed
     notebooks and figures taken before the run."""
-    from moe_utils.pipeline import list_notebooks, run_pipeline
-
-    if paths.mirror_dir() is None and not any(paths.PROCESSED_DIR.glob("images_*.pt")):
+    if quick_run_started is None:
         pytest.skip("no MNIST/CIFAR data: set MOE_DATA_MIRROR")
-    root = tmp_path_factory.mktemp("quick_run")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(paths, "RUNS_DIR", root / "runs")
-        patch.setenv(paths.TRAINED_ENV, str(root / "trained"))
-        patch.delenv(paths.RETRAIN_ENV, raising=False)
-        patch.delenv(paths.FIGURES_ENV, raising=False)
-        committed = {p: digest(p) for p in list_notebooks()}
-        figures = {p: digest(p) for p in paths.figures_dir().glob("*")} if paths.figures_dir().exists() else {}
-        timings = run_pipeline("quick", output_dir=root / "out")
-    return SimpleNamespace(out=root / "out", timings=timings, committed=committed, figures=figures)
+    started = quick_run_started
+    if started.process.wait() != 0:
+        tail = (started.root / "pipeline.log").read_text()[-3000:]
+        pytest.fail(f"the quick pipeline failed (exit {started.process.returncode}):\n{tail}")
+    timings = json.loads((started.root / "timings.json").read_text())
+    return SimpleNamespace(
+        out=started.root / "out", timings=timings, committed=started.committed, figures=started.figures
+    )

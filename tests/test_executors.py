@@ -132,7 +132,7 @@ def test_a_quick_study_gives_the_same_tables_on_every_engine(engine, tmp_path, m
     monkeypatch.setenv(paths.TRAINED_ENV, str(tmp_path / "trained"))
     monkeypatch.setenv("MOE_EXECUTOR", "nowhere")  # the EXECUTOR parameter wins over the environment
     monkeypatch.setenv(paths.FIGURES_ENV, str(tmp_path / "figures"))
-    settings = dataclasses.replace(Settings(profile="quick", executor=engine), n_seeds=2)
+    settings = dataclasses.replace(Settings(profile="quick", executor=engine), n_seeds=2, steps=60, n_random=2)
     tables = run(settings)
     tables.save()
     reference = REFERENCE.setdefault("tables", {})

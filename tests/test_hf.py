@@ -217,7 +217,10 @@ def test_head_mask_zeroes_a_head_and_its_gradient_matches_finite_differences(kin
 
 
 def test_a_name_that_is_neither_a_folder_nor_reachable_is_one_line(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import; no network retries
     with pytest.raises(MoeError, match="neither a local folder nor reachable on the Hugging Face hub") as err:
         load_causal_lm("no-such-org/no-such-model-xyz", device="cpu")
     assert "\n" not in str(err.value) and "download" in str(err.value)
