@@ -344,5 +344,6 @@ def headline(saved: dict[str, RealModelTables]) -> str:
     return (
         f"on {models}, masking a task family's top heads hurts it more than as many random heads in the same layers "
         f"outside the top set (Holm) in {'; '.join(parts)}; each family has its own prompt templates, and a probe of "
-        f"the template finds a family's templates sharing top heads beyond their wording in {' and '.join(formats)}"
+        f"the template finds a family's templates sharing top heads beyond their wording (a function, or shared words) "
+        f"in {' and '.join(formats)}"
     )
