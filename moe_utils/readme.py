@@ -144,14 +144,15 @@ def notebook_summary(number: str, folder: Path, tags: list[str] | None = None) -
     )
 
 
-def fill_summary(executed: Path, number: str, folder: Path) -> None:
-    """Write the summary block of an executed notebook (its first markdown cells) from its run's tables."""
+def fill_summary(executed: Path, number: str, folder: Path, tags: list[str] | None = None) -> None:
+    """Write the summary block of an executed notebook (its first markdown cells) from its run's tables (of the
+    models ``tags`` only, where given)."""
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and SUMMARY.search(cell.source):
-            text = notebook_summary(number, folder)
+            text = notebook_summary(number, folder, tags)
             cell.source = SUMMARY.sub(lambda m, text=text: m.group(1) + text + "\n" + m.group(3), cell.source)
             nbformat.write(nb, str(executed))
             return
