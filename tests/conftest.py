@@ -93,6 +93,15 @@ Path(sys.argv[3]).write_text(json.dumps(pipeline.run_pipeline("quick", output_di
 """
 
 
+def stop_with_parent() -> None:
+    """In a child, before it runs: SIGTERM when pytest dies, even by kill -9 (Linux), so the pipeline's handler
+    ends its kernels and workers; elsewhere nothing."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @pytest.fixture(scope="session", autouse=True)
 def quick_run_started(request, tmp_path_factory):
     """When a collected test reads ``quick_run``: the pipeline's quick run of every notebook, started in its own
@@ -111,7 +120,9 @@ def quick_run_started(request, tmp_path_factory):
     env[paths.TRAINED_ENV] = str(root / "trained")
     log = (root / "pipeline.log").open("w")
     command = [sys.executable, "-c", QUICK_DRIVER, str(root / "runs"), str(root / "out"), str(root / "timings.json")]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=stop_with_parent
+    )
     yield SimpleNamespace(process=process, root=root, committed=committed, figures=figures)
     if process.poll() is None:  # the session ended first: the pipeline's own SIGTERM handler stops its kernels
         process.send_signal(signal.SIGTERM)
