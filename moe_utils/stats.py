@@ -222,12 +222,22 @@ def two_stage_bootstrap_ci(
     return _interval(float(statistic(groups)), np.array(draws), level)
 
 
-def resampled_interval(statistic, groups: list[np.ndarray], n_boot: int, seed: int) -> tuple[float, float]:
-    """2.5 / 97.5 percentiles of ``statistic(items per group)`` over resamples of each group's items (with
-    replacement, each group keeping its size): the 95 % interval over prompts of notebook 08."""
+def resampled_draws(statistic, groups: list[np.ndarray], n_boot: int, seed: int) -> np.ndarray:
+    """``statistic(items per group)`` on each of ``n_boot`` resamples of every group's items (with replacement, each
+    group keeping its size): [n_boot, ...] (the statistic's shape)."""
     rng = np.random.default_rng(seed)
-    values = [statistic([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)]
-    low, high = np.percentile(values, [2.5, 97.5])
+    return np.array([statistic([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)])
+
+
+def bootstrap_p(draws: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of 0 from a statistic's resampled draws: twice the smaller tail at 0, at most 1."""
+    return float(min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean())))
+
+
+def resampled_interval(statistic, groups: list[np.ndarray], n_boot: int, seed: int) -> tuple[float, float]:
+    """2.5 / 97.5 percentiles of ``statistic`` over ``resampled_draws``: the 95 % interval over prompts of notebook
+    08."""
+    low, high = np.percentile(resampled_draws(statistic, groups, n_boot, seed), [2.5, 97.5])
     return float(low), float(high)
 
 

@@ -24,7 +24,7 @@ from ...measures.cognitive_probe import (
 )
 from ...measures.heads import depth_centroid
 from ...runtime import make_generator, progress
-from ...stats import mean_test
+from ...stats import mean_test, resampled_draws
 from .settings import LAYER_RANDOM, MATH, PROBE, RANDOM, SHUFFLED, SHUFFLED_TOP, TOP
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -145,7 +145,6 @@ def depth_rows(
 ):
     """Each function's depth centroid (|mean importance| as shares, layers from 1) with a 95 % bootstrap interval over
     its items, and Math's depth minus the mean of the others', same resamples."""
-    rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(labels.numpy() == f) for f in range(len(FUNCTIONS))]
 
     def depths(draw):
@@ -153,7 +152,7 @@ def depth_rows(
         return depth_centroid(maps.abs().view(len(FUNCTIONS), *shape).clamp_min(1e-30))  # [functions]
 
     point = depths(groups)
-    draws = torch.stack([depths([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)])
+    draws = torch.from_numpy(resampled_draws(lambda d: depths(d).numpy(), groups, n_boot, seed))  # [n_boot, functions]
     m = FUNCTIONS.index(MATH)
     others = [f for f in range(len(FUNCTIONS)) if f != m]
     rows = [

@@ -10,7 +10,7 @@ import torch
 
 from ...datasets.cogqa import COMMIT, FUNCTIONS
 from ...hf.pretrained import REAL_MODELS
-from ...stats import holm, mean_test
+from ...stats import bootstrap_p, holm, mean_test, resampled_draws
 from .job import cognitive_mirrors, depth_rows
 from .settings import CONDITIONS, LAYER_RANDOM, METHODS, RANDOM, SHUFFLED_TOP, TOP, CognitiveMirrorsSettings
 from .tables import CognitiveMirrorsTables
@@ -48,13 +48,11 @@ def check_sources(settings: CognitiveMirrorsSettings) -> None:
 
 def bootstrap_difference(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> dict:
     """mean(a) − mean(b) of two independent samples: 95 % bootstrap interval and two-sided bootstrap p-value."""
-    rng = np.random.default_rng(seed)
-    draws = np.array(
-        [a[rng.integers(0, len(a), len(a))].mean() - b[rng.integers(0, len(b), len(b))].mean() for _ in range(n_boot)]
+    draws = resampled_draws(
+        lambda g: a[g[0]].mean() - b[g[1]].mean(), [np.arange(len(a)), np.arange(len(b))], n_boot, seed
     )
-    p = min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean()))
     low, high = np.percentile(draws, [2.5, 97.5])
-    return {"mean": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "p": float(p)}
+    return {"mean": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "p": bootstrap_p(draws)}
 
 
 def tables_from(raw: dict, settings: CognitiveMirrorsSettings) -> CognitiveMirrorsTables:

@@ -25,7 +25,7 @@ from ...measures.heads import (
 )
 from ...measures.probe import probe_accuracy, probe_item_importance, train_probe
 from ...runtime import make_generator, progress
-from ...stats import holm, mean_test, resampled_interval
+from ...stats import bootstrap_p, holm, mean_test, resampled_draws, resampled_interval
 from .settings import MASK, MATH, METHODS, PROBE, SHUFFLED, SHUFFLED_TEMPLATE, TEMPLATE, RealModelSettings
 from .tables import RealModelTables, RoutingTables
 
@@ -71,18 +71,17 @@ def class_means(values: torch.Tensor, labels: torch.Tensor, n: int = len(FAMILIE
 def depth_interval(values, labels, math: int, others: list[int], n_boot: int, seed: int) -> tuple[float, float]:
     """95 % bootstrap interval (items resampled within each family) of Math's depth centroid minus the mean of
     ``others``' centroids, the maps as importance shares of the per-item ``values`` [N, L, H]."""
-    rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(labels.numpy() == c) for c in range(len(FAMILIES))]
-    draws = []
-    for _ in range(n_boot):
-        picked = torch.zeros(len(FAMILIES), *values.shape[1:])
-        for c, g in enumerate(groups):
+
+    def math_minus_others(draw) -> float:
+        picked = torch.zeros(len(FAMILIES), *values.shape[1:])  # [families, L, H]
+        for c, g in enumerate(draw):
             if len(g):
-                picked[c] = values[g[rng.integers(0, len(g), len(g))]].mean(0)
+                picked[c] = values[g].mean(0)
         depth = depth_centroid(importance_shares(picked.abs() + 1e-30))
-        draws.append(float(depth[math] - depth[others].mean()))
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return float(low), float(high)
+        return float(depth[math] - depth[others].mean())
+
+    return resampled_interval(math_minus_others, groups, n_boot, seed)
 
 
 def template_control(sel_features, selection, eval_features, evaluation, k: int, sizes: dict, seed: int):
@@ -108,13 +107,12 @@ def template_control(sel_features, selection, eval_features, evaluation, k: int,
 
         point = within_across_overlap(importance_shares(class_means(values, y, len(names))), family_of, k)
         groups = [torch.nonzero(y == t).flatten().numpy() for t in range(len(names))]
-        rng = np.random.default_rng(seed + 600)
-        draws = [
-            margins(np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups]))
-            for _ in range(sizes["n_boot"])
-        ]
+        order = list(point)  # the families tested, a column each of ``draws``
+        draws = resampled_draws(
+            lambda gs, order=order: [margins(np.concatenate(gs))[g] for g in order], groups, sizes["n_boot"], seed + 600
+        )  # [n_boot, families tested]
         for g, (within, across) in point.items():
-            d = np.array([draw[g] for draw in draws])
+            d = draws[:, order.index(g)]
             rows.append(
                 {
                     "probe": name,
@@ -125,7 +123,7 @@ def template_control(sel_features, selection, eval_features, evaluation, k: int,
                     "within − across": within - across,
                     "low": float(np.percentile(d, 2.5)),
                     "high": float(np.percentile(d, 97.5)),
-                    "p": float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))),
+                    "p": bootstrap_p(d),
                 }
             )
     columns = ["probe", "family", "templates", "within (Jaccard)", "across (Jaccard)", "within − across", "low", "high"]
@@ -152,10 +150,7 @@ def family_specificity(records: dict, base: np.ndarray, groups: list, learned: l
                 return own - np.mean([d for j, d in enumerate(drops) if learned[j] != a])
 
             learned_groups = [groups[f] for f in learned]
-            rng = np.random.default_rng(seed + 500 + a)
-            draws = np.array(
-                [statistic([g[rng.integers(0, len(g), len(g))] for g in learned_groups]) for _ in range(n_boot)]
-            )
+            draws = resampled_draws(statistic, learned_groups, n_boot, seed + 500 + a)
             rows.append(
                 {
                     "method": method,
@@ -163,7 +158,7 @@ def family_specificity(records: dict, base: np.ndarray, groups: list, learned: l
                     "own − others' drop": float(statistic(learned_groups)),
                     "low": float(np.percentile(draws, 2.5)),
                     "high": float(np.percentile(draws, 97.5)),
-                    "p": float(min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean()))),
+                    "p": bootstrap_p(draws),
                 }
             )
     table = pd.DataFrame(rows)
