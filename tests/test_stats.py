@@ -9,12 +9,15 @@ import pytest
 from moe_utils.errors import MoeError
 from moe_utils.stats import (
     bootstrap_ci,
+    bootstrap_p,
     group_stats,
     grouped_bootstrap_ci,
     margin_text,
     mean_std,
     mean_std_text,
     paired_margin,
+    resampled_draws,
+    resampled_interval,
     seed_list,
     seed_summary,
     two_stage_bootstrap_ci,
@@ -163,3 +166,23 @@ def test_the_t_interval_of_paired_differences_against_a_hand_computation():
     m = paired_margin(rows, "method", "a", "b", "v")
     assert m["t"] == pytest.approx(-2.160, abs=1e-3) and (m["t_low"], m["t_high"]) == pytest.approx((low, high))
     assert all(v != v for v in t_interval([0.1])[1:])  # one seed: no interval (nan)
+
+
+def test_resampled_draws_keep_each_groups_size_and_only_its_items():
+    groups = [np.arange(3), np.arange(10, 15)]
+    draws = resampled_draws(lambda gs: [len(gs[0]), len(gs[1]), gs[0].max(), gs[1].min()], groups, 50, seed=1)
+    assert draws.shape == (50, 4)
+    assert (
+        (draws[:, 0] == 3).all() and (draws[:, 1] == 5).all() and (draws[:, 2] < 3).all() and (draws[:, 3] >= 10).all()
+    )
+    values = np.array([0.0, 1.0, 5.0])
+    low, high = resampled_interval(lambda gs: values[gs[0]].mean(), [np.arange(3)], 200, seed=2)
+    assert (low, high) == tuple(
+        np.percentile(resampled_draws(lambda gs: values[gs[0]].mean(), [np.arange(3)], 200, 2), [2.5, 97.5])
+    )
+
+
+def test_bootstrap_p_is_twice_the_smaller_tail_at_zero():
+    assert bootstrap_p(np.array([0.1, 0.2, 0.3, 0.4])) == 0.0
+    assert bootstrap_p(np.array([-0.1, 0.2, 0.3, 0.4])) == 0.5
+    assert bootstrap_p(np.array([-1.0, 1.0])) == 1.0
